@@ -1,0 +1,72 @@
+"""adler32 checksums as DIRAC writes them: eight lower-case hex digits.
+
+``Adler32`` is the streaming form: feed it the chunks while they move so a
+transfer reads its bytes once and checks them in the same pass.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import BinaryIO
+
+CHUNK_SIZE = 4 * 1024 * 1024
+
+
+class Adler32:
+    """Incremental adler32 over the chunks passed to ``update``."""
+
+    def __init__(self) -> None:
+        self.value = 1
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        """Add ``data`` to the running checksum."""
+        self.value = zlib.adler32(data, self.value)
+        self.size += len(data)
+
+    def hexdigest(self) -> str:
+        """The checksum so far, as eight hex digits."""
+        return intAdlerToHex(self.value)
+
+
+def intAdlerToHex(value: int) -> str:
+    """Format an adler32 integer the way DIRAC stores it."""
+    return f"{value & 0xFFFFFFFF:08x}"
+
+
+def hexAdlerToInt(hexAdler: str) -> int | bool:
+    """Parse a stored checksum; False when it is not hex."""
+    try:
+        return int(hexAdler, 16)
+    except (TypeError, ValueError):
+        return False
+
+
+def stringAdler(data: bytes | str) -> str:
+    """adler32 of an in-memory value."""
+    if isinstance(data, str):
+        data = data.encode()
+    return intAdlerToHex(zlib.adler32(data))
+
+
+def readAdler(stream: BinaryIO, chunkSize: int = CHUNK_SIZE) -> str:
+    """adler32 of everything left in ``stream``, read in chunks."""
+    adler = Adler32()
+    while chunk := stream.read(chunkSize):
+        adler.update(chunk)
+    return adler.hexdigest()
+
+
+def fileAdler(fileName: str) -> str | bool:
+    """adler32 of a file, or False when it cannot be read (DIRAC's convention)."""
+    try:
+        with open(fileName, "rb") as stream:
+            return readAdler(stream)
+    except OSError:
+        return False
+
+
+def compareAdler(first: str, second: str) -> bool:
+    """Compare two stored checksums ignoring case and dropped leading zeros."""
+    firstInt, secondInt = hexAdlerToInt(first), hexAdlerToInt(second)
+    return firstInt is not False and firstInt == secondInt
