@@ -1,0 +1,489 @@
+"""``StorageBase``: DIRAC's storage plugin interface, with the parts every plugin shares.
+
+A plugin turns URLs into objects on one storage. This base class owns what is the
+same everywhere: strict URL -> LFN mapping (a URL for another host, port or base
+path, or with ``.``/``..``/empty segments, is refused, never mapped to some other
+object), argument normalisation, bulk fan-out into ``{'Successful', 'Failed'}``,
+safe local file handling for downloads, and the directory operations that can be
+built from listing and single-file primitives. A plugin implements the
+primitives (``_exists``, ``_getMetadata``, ``_getFile``, ``_putFile``,
+``_removeFile``, ``_listDirectory``, ...) on one validated LFN each.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+from urllib.parse import urlsplit
+
+from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.LFN import checkLFN
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.FrameworkSystem.Client.Logger import gLogger
+from DIRAC.Resources.Storage.Utilities import (
+    DEFAULT_MAX_WORKERS,
+    bulkResult,
+    checkArgumentFormat,
+    checkLocalSource,
+    runBulk,
+)
+
+PROTOCOL_PARAMETERS = ["Protocol", "Host", "Path", "Port", "SpaceToken", "WSUrl"]
+SECRET_PARAMETERS = {"aws_access_key_id", "aws_secret_access_key"}
+DEFAULT_PORTS = {"https": 443, "http": 80, "s3": 443}
+
+
+def publicParameters(parameters: dict) -> dict:
+    """``parameters`` without secrets, safe to log or send over RPC."""
+    return {key: value for key, value in parameters.items() if key.lower() not in SECRET_PARAMETERS}
+
+
+class StorageBase:
+    """Base of every storage plugin (``S3Storage``, ``FileStorage``)."""
+
+    #: protocols this plugin can read from / write to, in preference order
+    _INPUT_PROTOCOLS: list[str] = []
+    _OUTPUT_PROTOCOLS: list[str] = []
+
+    def __init__(self, storageName: str, parameters: dict):
+        self.name = storageName
+        self.parameters = dict(parameters)
+        self.pluginName = parameters.get("PluginName", "")
+        self.protocolName = parameters.get("Protocol", "")
+        self.protocolParameters = {key: parameters.get(key, "") for key in PROTOCOL_PARAMETERS}
+        self.basePath = "/" + str(parameters.get("Path", "")).strip("/")
+        self.maxWorkers = _positiveInt(parameters.get("MaxWorkers"), DEFAULT_MAX_WORKERS)
+        self.se = None
+        self.log = gLogger.getSubLogger(f"{type(self).__name__}/{storageName}")
+        self.isok = True
+
+    # ------------------------------------------------------------------ identity
+
+    def setStorageElement(self, se: Any) -> None:
+        """Remember the StorageElement that owns this plugin."""
+        self.se = se
+
+    def getParameters(self) -> dict:
+        """The plugin's configuration, without secrets, plus its name and plugin."""
+        return {**publicParameters(self.parameters), "StorageName": self.name, "PluginName": self.pluginName}
+
+    @property
+    def inputProtocols(self) -> list[str]:
+        """Protocols of URLs this plugin can read data from (for replication)."""
+        return list(self._INPUT_PROTOCOLS)
+
+    @property
+    def outputProtocols(self) -> list[str]:
+        """Protocols of URLs this plugin can give out for its data."""
+        return list(self._OUTPUT_PROTOCOLS)
+
+    def getURLBase(self, withWSUrl: bool = False) -> dict:
+        """S_OK(URL prefix of every object of this storage)."""
+        return S_OK(self._urlBase())
+
+    def constructURLFromLFN(self, lfn: str, withWSUrl: bool = False) -> dict:
+        """S_OK(URL of ``lfn`` on this storage); S_ERROR for a malformed LFN."""
+        result = checkLFN(lfn)
+        if not result["OK"]:
+            return result
+        return S_OK(self._lfnToURL(lfn))
+
+    def isNativeURL(self, url: str) -> dict:
+        """S_OK(True) when ``url`` belongs to this storage."""
+        return S_OK(self._urlToLFN(url)["OK"])
+
+    # ------------------------------------------------------------------ URL mapping
+
+    def _urlBase(self) -> str:
+        netloc = self.protocolParameters["Host"]
+        if self.protocolParameters["Port"]:
+            netloc = f"{netloc}:{self.protocolParameters['Port']}"
+        return f"{self.protocolName}://{netloc}{self.basePath.rstrip('/')}"
+
+    def _lfnToURL(self, lfn: str) -> str:
+        return self._urlBase() + ("" if lfn == "/" else lfn)
+
+    def _urlToLFN(self, url: Any) -> dict:
+        """S_OK(LFN) for a URL of this storage; S_ERROR saying exactly why not otherwise."""
+        if not isinstance(url, str) or not url:
+            return S_ERROR(DErrno.ETYPE, f"URL must be a non-empty string, got {url!r}")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            return S_ERROR(DErrno.EINVAL, f"malformed URL {url}: {exc}")
+        if parts.query or parts.fragment:
+            return S_ERROR(DErrno.EINVAL, f"URL {url} must not carry a query or fragment")
+        if parts.scheme != self.protocolName:
+            return S_ERROR(DErrno.EWRONGSE, f"URL {url} is not a {self.protocolName} URL of SE {self.name}")
+        expectedHost = str(self.protocolParameters["Host"]).lower()
+        if (parts.hostname or "") != expectedHost:
+            message = f"URL {url} names host {parts.hostname!r}, SE {self.name} is at {expectedHost!r}"
+            return S_ERROR(DErrno.EWRONGSE, message)
+        if str(port or "") != str(self.protocolParameters["Port"] or ""):
+            return S_ERROR(
+                DErrno.EWRONGSE, f"URL {url} names port {port}, SE {self.name} uses {self.protocolParameters['Port']}"
+            )
+        base = self.basePath.rstrip("/")
+        if parts.path != base and not parts.path.startswith(base + "/"):
+            return S_ERROR(DErrno.EWRONGSE, f"URL {url} is outside {base or '/'} of SE {self.name}")
+        lfn = parts.path[len(base) :] or "/"
+        result = checkLFN(lfn)
+        if not result["OK"]:
+            return S_ERROR(DErrno.EINVAL, f"URL {url}: {result['Message']}")
+        return S_OK(lfn)
+
+    # ------------------------------------------------------------------ bulk machinery
+
+    def _prepare(self, operation: str, lfns: list[str]) -> dict:
+        """Per-LFN context for a bulk ``operation``: S_OK({lfn: context or S_ERROR}).
+
+        The default has nothing to prepare. A plugin that must ask a service once
+        per bulk call (e.g. for presigned URLs) overrides this.
+        """
+        return S_OK(dict.fromkeys(lfns))
+
+    def _fanOut(self, urls: Any, operation: str, action, preFailed: dict | None = None) -> dict:
+        """Run ``action(lfn, value, context) -> S_OK/S_ERROR`` for each URL in parallel.
+
+        URLs that do not map to an LFN of this storage go to ``Failed`` with the
+        reason and are never acted on.
+        """
+        result = checkArgumentFormat(urls)
+        if not result["OK"]:
+            return result
+        failed = dict(preFailed or {})
+        mapped: dict[str, tuple[str, Any]] = {}
+        for url, value in result["Value"].items():
+            if url in failed:
+                continue
+            lfnResult = self._urlToLFN(url)
+            if lfnResult["OK"]:
+                mapped[url] = (lfnResult["Value"], value)
+            else:
+                failed[url] = lfnResult["Message"]
+        contexts = self._prepare(operation, [lfn for lfn, _ in mapped.values()])
+        if not contexts["OK"]:
+            failed.update(dict.fromkeys(mapped, contexts["Message"]))
+            return bulkResult({}, failed)
+        contextByLFN = contexts["Value"]
+
+        def perURL(url: str, item: tuple[str, Any]) -> dict:
+            lfn, value = item
+            context = contextByLFN.get(lfn)
+            if isinstance(context, dict) and context.get("OK") is False:
+                return context
+            return action(lfn, value, context)
+
+        successful, moreFailed = runBulk(mapped.items(), perURL, self.maxWorkers)
+        failed.update(moreFailed)
+        return bulkResult(successful, failed)
+
+    # ------------------------------------------------------------------ files
+
+    def exists(self, path: Any) -> dict:
+        """Bulk: True when an object (or a directory) exists at each URL."""
+        return self._fanOut(path, "exists", lambda lfn, _v, ctx: self._exists(lfn, ctx))
+
+    def getFileMetadata(self, path: Any) -> dict:
+        """Bulk: normalised metadata (Size, Checksum, ChecksumType, ModTime, File, Directory, Mode, Accessible)."""
+        return self._fanOut(path, "getFileMetadata", self._fileMetadata)
+
+    def _fileMetadata(self, lfn: str, _value: Any, context: Any) -> dict:
+        result = self._getMetadata(lfn, context)
+        if result["OK"] and not result["Value"].get("File"):
+            return S_ERROR(DErrno.EISDIR, f"{lfn} is a directory, not a file")
+        return result
+
+    def isFile(self, path: Any) -> dict:
+        """Bulk: True for a file, False for a directory, Failed when missing."""
+        return self._fanOut(path, "getFileMetadata", self._isFile)
+
+    def _isFile(self, lfn: str, _value: Any, context: Any) -> dict:
+        result = self._getMetadata(lfn, context)
+        if result["OK"]:
+            return S_OK(bool(result["Value"].get("File")))
+        if DErrno.cmpError(result, DErrno.ENOENT) and self._isDirectory(lfn, context).get("Value"):
+            return S_OK(False)
+        return result
+
+    def getFileSize(self, path: Any) -> dict:
+        """Bulk: size in bytes of each file."""
+        return self._fanOut(path, "getFileMetadata", self._fileSize)
+
+    def _fileSize(self, lfn: str, value: Any, context: Any) -> dict:
+        result = self._fileMetadata(lfn, value, context)
+        return S_OK(result["Value"]["Size"]) if result["OK"] else result
+
+    def removeFile(self, path: Any) -> dict:
+        """Bulk: remove each file; a file already gone counts as removed."""
+        return self._fanOut(path, "removeFile", lambda lfn, _v, ctx: self._removeFile(lfn, ctx))
+
+    def putFile(self, path: Any, sourceSize: int = 0) -> dict:
+        """Bulk ``{url: localFile}``: upload each file; S_OK(size) per URL.
+
+        The local file must exist and be a regular file; with ``sourceSize`` its
+        size must match. Checksums are stored with the object.
+        """
+        result = checkArgumentFormat(path)
+        if not result["OK"]:
+            return result
+        preFailed, sizes = {}, {}
+        for url, localFile in result["Value"].items():
+            source = checkLocalSource(localFile)
+            if not source["OK"]:
+                preFailed[url] = f"cannot upload to {url}: {source['Message']}"
+            elif sourceSize and source["Value"] != sourceSize:
+                preFailed[url] = f"local file {localFile} has {source['Value']} bytes, expected {sourceSize}"
+            else:
+                sizes[localFile] = source["Value"]
+
+        def upload(lfn: str, localFile: str, context: Any) -> dict:
+            return self._putFile(lfn, localFile, sizes[localFile], context)
+
+        return self._fanOut(result["Value"], "putFile", upload, preFailed)
+
+    def getFile(self, path: Any, localPath: str | bool = False) -> dict:
+        """Bulk: download each URL into ``localPath`` (default: the current folder).
+
+        The local name is the object's basename. Two URLs with the same basename
+        in one call: the second is Failed and nothing is overwritten. A download
+        goes to a temporary name and is renamed only after its checksum matched.
+        """
+        result = checkArgumentFormat(path)
+        if not result["OK"]:
+            return result
+        destination = os.path.abspath(localPath or os.getcwd())
+        if not os.path.isdir(destination):
+            return S_ERROR(DErrno.ENOTDIR, f"local destination {destination} is not an existing folder")
+        preFailed, targets, seen = {}, {}, {}
+        for url in result["Value"]:
+            name = url.rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else ""
+            if name in seen:
+                preFailed[url] = f"{name} is also the name of {seen[name]} in this call; nothing overwritten"
+                continue
+            seen[name] = url
+            targets[url] = os.path.join(destination, name)
+
+        def download(lfn: str, target: str, context: Any) -> dict:
+            return self._downloadSafely(lfn, target, context)
+
+        return self._fanOut({url: targets.get(url) for url in result["Value"]}, "getFile", download, preFailed)
+
+    def _downloadSafely(self, lfn: str, target: str, context: Any) -> dict:
+        """Download to a temporary file beside ``target`` and rename it when complete."""
+        folder = os.path.dirname(target)
+        try:
+            handle, partial = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder)
+            os.close(handle)
+        except OSError as exc:
+            return S_ERROR(DErrno.EACCES, f"cannot write into {folder}: {exc.strerror}")
+        try:
+            result = self._getFile(lfn, partial, context)
+            if result["OK"]:
+                os.replace(partial, target)
+            return result
+        except OSError as exc:
+            return S_ERROR(DErrno.EIO, f"cannot write {target}: {exc.strerror}")
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+
+    # ------------------------------------------------------------------ directories
+
+    def isDirectory(self, path: Any) -> dict:
+        """Bulk: True when each URL is a directory (S3: a prefix with objects below)."""
+        return self._fanOut(path, "listDirectory", lambda lfn, _v, ctx: self._isDirectory(lfn, ctx))
+
+    def createDirectory(self, path: Any) -> dict:
+        """Bulk: make each directory (a no-op success where directories are implicit)."""
+        return self._fanOut(path, "createDirectory", lambda lfn, _v, ctx: self._createDirectory(lfn, ctx))
+
+    def listDirectory(self, path: Any) -> dict:
+        """Bulk: ``{'Files': {url: metadata}, 'SubDirs': {url: {}}}`` for each directory URL."""
+        return self._fanOut(path, "listDirectory", self._listing)
+
+    def _listing(self, lfn: str, _value: Any, context: Any) -> dict:
+        result = self._listDirectory(lfn, context)
+        if not result["OK"]:
+            return result
+        files, subDirs = result["Value"]
+        if not files and not subDirs and not self._isDirectory(lfn, context).get("Value"):
+            return S_ERROR(DErrno.ENOENT, f"directory {lfn} does not exist")
+        return S_OK(
+            {
+                "Files": {self._lfnToURL(name): meta for name, meta in files.items()},
+                "SubDirs": {self._lfnToURL(name): {"Directory": True} for name in subDirs},
+            }
+        )
+
+    def getDirectoryMetadata(self, path: Any) -> dict:
+        """Bulk: ``{'Directory': True, 'File': False, 'Exists': True, ...}`` for each directory."""
+        return self._fanOut(path, "listDirectory", self._directoryMetadata)
+
+    def _directoryMetadata(self, lfn: str, _value: Any, context: Any) -> dict:
+        result = self._isDirectory(lfn, context)
+        if not result["OK"]:
+            return result
+        if not result["Value"]:
+            return S_ERROR(DErrno.ENOENT, f"directory {lfn} does not exist")
+        return S_OK({"Directory": True, "File": False, "Exists": True, "Accessible": True, "Mode": 0o755})
+
+    def getDirectorySize(self, path: Any) -> dict:
+        """Bulk: ``{'Files': n, 'Size': bytes, 'SubDirs': m}`` of the files directly in each directory."""
+        return self._fanOut(path, "listDirectory", self._directorySize)
+
+    def _directorySize(self, lfn: str, value: Any, context: Any) -> dict:
+        result = self._listing(lfn, value, context)
+        if not result["OK"]:
+            return result
+        files = result["Value"]["Files"]
+        size = sum(meta.get("Size", 0) for meta in files.values())
+        return S_OK({"Files": len(files), "Size": size, "SubDirs": len(result["Value"]["SubDirs"])})
+
+    def _walk(self, lfn: str, context: Any, depthLeft: int = 64) -> dict:
+        """S_OK({file LFN: metadata}) of everything below ``lfn``, bounded in depth."""
+        result = self._listDirectory(lfn, context)
+        if not result["OK"]:
+            return result
+        files, subDirs = result["Value"]
+        found = dict(files)
+        for subDir in subDirs:
+            if depthLeft <= 0:
+                return S_ERROR(DErrno.EINVAL, f"directory tree below {lfn} is deeper than the limit")
+            below = self._walk(subDir, context, depthLeft - 1)
+            if not below["OK"]:
+                return below
+            found.update(below["Value"])
+        return S_OK(found)
+
+    def removeDirectory(self, path: Any, recursive: bool = False) -> dict:
+        """Bulk: remove each directory; with ``recursive`` everything below it.
+
+        Without ``recursive`` only the files directly inside are removed, as DIRAC does.
+        Answers ``{'FilesRemoved': n, 'SizeRemoved': bytes}`` per directory.
+        """
+
+        def remove(lfn: str, _value: Any, context: Any) -> dict:
+            if recursive:
+                listing = self._walk(lfn, context)
+            else:
+                listing = self._listDirectory(lfn, context)
+                listing = S_OK(listing["Value"][0]) if listing["OK"] else listing
+            if not listing["OK"]:
+                return listing
+            removed, size = 0, 0
+            for fileLFN, meta in listing["Value"].items():
+                result = self._removeFile(fileLFN, context)
+                if not result["OK"]:
+                    message = f"removed {removed} files, then failed on {fileLFN}: {result['Message']}"
+                    return S_ERROR(DErrno.EIO, message)
+                removed += 1
+                size += meta.get("Size", 0)
+            self._removeEmptyDirectory(lfn, context)
+            return S_OK({"FilesRemoved": removed, "SizeRemoved": size})
+
+        return self._fanOut(path, "removeDirectory", remove)
+
+    def getDirectory(self, path: Any, localPath: str | bool = False) -> dict:
+        """Bulk: download each directory tree below ``localPath``; ``{'Files': n, 'Size': bytes}``."""
+        destination = os.path.abspath(localPath or os.getcwd())
+
+        def download(lfn: str, _value: Any, context: Any) -> dict:
+            listing = self._walk(lfn, context)
+            if not listing["OK"]:
+                return listing
+            top = os.path.join(destination, os.path.basename(lfn.rstrip("/")))
+            count, size = 0, 0
+            for fileLFN, meta in sorted(listing["Value"].items()):
+                target = os.path.join(top, fileLFN[len(lfn) :].lstrip("/"))
+                try:
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                except OSError as exc:
+                    return S_ERROR(DErrno.EACCES, f"cannot create {os.path.dirname(target)}: {exc.strerror}")
+                result = self._downloadSafely(fileLFN, target, None)
+                if not result["OK"]:
+                    return S_ERROR(DErrno.EIO, f"got {count} files, then failed on {fileLFN}: {result['Message']}")
+                count += 1
+                size += meta.get("Size", 0)
+            return S_OK({"Files": count, "Size": size})
+
+        return self._fanOut(path, "getDirectory", download)
+
+    def putDirectory(self, path: Any) -> dict:
+        """Bulk ``{url: localFolder}``: upload each folder tree; ``{'Files': n, 'Size': bytes}``."""
+
+        def upload(lfn: str, localFolder: Any, context: Any) -> dict:
+            if not isinstance(localFolder, str) or not os.path.isdir(localFolder):
+                return S_ERROR(DErrno.ENOTDIR, f"local folder {localFolder!r} does not exist")
+            count, size = 0, 0
+            for root, _dirs, names in os.walk(localFolder):
+                for name in sorted(names):
+                    localFile = os.path.join(root, name)
+                    relative = os.path.relpath(localFile, localFolder).replace(os.sep, "/")
+                    fileLFN = lfn.rstrip("/") + "/" + relative
+                    if not checkLFN(fileLFN)["OK"] or not checkLocalSource(localFile)["OK"]:
+                        continue
+                    fileSize = os.path.getsize(localFile)
+                    result = self._putFile(fileLFN, localFile, fileSize, None)
+                    if not result["OK"]:
+                        message = f"put {count} files, then failed on {localFile}: {result['Message']}"
+                        return S_ERROR(DErrno.EIO, message)
+                    count += 1
+                    size += fileSize
+            return S_OK({"Files": count, "Size": size})
+
+        return self._fanOut(path, "putDirectory", upload)
+
+    # ------------------------------------------------------------------ access
+
+    def getTransportURL(self, path: Any, protocols: list[str] | str | bool = False) -> dict:
+        """Bulk: a URL for each object in one of ``protocols``; the native one by default."""
+        wanted = [protocols] if isinstance(protocols, str) else list(protocols or [self.protocolName])
+        if self.protocolName not in wanted:
+            message = f"SE {self.name} offers {self.protocolName}, not {', '.join(wanted)}"
+            return S_ERROR(DErrno.EPROTONOSUPPORT, message)
+        return self._fanOut(path, "getTransportURL", lambda lfn, _v, _c: S_OK(self._lfnToURL(lfn)))
+
+    def getOccupancy(self, **kwargs: Any) -> dict:
+        """S_OK({'Total': MB, 'Free': MB}) where the storage can tell; S_ERROR otherwise."""
+        return S_ERROR(DErrno.EPROTONOSUPPORT, f"SE {self.name}: {self.pluginName} storage cannot report its occupancy")
+
+    # ------------------------------------------------------------------ primitives
+
+    def _exists(self, lfn: str, context: Any) -> dict:
+        raise NotImplementedError
+
+    def _getMetadata(self, lfn: str, context: Any) -> dict:
+        raise NotImplementedError
+
+    def _getFile(self, lfn: str, localFile: str, context: Any) -> dict:
+        raise NotImplementedError
+
+    def _putFile(self, lfn: str, localFile: str, size: int, context: Any) -> dict:
+        raise NotImplementedError
+
+    def _removeFile(self, lfn: str, context: Any) -> dict:
+        raise NotImplementedError
+
+    def _isDirectory(self, lfn: str, context: Any) -> dict:
+        raise NotImplementedError
+
+    def _createDirectory(self, lfn: str, context: Any) -> dict:
+        raise NotImplementedError
+
+    def _listDirectory(self, lfn: str, context: Any) -> dict:
+        """S_OK(({file LFN: metadata}, [sub-directory LFN])) of one level."""
+        raise NotImplementedError
+
+    def _removeEmptyDirectory(self, lfn: str, context: Any) -> None:
+        """Remove the now empty directory itself where directories are real (best effort)."""
+
+
+def _positiveInt(value: Any, default: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return number if number > 0 else default
