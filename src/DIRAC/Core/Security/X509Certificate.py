@@ -1,0 +1,268 @@
+"""One X.509 certificate (M2Crypto) with DIRAC's accessors and the shared certificate builder.
+
+DNs are in DIRAC's slash form: ``/O=Grid/OU=Test/CN=name``. Dates are timezone-aware UTC.
+``buildCertificate`` is the one place where certificates are assembled and signed; the test
+CA and the proxy generator both use it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import re
+
+from M2Crypto import ASN1, EVP, RSA, X509, m2
+
+from DIRAC.Core.Security import DER
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+
+PROXY_CERT_INFO_OID = "1.3.6.1.5.5.7.1.14"
+PROXY_INHERIT_ALL_OID = "1.3.6.1.5.5.7.21.1"
+DIRAC_GROUP_OID = "1.2.42.42"
+SUBJECT_KEY_ID_OID = "2.5.29.14"
+
+_MBSTRING_UTF8 = ASN1.MBSTRING_FLAG  # OpenSSL's MBSTRING_UTF8 is the bare flag
+_PEM_CERT_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+
+
+def utcNow() -> datetime.datetime:
+    """The current time, timezone-aware UTC, without microseconds."""
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+
+
+def nameToDN(name: X509.X509_Name) -> str:
+    """DIRAC's slash form of an X.509 name."""
+    return str(name)
+
+
+def dnToName(dn: str) -> X509.X509_Name:
+    """An X.509 name from ``/K=V/K=V``; ValueError naming the DN when malformed."""
+    if not isinstance(dn, str) or not dn.startswith("/"):
+        raise ValueError(f"DN {dn!r} must be in slash form, e.g. /O=Grid/CN=name")
+    name = X509.X509_Name()
+    for part in dn.split("/")[1:]:
+        key, sep, value = part.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"DN {dn!r}: component {part!r} is not KEY=VALUE")
+        _addEntry(name, key, value)
+    return name
+
+
+def _addEntry(name: X509.X509_Name, field: str, value: str) -> None:
+    # ASCII values keep OpenSSL's usual string types; others are stored as UTF8String.
+    kind = ASN1.MBSTRING_ASC if value.isascii() else _MBSTRING_UTF8
+    name.add_entry_by_txt(field=field, type=kind, entry=value, len=-1, loc=-1, set=0)
+
+
+def extendName(name: X509.X509_Name, field: str, value: str) -> X509.X509_Name:
+    """A copy of ``name`` (entries copied exactly, encodings kept) with ``field=value`` appended."""
+    copy = X509.X509_Name()
+    for entry in name:
+        m2.x509_name_add_entry(copy._ptr(), entry._ptr(), -1, 0)
+    _addEntry(copy, field, value)
+    return copy
+
+
+def splitPEMCertificates(pem: bytes | str) -> list[bytes]:
+    """Every CERTIFICATE block of a PEM text, in order."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    return _PEM_CERT_RE.findall(data)
+
+
+def newKey(bits: int = 2048) -> EVP.PKey:
+    """A fresh RSA key pair."""
+    rsa = RSA.gen_key(bits, 65537, callback=lambda *args: None)
+    pkey = EVP.PKey()
+    pkey.assign_rsa(rsa)
+    return pkey
+
+
+def randomSerial() -> int:
+    """A random positive serial number (63 bits)."""
+    return random.SystemRandom().randint(1, 2**63 - 1)
+
+
+def _asn1Time(when: datetime.datetime) -> ASN1.ASN1_TIME:
+    stamp = ASN1.ASN1_TIME()
+    stamp.set_datetime(when)
+    return stamp
+
+
+def _subjectKeyId(cert: X509.X509) -> bytes | None:
+    """The key identifier of a certificate's subjectKeyIdentifier extension, if any."""
+    extension = DER.certificateExtensions(cert.as_der()).get(SUBJECT_KEY_ID_OID)
+    if not extension:
+        return None
+    _, start, end = DER.readTLV(extension[1], 0)
+    return extension[1][start:end]
+
+
+def buildCertificate(
+    subject: X509.X509_Name,
+    publicKey: EVP.PKey,
+    signingKey: EVP.PKey,
+    notBefore: datetime.datetime,
+    notAfter: datetime.datetime,
+    issuerCert: X509.X509 | None = None,
+    extensions: list[tuple[str, str, bool]] = (),
+    serial: int | None = None,
+) -> X509.X509:
+    """Assemble and sign (SHA-256) a v3 certificate; self-signed when ``issuerCert`` is None.
+
+    ``extensions`` are ``(name or dotted OID, OpenSSL config value, critical)``. Subject and
+    authority key identifiers are always added, so strict verifiers accept the chain.
+    Raises M2Crypto / ValueError exceptions: callers turn them into S_ERROR.
+    """
+    cert = X509.X509()
+    cert.set_version(2)
+    cert.set_serial_number(serial or randomSerial())
+    cert.set_subject(subject)
+    cert.set_issuer(issuerCert.get_subject() if issuerCert is not None else subject)
+    cert.set_pubkey(publicKey)
+    cert.set_not_before(_asn1Time(notBefore))
+    cert.set_not_after(_asn1Time(notAfter))
+    for name, value, critical in extensions:
+        cert.add_ext(X509.new_extension(name, value, critical=int(critical)))
+    ownKeyId = publicKey.get_key_identifier()
+    cert.add_ext(X509.new_extension("subjectKeyIdentifier", ownKeyId.hex()))
+    authorityKeyId = ownKeyId if issuerCert is None else _subjectKeyId(issuerCert)
+    if authorityKeyId:
+        cert.add_ext(X509.AuthorityKeyIdentifier(authorityKeyId).as_extension())
+    cert.sign(signingKey, "sha256")
+    return cert
+
+
+def writePrivateFile(path: str, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` readable by the owner only (0600), from the first byte."""
+    raw = data.encode() if isinstance(data, str) else data
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, raw)
+    finally:
+        os.close(fd)
+
+
+class X509Certificate:
+    """DIRAC's view of one certificate; every public method returns S_OK / S_ERROR."""
+
+    def __init__(self, x509Obj: X509.X509 | None = None):
+        self._cert = x509Obj
+        self._extensions: dict[str, tuple[bool, bytes]] | None = None
+
+    # loading -----------------------------------------------------------------------------
+    def loadFromString(self, pem: bytes | str) -> dict:
+        """Load the first certificate of a PEM text."""
+        blocks = splitPEMCertificates(pem)
+        if not blocks:
+            return S_ERROR("No certificate found in the PEM data")
+        try:
+            self._cert = X509.load_cert_string(blocks[0])
+        except (X509.X509Error, ValueError) as exc:
+            return S_ERROR(f"Cannot load certificate: {exc}")
+        self._extensions = None
+        return S_OK()
+
+    def loadFromFile(self, path: str) -> dict:
+        """Load the first certificate of a PEM file."""
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            return S_ERROR(f"Cannot read certificate file {path}: {exc.strerror}")
+        result = self.loadFromString(data)
+        if not result["OK"]:
+            return S_ERROR(f"{path}: {result['Message']}")
+        return result
+
+    @classmethod
+    def fromDER(cls, der: bytes) -> X509Certificate:
+        """A certificate from DER bytes (raises X509Error / ValueError when invalid)."""
+        return cls(X509.load_cert_der_string(der))
+
+    # accessors ----------------------------------------------------------------------------
+    @property
+    def x509(self) -> X509.X509 | None:
+        """The underlying M2Crypto object (None before loading)."""
+        return self._cert
+
+    def _loaded(self) -> dict | None:
+        return None if self._cert is not None else S_ERROR("No certificate loaded")
+
+    def _exts(self) -> dict[str, tuple[bool, bytes]]:
+        if self._extensions is None:
+            self._extensions = DER.certificateExtensions(self._cert.as_der())
+        return self._extensions
+
+    def getSubjectDN(self) -> dict:
+        """S_OK(subject DN in slash form)."""
+        return self._loaded() or S_OK(nameToDN(self._cert.get_subject()))
+
+    def getIssuerDN(self) -> dict:
+        """S_OK(issuer DN in slash form)."""
+        return self._loaded() or S_OK(nameToDN(self._cert.get_issuer()))
+
+    def getSerialNumber(self) -> dict:
+        """S_OK(serial number as int)."""
+        return self._loaded() or S_OK(self._cert.get_serial_number())
+
+    def getNotBeforeDate(self) -> dict:
+        """S_OK(start of validity, aware UTC datetime)."""
+        return self._loaded() or S_OK(self._cert.get_not_before().get_datetime())
+
+    def getNotAfterDate(self) -> dict:
+        """S_OK(end of validity, aware UTC datetime)."""
+        return self._loaded() or S_OK(self._cert.get_not_after().get_datetime())
+
+    def getRemainingSecs(self) -> dict:
+        """S_OK(seconds of validity left, 0 when expired)."""
+        result = self.getNotAfterDate()
+        if not result["OK"]:
+            return result
+        return S_OK(max(0, int((result["Value"] - utcNow()).total_seconds())))
+
+    def hasExpired(self) -> dict:
+        """S_OK(True when the end of validity is past)."""
+        result = self.getNotAfterDate()
+        return result if not result["OK"] else S_OK(result["Value"] <= utcNow())
+
+    def getExtensions(self) -> dict:
+        """S_OK({oid: (critical, DER value bytes)})."""
+        error = self._loaded()
+        if error:
+            return error
+        try:
+            return S_OK(dict(self._exts()))
+        except DER.DERError as exc:
+            return S_ERROR(f"Cannot read the extensions of the certificate: {exc}")
+
+    def isProxy(self) -> dict:
+        """S_OK(True when the certificate carries the RFC 3820 proxyCertInfo extension)."""
+        result = self.getExtensions()
+        return result if not result["OK"] else S_OK(PROXY_CERT_INFO_OID in result["Value"])
+
+    def getDIRACGroup(self) -> dict:
+        """S_OK(the DIRAC group of the 1.2.42.42 extension, or None)."""
+        result = self.getExtensions()
+        if not result["OK"]:
+            return result
+        extension = result["Value"].get(DIRAC_GROUP_OID)
+        return S_OK(DER.decodeString(extension[1]) if extension else None)
+
+    def isCA(self) -> dict:
+        """S_OK(True for a CA certificate, basicConstraints CA:TRUE)."""
+        return self._loaded() or S_OK(bool(self._cert.check_ca()))
+
+    def asPem(self) -> str:
+        """The certificate in PEM ('' when none is loaded)."""
+        return self._cert.as_pem().decode() if self._cert is not None else ""
+
+    def asDER(self) -> bytes:
+        """The certificate in DER (b'' when none is loaded)."""
+        return self._cert.as_der() if self._cert is not None else b""
+
+    def __repr__(self) -> str:
+        if self._cert is None:
+            return "<X509Certificate (empty)>"
+        return f"<X509Certificate {nameToDN(self._cert.get_subject())}>"
