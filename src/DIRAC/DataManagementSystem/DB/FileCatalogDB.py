@@ -1,0 +1,764 @@
+"""FileCatalogDB: DIRAC's replica and metadata catalog over SQLAlchemy, with POSIX-like permissions.
+
+Every method takes the caller's credentials dict (``DN``, ``username``,
+``group``, ``properties``, optionally ``VO``) and a bulk argument (one LFN,
+a list, or a dict ``{lfn: value}``) and returns
+``S_OK({'Successful': {lfn: ...}, 'Failed': {lfn: reason}})``; an LFN that is
+malformed or refused lands in ``Failed`` and nothing is written for it.
+
+Each call is one transaction, and a bulk call costs a few set-based queries
+whatever the number of LFNs (see ``FileCatalogView``). Who may do what is
+decided by ``FileCatalogPolicy``; see ``docs/FileCatalogPolicy.rst``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from DIRAC.ConfigurationSystem.Client.Config import gConfig
+from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.DataManagementSystem.DB import FileCatalogInput as fcInput
+from DIRAC.DataManagementSystem.DB import FileCatalogPolicy as policy
+from DIRAC.DataManagementSystem.DB.FileCatalogSchema import directories, files, metadata, replicas
+from DIRAC.DataManagementSystem.DB.FileCatalogView import CatalogView, chunks, joinPath, parentOf
+from DIRAC.DataManagementSystem.DB.SQLAlchemyEngine import isSQLite, makeEngine, runTransaction
+from DIRAC.FrameworkSystem.Client.Logger import gLogger
+
+DB_URL_OPTION = "/Systems/DataManagement/Databases/FileCatalogDB/URL"
+DB_FILE_NAME = "FileCatalogDB.sqlite"
+FILE_STATUS = "AprioriGood"
+REPLICA_STATUS = "AprioriGood"
+
+NO_SUCH = "No such file or directory"
+PERMISSION_DENIED = "Permission denied"
+
+log = gLogger.getSubLogger("FileCatalogDB")
+
+
+def getWorkDirectory() -> str:
+    """The instance's work folder: ``<InstancePath>/work`` (``/LocalSite/InstancePath``), else ``$DIRAC/work``."""
+    instance = gConfig.getValue("/LocalSite/InstancePath", "") or os.environ.get("DIRAC", "") or os.getcwd()
+    return os.path.join(instance, "work")
+
+
+def getDefaultURL() -> str:
+    """The catalog's SQLAlchemy URL: the configured one, else an SQLite file in the work folder."""
+    url = gConfig.getValue(DB_URL_OPTION, "")
+    if url:
+        return url
+    return f"sqlite:///{os.path.join(getWorkDirectory(), DB_FILE_NAME)}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _fileMetadata(row: Any) -> dict:
+    return {
+        "Size": row.Size,
+        "Checksum": row.Checksum,
+        "ChecksumType": row.ChecksumType,
+        "GUID": row.GUID,
+        "Owner": row.Owner,
+        "OwnerGroup": row.OwnerGroup,
+        "Mode": row.Mode,
+        "CreationDate": row.CreationDate,
+        "ModificationDate": row.ModificationDate,
+        "Status": row.Status,
+        "FileID": row.FileID,
+        "Type": "File",
+    }
+
+
+def _dirMetadata(row: Any) -> dict:
+    return {
+        "DirID": row.DirID,
+        "Owner": row.Owner,
+        "OwnerGroup": row.OwnerGroup,
+        "Mode": row.Mode,
+        "CreationDate": row.CreationDate,
+        "ModificationDate": row.ModificationDate,
+        "Type": "Directory",
+    }
+
+
+def _bulkCall(check: fcInput.ValueCheck | None = None, write: bool = False):
+    """Decorate ``method(self, conn, ident, items, *args) -> (successful, failed)`` into a public bulk method.
+
+    The wrapper validates the LFN argument, runs the body in one transaction
+    and maps results back to the caller's keys; database errors become S_ERROR.
+    """
+
+    def decorator(body: Callable) -> Callable:
+        @functools.wraps(body)
+        def wrapper(self: FileCatalogDB, lfns: Any, credDict: dict | None = None, *args: Any, **kwargs: Any) -> dict:
+            if not self._connected:
+                return S_ERROR(DErrno.EIO, f"FileCatalogDB is not connected: {self.connectionError}")
+            prepared = fcInput.prepareLFNs(lfns, check)
+            if not prepared["OK"]:
+                return prepared
+            items, keyMap, preFailed = prepared["Value"]
+            if not items:
+                return S_OK(fcInput.expandResult({}, {}, keyMap, preFailed))
+            ident = self.identity(credDict)
+            try:
+                successful, failed = runTransaction(
+                    self.engine, lambda conn: body(self, conn, ident, items, *args, **kwargs), write=write
+                )
+            except SQLAlchemyError as exc:
+                log.error(f"{body.__name__} failed in the database", repr(exc))
+                return S_ERROR(DErrno.EIO, f"FileCatalogDB.{body.__name__}: database error: {exc.__class__.__name__}")
+            return S_OK(fcInput.expandResult(successful, failed, keyMap, preFailed))
+
+        return wrapper
+
+    return decorator
+
+
+class FileCatalogDB:
+    """The catalog database; one object per process is enough (thread safe through its engine)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        defaultDirMode: int = policy.DEFAULT_DIR_MODE,
+        defaultFileMode: int = policy.DEFAULT_FILE_MODE,
+        voResolver: Callable[[str], str | None] | None = None,
+        groupsResolver: Callable[[str], Iterable[str] | None] | None = None,
+    ):
+        """Open (and create when needed) the catalog at ``url`` (default: ``getDefaultURL()``).
+
+        ``voResolver(group)`` gives the VO of a DIRAC group and ``groupsResolver(user)``
+        the groups of a user (the service wires the Registry helpers); without them
+        the VO comes from the credentials' ``VO`` key and a user belongs to the
+        current group only. A failure to connect is kept in ``connectionError``
+        and every method then returns S_ERROR.
+        """
+        self.url = url or getDefaultURL()
+        self.defaultDirMode = defaultDirMode
+        self.defaultFileMode = defaultFileMode
+        self.voResolver = voResolver
+        self.groupsResolver = groupsResolver
+        self._connected = False
+        self.connectionError = ""
+        self.engine = None
+        try:
+            self._connect()
+            self._connected = True
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            self.connectionError = f"{exc.__class__.__name__}: {exc}"
+            log.error("Cannot open the file catalog database", self.connectionError)
+
+    def _connect(self) -> None:
+        if isSQLite(self.url):
+            database = self.url.split("///", 1)[-1] if "///" in self.url else ""
+            if database and database != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(database)) or ".", exist_ok=True)
+        self.engine = makeEngine(self.url)
+        runTransaction(self.engine, self._createSchema, write=True)
+
+    @staticmethod
+    def _createSchema(conn: Connection) -> None:
+        metadata.create_all(conn, checkfirst=True)
+        if conn.execute(select(directories.c.DirID).where(directories.c.Path == "/")).first() is None:
+            now = _now()
+            conn.execute(
+                insert(directories).values(
+                    Path="/",
+                    ParentID=None,
+                    Owner=policy.ROOT_OWNER,
+                    OwnerGroup=policy.ROOT_GROUP,
+                    Mode=policy.SYSTEM_DIR_MODE,
+                    CreationDate=now,
+                    ModificationDate=now,
+                )
+            )
+
+    def isConnected(self) -> dict:
+        """S_OK when the database is open, S_ERROR with the reason otherwise."""
+        return S_OK() if self._connected else S_ERROR(DErrno.EIO, self.connectionError)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def identity(self, credDict: dict | None) -> policy.Identity:
+        """The caller's identity as the policy sees it."""
+        return policy.Identity.fromCredentials(credDict, self.voResolver, self.groupsResolver)
+
+    # ------------------------------------------------------------------ decisions
+
+    @staticmethod
+    def _mayRead(ident: policy.Identity, view: CatalogView, path: str) -> bool:
+        row = view.files.get(path) or view.dirs.get(path) or view.nearestDir(path)
+        return policy.mayRead(ident, row.Owner, row.OwnerGroup, row.Mode)
+
+    @staticmethod
+    def _mayWrite(ident: policy.Identity, view: CatalogView, path: str) -> bool:
+        """Write into the nearest existing directory; an existing file must be writable itself too."""
+        top = view.nearestDir(path)
+        if not policy.mayWriteBelow(ident, path, top.Path, top.Owner, top.OwnerGroup, top.Mode):
+            return False
+        row = view.files.get(path)
+        return row is None or policy.mayWrite(ident, row.Owner, row.OwnerGroup, row.Mode)
+
+    @staticmethod
+    def _mayDelete(ident: policy.Identity, view: CatalogView, path: str) -> bool:
+        top = view.nearestDir(path)
+        return policy.mayWrite(ident, top.Owner, top.OwnerGroup, top.Mode)
+
+    def _decide(self, opClass: str, ident: policy.Identity, view: CatalogView, path: str) -> bool:
+        if opClass == policy.READ:
+            return self._mayRead(ident, view, path)
+        if opClass == policy.WRITE:
+            return self._mayWrite(ident, view, path)
+        if opClass == policy.DELETE:
+            return self._mayDelete(ident, view, path)
+        row = view.files.get(path) or view.dirs.get(path)
+        if row is None:
+            return False
+        if opClass == policy.CHOWN:
+            return policy.mayChown(ident)
+        return policy.mayChange(ident, row.Owner)
+
+    @staticmethod
+    def _denied(view: CatalogView, path: str, opClass: str) -> str:
+        if opClass == policy.READ:
+            where = path if view.kind(path) else view.nearestDir(path).Path
+            return f"{PERMISSION_DENIED}: no read permission on {where}"
+        return f"{PERMISSION_DENIED}: no write permission on {view.nearestDir(path).Path}"
+
+    def _readable(self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict) -> list[str]:
+        """The paths ``ident`` may read; a failure entry for the others."""
+        allowed = []
+        for path in items:
+            if self._mayRead(ident, view, path):
+                allowed.append(path)
+            else:
+                failed[path] = self._denied(view, path, policy.READ)
+        return allowed
+
+    # ------------------------------------------------------------------ writing helpers
+
+    def _createDirectories(self, conn: Connection, view: CatalogView, ident: policy.Identity, paths: set[str]) -> None:
+        """Insert the directories at ``paths`` (ancestors first) and add them to ``view``."""
+        now = _now()
+        byDepth: dict[int, list[str]] = {}
+        for path in paths:
+            byDepth.setdefault(path.count("/"), []).append(path)
+        for depth in sorted(byDepth):
+            rows = []
+            for path in byDepth[depth]:
+                owner, group, mode = policy.newDirectoryOwnership(ident, path, self.defaultDirMode)
+                rows.append(
+                    {
+                        "Path": path,
+                        "ParentID": view.dirs[parentOf(path)].DirID,
+                        "Owner": owner or policy.ROOT_OWNER,
+                        "OwnerGroup": group or policy.ROOT_GROUP,
+                        "Mode": mode,
+                        "CreationDate": now,
+                        "ModificationDate": now,
+                    }
+                )
+            conn.execute(insert(directories), rows)
+            view.loadDirectories(byDepth[depth])
+
+    @staticmethod
+    def _fileIds(conn: Connection, view: CatalogView, paths: Iterable[str]) -> dict[str, int]:
+        """{path: FileID} for files just inserted."""
+        pairs = {(view.dirs[parentOf(path)].DirID, path.rpartition("/")[2]): path for path in paths}
+        result: dict[str, int] = {}
+        for chunk in chunks(pairs):
+            query = select(files.c.FileID, files.c.DirID, files.c.FileName).where(
+                files.c.DirID.in_({dirId for dirId, _ in chunk}), files.c.FileName.in_({name for _, name in chunk})
+            )
+            for row in conn.execute(query):
+                path = pairs.get((row.DirID, row.FileName))
+                if path is not None:
+                    result[path] = row.FileID
+        return result
+
+    @staticmethod
+    def _replicaSEs(conn: Connection, fileIds: Iterable[int]) -> dict[int, dict[str, str]]:
+        """{FileID: {SE: PFN}} for the given files."""
+        result: dict[int, dict[str, str]] = {}
+        for chunk in chunks(fileIds):
+            query = select(replicas.c.FileID, replicas.c.SE, replicas.c.PFN).where(replicas.c.FileID.in_(chunk))
+            for row in conn.execute(query):
+                result.setdefault(row.FileID, {})[row.SE] = row.PFN
+        return result
+
+    @staticmethod
+    def _insertReplicas(conn: Connection, rows: list[dict]) -> None:
+        if rows:
+            conn.execute(insert(replicas), [{**row, "Status": REPLICA_STATUS} for row in rows])
+
+    def _writeTarget(self, ident: policy.Identity, view: CatalogView, path: str, wantFile: bool) -> str | None:
+        """Why ``path`` cannot be written as a file (``wantFile``) or directory; None when it can."""
+        if not ident.canOwn and not ident.isManager:
+            return f"{PERMISSION_DENIED}: the credentials carry no DIRAC user name and group"
+        if not self._mayWrite(ident, view, path):
+            return self._denied(view, path, policy.WRITE)
+        blocker = view.blockingFile(path)
+        if blocker:
+            return f"Not a directory: {blocker} is a file"
+        if wantFile and view.kind(path) == "Directory":
+            return f"Is a directory: {path}"
+        if not wantFile and view.kind(path) == "File":
+            return f"File exists: {path} is a file"
+        return None
+
+    # ------------------------------------------------------------------ files
+
+    @_bulkCall(fcInput.checkFileInfo, write=True)
+    def addFile(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """Register files: ``{lfn: {SE, Size, Checksum, ChecksumType?, GUID?, PFN?}}``.
+
+        Missing parent directories are created owned by the caller. Registering
+        an existing LFN again with the same size, checksum (and GUID, when given)
+        succeeds and adds the replica; other metadata fail.
+        """
+        view = CatalogView(conn, items)
+        successful: dict[str, bool] = {}
+        failed: dict[str, str] = {}
+        newFiles: dict[str, dict] = {}
+        existing: dict[str, dict] = {}
+        for path, info in items.items():
+            reason = self._writeTarget(ident, view, path, wantFile=True)
+            if reason:
+                failed[path] = reason
+            elif path in view.files:
+                existing[path] = info
+            else:
+                newFiles[path] = info
+        missingDirs = {ancestor for path in newFiles for ancestor in view.missingDirectories(path)}
+        for path in list(newFiles):
+            reason = fcInput.checkDirectoryPath(parentOf(path))
+            if path in missingDirs:
+                reason = f"{path} is also the parent directory of another LFN of this request"
+            if reason:
+                failed[path] = reason
+                del newFiles[path]
+        missingDirs = {ancestor for path in newFiles for ancestor in view.missingDirectories(path)}
+        self._createDirectories(conn, view, ident, missingDirs)
+
+        now = _now()
+        rows = [
+            {
+                "DirID": view.dirs[parentOf(path)].DirID,
+                "FileName": path.rpartition("/")[2],
+                "Size": info["Size"],
+                "Checksum": info["Checksum"],
+                "ChecksumType": info["ChecksumType"],
+                "GUID": info["GUID"],
+                "Owner": ident.username or policy.ROOT_OWNER,
+                "OwnerGroup": ident.group or policy.ROOT_GROUP,
+                "Mode": self.defaultFileMode,
+                "CreationDate": now,
+                "ModificationDate": now,
+                "Status": FILE_STATUS,
+            }
+            for path, info in newFiles.items()
+        ]
+        if rows:
+            conn.execute(insert(files), rows)
+        fileIds = self._fileIds(conn, view, newFiles)
+        replicaRows = [
+            {"FileID": fileIds[path], "SE": info["SE"], "PFN": info["PFN"]} for path, info in newFiles.items()
+        ]
+        successful.update(dict.fromkeys(newFiles, True))
+
+        known = self._replicaSEs(conn, [view.files[path].FileID for path in existing])
+        for path, info in existing.items():
+            row = view.files[path]
+            mismatch = [
+                name
+                for name, same in (
+                    ("Size", row.Size == info["Size"]),
+                    ("Checksum", row.Checksum == info["Checksum"]),
+                    ("GUID", not info["GUIDGiven"] or row.GUID == info["GUID"]),
+                )
+                if not same
+            ]
+            if mismatch:
+                failed[path] = f"File already registered with different metadata ({', '.join(mismatch)})"
+                continue
+            if info["SE"] not in known.get(row.FileID, {}):
+                replicaRows.append({"FileID": row.FileID, "SE": info["SE"], "PFN": info["PFN"]})
+            successful[path] = True
+        self._insertReplicas(conn, replicaRows)
+        return successful, failed
+
+    @_bulkCall(fcInput.checkReplicaInfo, write=True)
+    def addReplica(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """Register replicas of existing files: ``{lfn: {SE, PFN?}}``; an already known replica succeeds."""
+        view = CatalogView(conn, items)
+        successful: dict[str, bool] = {}
+        failed: dict[str, str] = {}
+        candidates = {}
+        for path, info in items.items():
+            reason = self._writeTarget(ident, view, path, wantFile=True)
+            if reason is None and path not in view.files:
+                reason = f"{NO_SUCH}: {path}"
+            if reason:
+                failed[path] = reason
+            else:
+                candidates[path] = info
+        known = self._replicaSEs(conn, [view.files[path].FileID for path in candidates])
+        rows = []
+        for path, info in candidates.items():
+            fileId = view.files[path].FileID
+            current = known.get(fileId, {})
+            if info["SE"] not in current:
+                rows.append({"FileID": fileId, "SE": info["SE"], "PFN": info["PFN"]})
+            elif info["PFN"] and current[info["SE"]] != info["PFN"]:
+                conn.execute(
+                    update(replicas)
+                    .where(replicas.c.FileID == fileId, replicas.c.SE == info["SE"])
+                    .values(PFN=info["PFN"])
+                )
+            successful[path] = True
+        self._insertReplicas(conn, rows)
+        return successful, failed
+
+    def _deletable(
+        self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict, wantFile: bool
+    ) -> list[str]:
+        """Existing entries of the wanted kind that ``ident`` may delete; failures noted, absent ones skipped."""
+        allowed = []
+        for path in items:
+            if not ident.isManager and not ident.canOwn:
+                failed[path] = f"{PERMISSION_DENIED}: the credentials carry no DIRAC user name and group"
+            elif not self._mayDelete(ident, view, path):
+                failed[path] = self._denied(view, path, policy.DELETE)
+            elif wantFile and view.kind(path) == "Directory":
+                failed[path] = f"Is a directory: {path}"
+            elif not wantFile and view.kind(path) == "File":
+                failed[path] = f"Not a directory: {path} is a file"
+            elif view.kind(path) is not None:
+                allowed.append(path)
+        return allowed
+
+    @_bulkCall(write=True)
+    def removeFile(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """Remove files and their replicas; an LFN that is not registered counts as removed (as in DIRAC)."""
+        view = CatalogView(conn, items)
+        failed: dict[str, str] = {}
+        doomed = self._deletable(ident, view, items, failed, wantFile=True)
+        fileIds = [view.files[path].FileID for path in doomed]
+        for chunk in chunks(fileIds):
+            conn.execute(delete(replicas).where(replicas.c.FileID.in_(chunk)))
+            conn.execute(delete(files).where(files.c.FileID.in_(chunk)))
+        return {path: True for path in items if path not in failed}, failed
+
+    @_bulkCall(fcInput.checkReplicaSE, write=True)
+    def removeReplica(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """Remove replicas ``{lfn: {SE}}``; a replica or file that is not registered counts as removed."""
+        view = CatalogView(conn, items)
+        failed: dict[str, str] = {}
+        doomed = self._deletable(ident, view, items, failed, wantFile=True)
+        if doomed:
+            statement = delete(replicas).where(
+                replicas.c.FileID == bindparam("fileId"), replicas.c.SE == bindparam("se")
+            )
+            conn.execute(statement, [{"fileId": view.files[path].FileID, "se": items[path]} for path in doomed])
+        return {path: True for path in items if path not in failed}, failed
+
+    @_bulkCall()
+    def getReplicas(
+        self, conn: Connection, ident: policy.Identity, items: dict, allStatus: bool = False
+    ) -> tuple[dict, dict]:
+        """``{lfn: {SE: PFN}}`` (PFN '' when none was registered); unknown LFNs fail."""
+        view = CatalogView(conn, items)
+        failed: dict[str, str] = {}
+        found = []
+        for path in self._readable(ident, view, items, failed):
+            if path in view.files:
+                found.append(path)
+            else:
+                failed[path] = f"Is a directory: {path}" if path in view.dirs else f"{NO_SUCH}: {path}"
+        byId: dict[int, dict[str, str]] = {}
+        for chunk in chunks([view.files[path].FileID for path in found]):
+            query = select(replicas.c.FileID, replicas.c.SE, replicas.c.PFN).where(replicas.c.FileID.in_(chunk))
+            if not allStatus:
+                query = query.where(replicas.c.Status == REPLICA_STATUS)
+            for row in conn.execute(query):
+                byId.setdefault(row.FileID, {})[row.SE] = row.PFN
+        return {path: byId.get(view.files[path].FileID, {}) for path in found}, failed
+
+    @_bulkCall()
+    def getFileMetadata(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """``{lfn: {Size, Checksum, ChecksumType, GUID, Owner, OwnerGroup, Mode, CreationDate, ...}}``."""
+        view = CatalogView(conn, items)
+        successful: dict[str, dict] = {}
+        failed: dict[str, str] = {}
+        for path in self._readable(ident, view, items, failed):
+            if path in view.files:
+                successful[path] = _fileMetadata(view.files[path])
+            else:
+                failed[path] = f"Is a directory: {path}" if path in view.dirs else f"{NO_SUCH}: {path}"
+        return successful, failed
+
+    @_bulkCall()
+    def getFileSize(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """``{lfn: size}``."""
+        view = CatalogView(conn, items)
+        successful: dict[str, int] = {}
+        failed: dict[str, str] = {}
+        for path in self._readable(ident, view, items, failed):
+            if path in view.files:
+                successful[path] = view.files[path].Size
+            else:
+                failed[path] = f"{NO_SUCH}: {path}"
+        return successful, failed
+
+    # ------------------------------------------------------------------ existence
+
+    def _kindQuery(self, conn: Connection, ident: policy.Identity, items: dict, test: Callable) -> tuple[dict, dict]:
+        view = CatalogView(conn, items)
+        failed: dict[str, str] = {}
+        return {path: test(view.kind(path)) for path in self._readable(ident, view, items, failed)}, failed
+
+    @_bulkCall()
+    def exists(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """``{lfn: True/False}``: is a file or directory registered there?"""
+        return self._kindQuery(conn, ident, items, lambda kind: kind is not None)
+
+    @_bulkCall()
+    def isFile(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """``{lfn: True/False}``."""
+        return self._kindQuery(conn, ident, items, lambda kind: kind == "File")
+
+    @_bulkCall()
+    def isDirectory(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """``{lfn: True/False}``."""
+        return self._kindQuery(conn, ident, items, lambda kind: kind == "Directory")
+
+    # ------------------------------------------------------------------ directories
+
+    @_bulkCall()
+    def getDirectoryMetadata(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """``{path: {DirID, Owner, OwnerGroup, Mode, CreationDate, ModificationDate, Type}}``."""
+        view = CatalogView(conn, items)
+        successful: dict[str, dict] = {}
+        failed: dict[str, str] = {}
+        for path in self._readable(ident, view, items, failed):
+            if path in view.dirs:
+                successful[path] = _dirMetadata(view.dirs[path])
+            else:
+                failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
+        return successful, failed
+
+    @_bulkCall()
+    def listDirectory(
+        self, conn: Connection, ident: policy.Identity, items: dict, verbose: bool = False
+    ) -> tuple[dict, dict]:
+        """``{path: {'Files': {lfn: {'MetaData': ...}}, 'SubDirs': {path: meta}, 'Links': {}, 'Datasets': {}}}``.
+
+        With ``verbose`` each file also carries its ``Replicas`` ``{SE: PFN}``.
+        """
+        view = CatalogView(conn, items)
+        failed: dict[str, str] = {}
+        listed: dict[int, str] = {}
+        for path in self._readable(ident, view, items, failed):
+            if path in view.dirs:
+                listed[view.dirs[path].DirID] = path
+            else:
+                failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
+        successful = {path: {"Files": {}, "SubDirs": {}, "Links": {}, "Datasets": {}} for path in listed.values()}
+        fileRows = []
+        for chunk in chunks(listed):
+            for row in conn.execute(select(directories).where(directories.c.ParentID.in_(chunk))):
+                successful[listed[row.ParentID]]["SubDirs"][row.Path] = _dirMetadata(row)
+            fileRows.extend(conn.execute(select(files).where(files.c.DirID.in_(chunk))))
+        replicaMap = self._replicaSEs(conn, [row.FileID for row in fileRows]) if verbose else {}
+        for row in fileRows:
+            directory = listed[row.DirID]
+            entry: dict[str, Any] = {"MetaData": _fileMetadata(row)}
+            if verbose:
+                entry["Replicas"] = replicaMap.get(row.FileID, {})
+            successful[directory]["Files"][joinPath(directory, row.FileName)] = entry
+        return successful, failed
+
+    @_bulkCall(write=True)
+    def createDirectory(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """Create directories (and missing parents, owned by the caller); an existing directory succeeds."""
+        view = CatalogView(conn, items)
+        successful: dict[str, bool] = {}
+        failed: dict[str, str] = {}
+        wanted: set[str] = set()
+        for path in items:
+            reason = self._writeTarget(ident, view, path, wantFile=False) or fcInput.checkDirectoryPath(path)
+            if reason:
+                failed[path] = reason
+                continue
+            successful[path] = True
+            if path not in view.dirs:
+                wanted.add(path)
+                wanted.update(view.missingDirectories(path))
+        self._createDirectories(conn, view, ident, wanted)
+        return successful, failed
+
+    @_bulkCall(write=True)
+    def removeDirectory(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """Remove empty directories; an absent one counts as removed. '/' is never removed."""
+        view = CatalogView(conn, items)
+        failed: dict[str, str] = {}
+        if "/" in items:
+            failed["/"] = f"{PERMISSION_DENIED}: the root directory cannot be removed"
+        doomed = self._deletable(ident, view, [path for path in items if path != "/"], failed, wantFile=False)
+        ids = {view.dirs[path].DirID: path for path in doomed}
+        children: dict[int, set[int]] = {dirId: set() for dirId in ids}
+        withFiles: set[int] = set()
+        for chunk in chunks(ids):
+            for row in conn.execute(
+                select(directories.c.DirID, directories.c.ParentID).where(directories.c.ParentID.in_(chunk))
+            ):
+                children[row.ParentID].add(row.DirID)
+            query = select(files.c.DirID).where(files.c.DirID.in_(chunk)).group_by(files.c.DirID)
+            withFiles.update(row.DirID for row in conn.execute(query))
+        removed: set[int] = set()
+        for dirId in sorted(ids, key=lambda key: ids[key].count("/"), reverse=True):
+            if dirId in withFiles or not children[dirId] <= removed:
+                failed[ids[dirId]] = f"Directory not empty: {ids[dirId]}"
+            else:
+                removed.add(dirId)
+        deepestFirst = sorted(removed, key=lambda key: ids[key].count("/"), reverse=True)
+        for dirId in deepestFirst:
+            conn.execute(delete(directories).where(directories.c.DirID == dirId))
+        return {path: True for path in items if path not in failed}, failed
+
+    # ------------------------------------------------------------------ ownership and mode
+
+    def _changePath(
+        self,
+        conn: Connection,
+        ident: policy.Identity,
+        items: dict,
+        column: str,
+        recursive: bool,
+        opClass: str,
+    ) -> tuple[dict, dict]:
+        view = CatalogView(conn, items)
+        successful: dict[str, bool] = {}
+        failed: dict[str, str] = {}
+        now = _now()
+        for path, value in items.items():
+            row = view.files.get(path) or view.dirs.get(path)
+            if row is None:
+                failed[path] = f"{NO_SUCH}: {path}"
+                continue
+            allowed = self._decide(opClass, ident, view, path)
+            if allowed and column == "OwnerGroup":
+                allowed = policy.mayGiveToGroup(ident, row.Owner, value)
+            if not allowed:
+                failed[path] = f"{PERMISSION_DENIED}: only the owner or a catalog manager may change {path}" + (
+                    " (and only managers may change the owner)" if opClass == policy.CHOWN else ""
+                )
+                continue
+            values = {column: value, "ModificationDate": now}
+            if path in view.files:
+                conn.execute(update(files).where(files.c.FileID == row.FileID).values(**values))
+            else:
+                self._changeDirectory(conn, ident, path, values, recursive)
+            successful[path] = True
+        return successful, failed
+
+    @staticmethod
+    def _changeDirectory(conn: Connection, ident: policy.Identity, path: str, values: dict, recursive: bool) -> None:
+        if not recursive:
+            conn.execute(update(directories).where(directories.c.Path == path).values(**values))
+            return
+        # Recursively: the directory and everything below it that the caller may change.
+        prefix = "" if path == "/" else path
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        below = or_(directories.c.Path == path, directories.c.Path.like(f"{escaped}/%", escape="\\"))
+        dirFilter = and_(below, directories.c.Owner == ident.username) if not ident.isManager else below
+        conn.execute(update(directories).where(dirFilter).values(**values))
+        fileFilter = files.c.DirID.in_(select(directories.c.DirID).where(below))
+        if not ident.isManager:
+            fileFilter = and_(fileFilter, files.c.Owner == ident.username)
+        conn.execute(update(files).where(fileFilter).values(**values))
+
+    @_bulkCall(fcInput.checkOwner, write=True)
+    def changePathOwner(
+        self, conn: Connection, ident: policy.Identity, items: dict, recursive: bool = False
+    ) -> tuple[dict, dict]:
+        """Give paths ``{path: owner}`` to another user (catalog managers only)."""
+        return self._changePath(conn, ident, items, "Owner", recursive, policy.CHOWN)
+
+    @_bulkCall(fcInput.checkGroup, write=True)
+    def changePathGroup(
+        self, conn: Connection, ident: policy.Identity, items: dict, recursive: bool = False
+    ) -> tuple[dict, dict]:
+        """Set the group ``{path: group}``: owner (to one of their groups) or manager."""
+        return self._changePath(conn, ident, items, "OwnerGroup", recursive, policy.CHANGE)
+
+    @_bulkCall(fcInput.checkMode, write=True)
+    def changePathMode(
+        self, conn: Connection, ident: policy.Identity, items: dict, recursive: bool = False
+    ) -> tuple[dict, dict]:
+        """Set the mode ``{path: int}`` (0..0o777): owner or manager."""
+        return self._changePath(conn, ident, items, "Mode", recursive, policy.CHANGE)
+
+    # ------------------------------------------------------------------ access
+
+    def hasAccess(self, paths: Any, opType: Any, credDict: dict | None = None) -> dict:
+        """``{'Successful': {lfn: True/False}, 'Failed': {...}}``: may the caller do ``opType`` on each path?
+
+        ``opType`` is a DIRAC method name (``addFile``, ``getFileMetadata``,
+        ``removeFile``, ...) or one of ``Read``, ``Write``, ``Delete``. The older
+        DIRAC argument order ``(opType, paths)`` is accepted too.
+        """
+        if policy.classifyOperation(paths) and not policy.classifyOperation(opType):
+            paths, opType = opType, paths
+        opClass = policy.classifyOperation(opType)
+        if opClass is None:
+            return S_ERROR(DErrno.EINVAL, f"Unknown operation type for hasAccess: {opType!r}")
+        return self._hasAccess(paths, credDict, opClass)
+
+    @_bulkCall()
+    def _hasAccess(self, conn: Connection, ident: policy.Identity, items: dict, opClass: str) -> tuple[dict, dict]:
+        view = CatalogView(conn, items)
+        return {path: self._decide(opClass, ident, view, path) for path in items}, {}
+
+    def getPathPermissions(self, lfns: Any, credDict: dict | None = None) -> dict:
+        """``{lfn: {'Read': bool, 'Write': bool, 'Execute': bool}}`` for the caller, as in DIRAC."""
+        read = self.hasAccess(lfns, policy.READ, credDict)
+        write = self.hasAccess(lfns, policy.WRITE, credDict)
+        if not read["OK"] or not write["OK"]:
+            return read if not read["OK"] else write
+        successful = {
+            lfn: {"Read": allowed, "Write": write["Value"]["Successful"].get(lfn, False), "Execute": allowed}
+            for lfn, allowed in read["Value"]["Successful"].items()
+        }
+        return S_OK({"Successful": successful, "Failed": read["Value"]["Failed"]})
+
+    # ------------------------------------------------------------------ statistics
+
+    def getCatalogCounters(self, credDict: dict | None = None) -> dict:
+        """S_OK({'Directories': n, 'Files': n, 'Replicas': n})."""
+        if not self._connected:
+            return S_ERROR(DErrno.EIO, f"FileCatalogDB is not connected: {self.connectionError}")
+
+        def count(conn: Connection) -> dict:
+            return {
+                name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for name, table in (("Directories", directories), ("Files", files), ("Replicas", replicas))
+            }
+
+        try:
+            return S_OK(runTransaction(self.engine, count, write=False))
+        except SQLAlchemyError as exc:
+            return S_ERROR(DErrno.EIO, f"FileCatalogDB.getCatalogCounters: database error: {exc.__class__.__name__}")
