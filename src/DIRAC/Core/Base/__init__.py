@@ -1,0 +1,1 @@
+"""DIRAC's ``Client`` base class for service clients."""

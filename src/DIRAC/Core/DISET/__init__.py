@@ -1,0 +1,1 @@
+"""DIRAC's service API names: ``RequestHandler``, ``RPCClient``, ``AuthManager``."""

@@ -1,0 +1,362 @@
+"""The client side of the HTTPS RPC: credentials, kept-alive sessions and URL fail-over.
+
+``TornadoClient("System/Service" or "https://host:port/System/Service", ...)``
+posts ``{"method": ..., "args": [...]}`` and returns the S_OK/S_ERROR the service
+answered; transport problems become an S_ERROR too, it never raises.
+
+* URLs: a full ``https://`` URL (or a comma list of them), or a service name
+  resolved through ``/Systems/<System>/URLs/<Service>`` (comma list).
+* Fail-over: the URLs are tried in random order, those that failed in the last
+  minute last. The next URL is tried after a connection error or a timeout, never
+  after an answer (an S_ERROR from the service is an answer).
+* Credentials: the user's proxy (``proxyLocation`` or ``Locations.getProxyLocation()``),
+  or the host certificate when ``useCertificates=True`` or
+  ``/DIRAC/Security/UseServerCertificate`` is true. The server certificate is
+  verified against the CA folder (``Locations.getCAsLocation()``) and the host name.
+* Connections: one ``requests.Session`` per thread and credentials, kept alive and
+  reused by every client object of that thread; one ``SSLContext`` per credential
+  files (reloaded when a file changes).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import re
+import ssl
+import threading
+import time
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from DIRAC.ConfigurationSystem.Client.Config import gConfig
+from DIRAC.Core.Tornado import Serialization
+from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, isReturnStructure
+from DIRAC.FrameworkSystem.Client.Logger import gLogger
+
+DEFAULT_TIMEOUT = 120.0
+MAX_CONNECT_TIMEOUT = 10.0
+BAN_SECONDS = 60.0
+_log = gLogger.getSubLogger("RPCClient")
+
+# URL -> time until which it is tried last, after a transport failure.
+_banned: dict[str, float] = {}
+_bannedLock = threading.Lock()
+# (cert, key, CA folder, file stamps) -> (SSLContext, notAfter or None)
+_contexts: dict[tuple, tuple[ssl.SSLContext, float | None]] = {}
+_contextsLock = threading.Lock()
+_threadSessions = threading.local()
+
+_TLS_ALERTS = {
+    "certificate expired": "the server refused our certificate: it has expired",
+    "unknown ca": "the server does not trust the CA of our certificate",
+    "certificate required": "the server requires a client certificate",
+    "bad certificate": "the server refused our certificate as invalid",
+    "certificate revoked": "the server says our certificate is revoked",
+    "certificate unknown": "the server could not verify our certificate",
+}
+
+
+# URLs
+
+
+def resolveURLs(target: str) -> dict:
+    """S_OK([https URLs]) for a URL, a comma list of URLs, or a ``System/Service`` name."""
+    target = str(target).strip()
+    if "://" in target:
+        urls = [url.strip() for url in target.split(",") if url.strip()]
+    else:
+        parts = target.strip("/").split("/")
+        if len(parts) != 2 or not all(parts):
+            return S_ERROR(DErrno.EVALUE, f"{target!r} is neither a URL nor a System/Service name")
+        option = f"/Systems/{parts[0]}/URLs/{parts[1]}"
+        urls = gConfig.getValue(option, [])
+        if not urls:
+            return S_ERROR(DErrno.ECONF, f"no URL for service {target}: set {option}")
+    for url in urls:
+        if not url.lower().startswith("https://"):
+            return S_ERROR(DErrno.EPROTONOSUPPORT, f"{url}: only https:// URLs are accepted (mutual TLS)")
+    return S_OK(urls)
+
+
+def orderURLs(urls: list[str]) -> list[str]:
+    """Random order, URLs that failed recently last."""
+    now = time.monotonic()
+    with _bannedLock:
+        late = {url for url in urls if _banned.get(url, 0) > now}
+    fresh = [url for url in urls if url not in late]
+    stale = [url for url in urls if url in late]
+    random.shuffle(fresh)
+    random.shuffle(stale)
+    return fresh + stale
+
+
+def _ban(url: str) -> None:
+    with _bannedLock:
+        _banned[url] = time.monotonic() + BAN_SECONDS
+
+
+def _unban(url: str) -> None:
+    if _banned:
+        with _bannedLock:
+            _banned.pop(url, None)
+
+
+# Credentials and TLS
+
+
+def _defaultProxyPath() -> str:
+    return os.environ.get("X509_USER_PROXY") or f"/tmp/x509up_u{os.getuid()}"
+
+
+def credentialFiles(useCertificates: bool | None = None, proxyLocation: str | None = None) -> dict:
+    """S_OK((cert file, key file, description)) of the credentials to present."""
+    from DIRAC.Core.Security import Locations
+
+    if useCertificates is None:
+        useCertificates = gConfig.getValue("/DIRAC/Security/UseServerCertificate", False)
+    if useCertificates:
+        found = Locations.getHostCertificateAndKeyLocation()
+        if not found:
+            return S_ERROR(DErrno.ENOCERT, "no host certificate and key found (see /DIRAC/Security/CertFile, KeyFile)")
+        return S_OK((found[0], found[1], f"host certificate {found[0]}"))
+    if proxyLocation:
+        if not os.path.isfile(proxyLocation):
+            return S_ERROR(DErrno.ENOPROXY, f"no proxy found at {proxyLocation}, run dirac-proxy-init")
+        path = proxyLocation
+    else:
+        path = Locations.getProxyLocation()
+        if not path:
+            return S_ERROR(DErrno.ENOPROXY, f"no proxy found at {_defaultProxyPath()}, run dirac-proxy-init")
+    return S_OK((path, path, f"proxy {path}"))
+
+
+def _notAfter(certFile: str) -> dict:
+    """S_OK(expiry timestamp or None) of the credentials in ``certFile``."""
+    try:
+        from DIRAC.Core.Security.X509Chain import X509Chain
+    except ImportError:
+        return S_OK(None)
+    chain = X509Chain()
+    loaded = chain.loadChainFromFile(certFile)
+    if not loaded["OK"]:
+        return S_ERROR(DErrno.ECERTREAD, f"cannot read {certFile}: {loaded['Message']}")
+    expired = chain.hasExpired()
+    if expired["OK"] and expired["Value"]:
+        return S_ERROR(DErrno.ECERTEXPIRED, f"{certFile} has expired, run dirac-proxy-init")
+    getter = getattr(chain, "getNotAfterDate", None)
+    if getter is not None:
+        result = getter()
+        if result["OK"] and hasattr(result["Value"], "timestamp"):
+            value = result["Value"]
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=datetime.UTC)
+            return S_OK(value.timestamp())
+    return S_OK(None)
+
+
+def clientSSLContext(certFile: str, keyFile: str) -> dict:
+    """S_OK(SSLContext) presenting these credentials and trusting the CA folder; cached per file version."""
+    from DIRAC.Core.Security import Locations
+
+    caPath = Locations.getCAsLocation()
+    if not caPath:
+        return S_ERROR(DErrno.ENOCERT, "no CA folder found (X509_CERT_DIR or /etc/grid-security/certificates)")
+    try:
+        stamps = tuple((os.stat(path).st_mtime_ns, os.stat(path).st_size) for path in (certFile, keyFile))
+    except OSError as exc:
+        return S_ERROR(DErrno.ECERTREAD, f"cannot read credentials: {exc}")
+    key = (certFile, keyFile, caPath, stamps)
+    with _contextsLock:
+        cached = _contexts.get(key)
+    if cached is None:
+        expiry = _notAfter(certFile)
+        if not expiry["OK"]:
+            return expiry
+        try:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.load_verify_locations(capath=caPath)
+            context.load_cert_chain(certFile, keyFile)
+        except (OSError, ssl.SSLError) as exc:
+            return S_ERROR(DErrno.ECERTREAD, f"cannot use {certFile} with CA folder {caPath}: {exc}")
+        cached = (context, expiry["Value"])
+        with _contextsLock:
+            _contexts[key] = cached
+    context, notAfter = cached
+    if notAfter is not None and time.time() >= notAfter:
+        return S_ERROR(DErrno.ECERTEXPIRED, f"{certFile} has expired, run dirac-proxy-init")
+    return S_OK((key, context))
+
+
+class _SSLContextAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections all use one prepared SSLContext (client cert + CA folder)."""
+
+    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
+        self._context = context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **poolKwargs: Any) -> None:
+        poolKwargs["ssl_context"] = self._context
+        super().init_poolmanager(connections, maxsize, block, **poolKwargs)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):  # noqa: ANN001 - requests' signature
+        hostParams, poolKwargs = super().build_connection_pool_key_attributes(request, True, None)
+        poolKwargs.pop("ca_certs", None)
+        poolKwargs.pop("ca_cert_dir", None)
+        poolKwargs["cert_reqs"] = "CERT_REQUIRED"
+        return hostParams, poolKwargs
+
+    def cert_verify(self, conn, url, verify, cert) -> None:  # noqa: ANN001 - requests' signature
+        # Trust comes from the context (CA folder), never from certifi or the environment.
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+
+
+def sessionFor(contextKey: tuple, context: ssl.SSLContext) -> requests.Session:
+    """This thread's kept-alive session for these credentials."""
+    sessions = getattr(_threadSessions, "sessions", None)
+    if sessions is None:
+        sessions = _threadSessions.sessions = {}
+    session = sessions.get(contextKey)
+    if session is None:
+        session = requests.Session()
+        session.trust_env = False  # no HTTP proxies or netrc from the environment for service calls
+        session.mount("https://", _SSLContextAdapter(context, pool_connections=8, pool_maxsize=4))
+        session.mount("http://", HTTPAdapter(max_retries=0))
+        sessions[contextKey] = session
+    return session
+
+
+def closeThreadSessions() -> None:
+    """Close this thread's kept-alive connections."""
+    for session in getattr(_threadSessions, "sessions", {}).values():
+        session.close()
+    _threadSessions.sessions = {}
+
+
+def describeTransportError(exc: Exception) -> str:
+    """A short human reason for a requests exception (TLS alerts spelled out)."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError) or "SSL" in text:
+        match = re.search(r"\[SSL: ([A-Z0-9_]+)\] ([^(\]']+)", text)
+        detail = match.group(2).strip() if match else text
+        for alert, meaning in _TLS_ALERTS.items():
+            if alert in detail.lower():
+                return f"{meaning} ({detail})"
+        if match and "CERTIFICATE_VERIFY_FAILED" in match.group(1):
+            return f"cannot verify the server certificate: {detail}"
+        return f"TLS error: {detail}"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"timed out ({exc.__class__.__name__})"
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if match:
+        return match.group(1).strip()
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "the server closed the connection"
+    return text
+
+
+class TornadoClient:
+    """Calls methods of one service; see the module documentation."""
+
+    def __init__(
+        self,
+        serviceName: str,
+        timeout: float | None = None,
+        useCertificates: bool | None = None,
+        delegatedDN: str | None = None,
+        delegatedGroup: str | None = None,
+        proxyLocation: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.serviceName = serviceName
+        self.timeout = float(timeout) if timeout else DEFAULT_TIMEOUT
+        self.useCertificates = useCertificates
+        self.delegatedDN = delegatedDN
+        self.delegatedGroup = delegatedGroup
+        self.proxyLocation = proxyLocation
+        self.extraOptions = kwargs
+
+    def __repr__(self) -> str:
+        return f"<TornadoClient {self.serviceName}>"
+
+    def _body(self, method: str, args: tuple) -> dict:
+        payload: dict[str, Any] = {"method": method, "args": list(args)}
+        if self.delegatedDN:
+            payload["delegatedDN"] = self.delegatedDN
+        if self.delegatedGroup:
+            payload["delegatedGroup"] = self.delegatedGroup
+        try:
+            return S_OK(Serialization.encode(payload))
+        except (TypeError, ValueError) as exc:
+            return S_ERROR(DErrno.ETYPE, f"cannot send the arguments of {method}: {exc}")
+
+    def _prepare(self) -> dict:
+        urls = resolveURLs(self.serviceName)
+        if not urls["OK"]:
+            return urls
+        credentials = credentialFiles(self.useCertificates, self.proxyLocation)
+        if not credentials["OK"]:
+            return credentials
+        certFile, keyFile, _ = credentials["Value"]
+        context = clientSSLContext(certFile, keyFile)
+        if not context["OK"]:
+            return context
+        key, sslContext = context["Value"]
+        return S_OK((urls["Value"], sessionFor(key, sslContext)))
+
+    def executeRPC(self, method: str, *args: Any) -> dict:
+        """Call ``method(*args)`` on the service: its S_OK/S_ERROR, or S_ERROR when no URL answered."""
+        if not isinstance(method, str) or not method or method.startswith("_"):
+            return S_ERROR(DErrno.EVALUE, f"invalid method name {method!r}")
+        body = self._body(method, args)
+        if not body["OK"]:
+            return body
+        prepared = self._prepare()
+        if not prepared["OK"]:
+            return prepared
+        urls, session = prepared["Value"]
+        timeouts = (min(MAX_CONNECT_TIMEOUT, self.timeout), self.timeout)
+        failures = []
+        for url in orderURLs(urls):
+            result = self._post(session, url, body["Value"], timeouts)
+            if result is not None and result.get("transport") is None:
+                _unban(url)
+                return result["answer"]
+            _ban(url)
+            reason = result["transport"] if result else "no answer"
+            _log.verbose("Failing over", f"{url}: {reason}")
+            failures.append(f"{url}: {reason}")
+        return S_ERROR(DErrno.ERPC, f"cannot call {self.serviceName}.{method}: " + "; ".join(failures))
+
+    def _post(self, session: requests.Session, url: str, body: bytes, timeouts: tuple) -> dict:
+        """{"answer": S_OK/S_ERROR} when the service answered, {"transport": reason} when it did not."""
+        headers = {"Content-Type": "application/json"}
+        for attempt in range(2):
+            try:
+                response = session.post(url, data=body, headers=headers, timeout=timeouts)
+                break
+            except requests.exceptions.ConnectionError as exc:
+                reason = describeTransportError(exc)
+                # A kept-alive connection the server closed meanwhile: one fresh retry.
+                if attempt == 0 and reason == "the server closed the connection":
+                    continue
+                return {"transport": reason}
+            except requests.exceptions.Timeout as exc:
+                return {"transport": describeTransportError(exc)}
+            except requests.exceptions.RequestException as exc:
+                return {"transport": describeTransportError(exc)}
+        try:
+            answer = Serialization.decode(response.content)
+        except (ValueError, UnicodeDecodeError):
+            answer = None
+        if isReturnStructure(answer):
+            return {"answer": answer}
+        snippet = response.text[:200].strip() if response.content else "(empty)"
+        return {"transport": f"HTTP {response.status_code} without an RPC answer: {snippet}"}

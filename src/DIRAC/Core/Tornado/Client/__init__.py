@@ -1,0 +1,1 @@
+"""The client transport of the RPC: TLS credentials, kept-alive sessions, URL fail-over."""

@@ -1,0 +1,1 @@
+"""The tornado side of the RPC: TLS identity, request dispatch, the server process."""

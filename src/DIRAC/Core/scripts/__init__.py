@@ -1,0 +1,1 @@
+"""Core command line entry points."""
