@@ -56,6 +56,15 @@ def test_rclone_keeps_objects_in_root(rclone_s3_server):
     assert rclone_s3_server.object_path(bucket, "a/b.txt").read_bytes() == b"on disk"
 
 
+def test_rclone_sees_files_placed_in_root_after_forget_cache(rclone_s3_server):
+    bucket = rclone_s3_server.make_bucket()
+    client = rclone_s3_server.client()
+    client.put_object(Bucket=bucket, Key="d/first", Body=b"1")
+    rclone_s3_server.object_path(bucket, "d/by-hand").write_bytes(b"placed by hand")
+    rclone_s3_server.forget_cache()
+    assert client.get_object(Bucket=bucket, Key="d/by-hand")["Body"].read() == b"placed by hand"
+
+
 def test_rclone_refuses_a_bad_signature(rclone_s3_server):
     bucket = rclone_s3_server.make_bucket()
     bad = rclone_s3_server.client(secret_key="not-the-secret")
