@@ -174,5 +174,5 @@ def getVOForUser(userName: str) -> dict:
 
 
 def getGroupsForVO(vo: str) -> dict:
-    """S_OK(groups whose VO is ``vo``)."""
-    return S_OK([group for group in getAllGroups() if getVOForGroup(group) == vo])
+    """S_OK(sorted groups whose VO is ``vo``)."""
+    return S_OK(sorted(group for group in getAllGroups() if getVOForGroup(group) == vo))
