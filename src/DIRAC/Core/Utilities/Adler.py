@@ -29,6 +29,23 @@ class Adler32:
         return intAdlerToHex(self.value)
 
 
+_MOD = 65521
+
+
+def adlerCombine(first: int, second: int, secondLength: int) -> int:
+    """adler32 of A+B from adler32(A), adler32(B) and len(B).
+
+    Lets parts of a file be checksummed in parallel, each in the pass that moves
+    its bytes, and combined in order afterwards (zlib's adler32_combine).
+    """
+    remainder = secondLength % _MOD
+    sum1 = first & 0xFFFF
+    sum2 = (remainder * sum1) % _MOD
+    sum1 = (sum1 + (second & 0xFFFF) + _MOD - 1) % _MOD
+    sum2 = (sum2 + ((first >> 16) & 0xFFFF) + ((second >> 16) & 0xFFFF) + _MOD - remainder) % _MOD
+    return sum1 | (sum2 << 16)
+
+
 def intAdlerToHex(value: int) -> str:
     """Format an adler32 integer the way DIRAC stores it."""
     return f"{value & 0xFFFFFFFF:08x}"

@@ -45,6 +45,8 @@ class StorageBase:
     #: protocols this plugin can read from / write to, in preference order
     _INPUT_PROTOCOLS: list[str] = []
     _OUTPUT_PROTOCOLS: list[str] = []
+    #: protocol-section options without which the plugin cannot work
+    MANDATORY_PARAMETERS: tuple[str, ...] = ("Path",)
 
     def __init__(self, storageName: str, parameters: dict):
         self.name = storageName
@@ -57,6 +59,15 @@ class StorageBase:
         self.se = None
         self.log = gLogger.getSubLogger(f"{type(self).__name__}/{storageName}")
         self.isok = True
+
+    @classmethod
+    def checkParameters(cls, storageName: str, parameters: dict) -> dict:
+        """S_OK when the protocol section is usable; S_ERROR naming the SE and the missing option."""
+        for name in cls.MANDATORY_PARAMETERS:
+            if not str(parameters.get(name, "")).strip():
+                section = parameters.get("PluginName", cls.__name__)
+                return S_ERROR(DErrno.ECONF, f"SE {storageName}: option {name} is missing in its {section} section")
+        return S_OK()
 
     # ------------------------------------------------------------------ identity
 

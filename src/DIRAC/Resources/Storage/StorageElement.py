@@ -1,0 +1,224 @@
+"""``StorageElement``: the LFN-level face of a storage element.
+
+It checks that the SE allows the kind of operation (``ReadAccess``,
+``WriteAccess``, ``RemoveAccess``, ``CheckAccess``) before touching anything,
+turns LFNs into each plugin's URLs, tries the plugins in protocol-preference
+order per LFN, and answers with LFNs as keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import DIRAC
+from DIRAC.ConfigurationSystem.Client.Config import gConfig
+from DIRAC.ConfigurationSystem.Client.Helpers.Operations import Operations
+from DIRAC.ConfigurationSystem.Client.Helpers.Resources import getSitesForSE
+from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.LFN import checkLFN
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.FrameworkSystem.Client.Logger import gLogger
+from DIRAC.Resources.Storage.StorageFactory import StorageFactory
+from DIRAC.Resources.Storage.Utilities import bulkResult, checkArgumentFormat
+
+DEFAULT_ACCESS_PROTOCOLS = ["s3", "file", "https", "http"]
+DEFAULT_WRITE_PROTOCOLS = ["s3", "file"]
+USABLE_STATUSES = ("Active", "Degraded")
+
+READ, WRITE, REMOVE, CHECK = "Read", "Write", "Remove", "Check"
+#: LFN methods and the access each needs
+_METHOD_ACCESS = {
+    "exists": CHECK,
+    "isFile": CHECK,
+    "getFileSize": CHECK,
+    "getFileMetadata": CHECK,
+    "isDirectory": CHECK,
+    "getDirectoryMetadata": CHECK,
+    "getDirectorySize": CHECK,
+    "listDirectory": CHECK,
+    "getFile": READ,
+    "getDirectory": READ,
+    "getTransportURL": READ,
+    "createPresignedUrl": READ,
+    "putFile": WRITE,
+    "putDirectory": WRITE,
+    "createDirectory": WRITE,
+    "removeFile": REMOVE,
+    "removeDirectory": REMOVE,
+}
+
+
+class StorageElement:
+    """DIRAC's ``StorageElement(name)``: bulk operations on LFNs of one SE."""
+
+    def __init__(self, name: str, plugins: list[str] | str | None = None, vo: str | None = None):
+        self.name = name
+        self.vo = vo
+        self.log = gLogger.getSubLogger(f"StorageElement/{name}")
+        pluginList = [plugins] if isinstance(plugins, str) else plugins
+        result = StorageFactory(vo=vo).getStorages(name, pluginList)
+        self.valid = result["OK"]
+        self.errorReason = "" if result["OK"] else result["Message"]
+        self.storages: list = []
+        self.options: dict = {}
+        self.localPlugins: list[str] = []
+        if result["OK"]:
+            info = result["Value"]
+            self.storages = info["StorageObjects"]
+            self.options = info["StorageOptions"]
+            self.localPlugins = info["LocalPlugins"]
+            for storage in self.storages:
+                storage.setStorageElement(self)
+
+    # ------------------------------------------------------------------ status
+
+    def _accessStatus(self, access: str) -> str:
+        return str(self.options.get(f"{access}Access", "Active"))
+
+    def getStatus(self) -> dict:
+        """S_OK({'Read', 'Write', 'Remove', 'Check', 'DiskSE', 'TapeSE'}) from the SE's access options."""
+        if not self.valid:
+            return S_ERROR(DErrno.ECONF, self.errorReason)
+        status = {access: self._accessStatus(access) in USABLE_STATUSES for access in (READ, WRITE, REMOVE, CHECK)}
+        return S_OK({**status, "DiskSE": True, "TapeSE": False})
+
+    def isValid(self, operation: str = "") -> dict:
+        """S_OK() when the SE is defined and allows ``operation`` (a method name or Read/Write/...)."""
+        if not self.valid:
+            return S_ERROR(DErrno.ECONF, self.errorReason)
+        access = _METHOD_ACCESS.get(operation, operation if operation in (READ, WRITE, REMOVE, CHECK) else "")
+        if not access:
+            return S_OK()
+        status = self._accessStatus(access)
+        if access == CHECK and status not in USABLE_STATUSES and self._accessStatus(READ) in USABLE_STATUSES:
+            status = self._accessStatus(READ)
+        if status not in USABLE_STATUSES:
+            return S_ERROR(
+                DErrno.ESENOTALLOWED,
+                f"SE {self.name} is banned for {access.lower()} ({access}Access = {status}); nothing was done",
+            )
+        return S_OK()
+
+    def getStorageParameters(self, plugin: str | None = None, protocol: str | None = None) -> dict:
+        """S_OK(parameters of the first plugin matching ``plugin`` / ``protocol``), without secrets."""
+        for storage in self.storages:
+            if plugin in (None, storage.pluginName) and protocol in (None, storage.protocolName):
+                return S_OK(storage.getParameters())
+        return S_ERROR(DErrno.ENOPLUGIN, f"SE {self.name} has no plugin {plugin or ''} {protocol or ''}".strip())
+
+    def getPlugins(self) -> dict:
+        """S_OK(plugin names of this SE)."""
+        return S_OK([storage.pluginName for storage in self.storages])
+
+    def isLocalSE(self) -> dict:
+        """S_OK(True) when the SE is at the site this code runs at."""
+        return S_OK(DIRAC.siteName() in getSitesForSE(self.name).get("Value", []))
+
+    def _protocolPreference(self, access: str) -> list[str]:
+        option = "WriteProtocols" if access in (WRITE, REMOVE) else "AccessProtocols"
+        default = DEFAULT_WRITE_PROTOCOLS if option == "WriteProtocols" else DEFAULT_ACCESS_PROTOCOLS
+        fromOperations = Operations(vo=self.vo).getValue(f"DataManagement/{option}", default)
+        return gConfig.getValue(f"/Resources/StorageElements/{self.name}/{option}", fromOperations)
+
+    def _storagesFor(self, access: str) -> list:
+        """Plugins usable for ``access``, in preference order; local-only plugins only at the local site."""
+        isLocal = self.isLocalSE()["Value"] if self.localPlugins else False
+        candidates = [s for s in self.storages if isLocal or s.pluginName not in self.localPlugins]
+        preference = self._protocolPreference(access)
+        ranked = [s for protocol in preference for s in candidates if s.protocolName == protocol]
+        return ranked
+
+    def negociateProtocolWithOtherSE(self, sourceSE: StorageElement, protocols: list[str] | None = None) -> dict:
+        """S_OK(protocols a source SE can give out and this SE can read, optionally within ``protocols``)."""
+        theirs = [p for storage in sourceSE.storages for p in storage.outputProtocols]
+        ours = [p for storage in self.storages for p in storage.inputProtocols]
+        common = [p for p in dict.fromkeys(theirs) if p in ours and (protocols is None or p in protocols)]
+        return S_OK(common)
+
+    @property
+    def inputProtocols(self) -> list[str]:
+        return list(dict.fromkeys(p for storage in self.storages for p in storage.inputProtocols))
+
+    @property
+    def outputProtocols(self) -> list[str]:
+        return list(dict.fromkeys(p for storage in self.storages for p in storage.outputProtocols))
+
+    # ------------------------------------------------------------------ execution
+
+    def __getattr__(self, name: str):
+        if name in _METHOD_ACCESS:
+            return lambda lfn, *args, **kwargs: self._execute(name, lfn, *args, **kwargs)
+        raise AttributeError(f"StorageElement has no method {name}")
+
+    def _execute(self, method: str, lfn: Any, *args: Any, **kwargs: Any) -> dict:
+        """Run a plugin ``method`` for LFNs, trying plugins in order for the LFNs still failing."""
+        allowed = self.isValid(method)
+        if not allowed["OK"]:
+            return allowed
+        parsed = checkArgumentFormat(lfn)
+        if not parsed["OK"]:
+            return parsed
+        pending, failed, successful = {}, {}, {}
+        for name, value in parsed["Value"].items():
+            checked = checkLFN(name)
+            if checked["OK"]:
+                pending[name] = value
+            else:
+                failed[name] = checked["Message"]
+        storages = self._storagesFor(_METHOD_ACCESS[method])
+        if not storages and pending:
+            return S_ERROR(
+                DErrno.EPROTONOSUPPORT,
+                f"SE {self.name} has no plugin for {method} among protocols {self._protocolPreference(_METHOD_ACCESS[method])}",
+            )
+        for storage in storages:
+            if not pending:
+                break
+            urls = {storage.constructURLFromLFN(name)["Value"]: name for name in pending}
+            result = getattr(storage, method)({url: pending[name] for url, name in urls.items()}, *args, **kwargs)
+            if not result["OK"]:
+                failed.update(dict.fromkeys(pending, f"{storage.pluginName}: {result['Message']}"))
+                continue
+            for url, value in result["Value"]["Successful"].items():
+                name = urls[url]
+                successful[name] = self._urlsToLFNs(storage, value) if method == "listDirectory" else value
+                pending.pop(name, None)
+                failed.pop(name, None)
+            for url, message in result["Value"]["Failed"].items():
+                failed[urls[url]] = message
+        return bulkResult(successful, failed)
+
+    @staticmethod
+    def _urlsToLFNs(storage, listing: dict) -> dict:
+        """A plugin's listing keyed by LFNs instead of URLs."""
+
+        def toLFN(url: str) -> str:
+            result = storage._urlToLFN(url)
+            return result["Value"] if result["OK"] else url
+
+        return {section: {toLFN(url): meta for url, meta in entries.items()} for section, entries in listing.items()}
+
+    # ------------------------------------------------------------------ URLs
+
+    def getURL(self, lfn: Any, protocol: str | list[str] | bool = False) -> dict:
+        """Bulk: a URL for each LFN in ``protocol`` (a name or a preference list); native when not given."""
+        wanted = [protocol] if isinstance(protocol, str) else list(protocol or [])
+        allowed = self.isValid(READ)
+        if not allowed["OK"]:
+            return allowed
+        for storage in self._storagesFor(READ):
+            offered = [p for p in wanted if p in storage.outputProtocols] if wanted else [storage.protocolName]
+            if offered:
+                return self._execute("getTransportURL", lfn, offered)
+        return S_ERROR(DErrno.EPROTONOSUPPORT, f"SE {self.name} offers none of the protocols {wanted}")
+
+    def getOccupancy(self, unit: str = "MB", **kwargs: Any) -> dict:
+        """S_OK(occupancy) from the first plugin that can tell."""
+        if not self.valid:
+            return S_ERROR(DErrno.ECONF, self.errorReason)
+        last = S_ERROR(DErrno.EPROTONOSUPPORT, f"SE {self.name} has no plugin")
+        for storage in self.storages:
+            last = storage.getOccupancy(unit=unit, **kwargs)
+            if last["OK"]:
+                return last
+        return last
