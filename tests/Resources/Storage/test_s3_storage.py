@@ -6,11 +6,11 @@ import os
 import zlib
 
 import pytest
-from s3_fixtures import corrupt_object, s3_se_cfg
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import fileAdler
 from DIRAC.Resources.Storage.StorageElement import StorageElement
+from s3_fixtures import corrupt_object, s3_se_cfg
 
 LFN = "/vo/user/a/alice/f.dat"
 

@@ -167,10 +167,8 @@ class StorageElement:
                 failed[name] = checked["Message"]
         storages = self._storagesFor(_METHOD_ACCESS[method])
         if not storages and pending:
-            return S_ERROR(
-                DErrno.EPROTONOSUPPORT,
-                f"SE {self.name} has no plugin for {method} among protocols {self._protocolPreference(_METHOD_ACCESS[method])}",
-            )
+            preference = self._protocolPreference(_METHOD_ACCESS[method])
+            return S_ERROR(DErrno.EPROTONOSUPPORT, f"SE {self.name} has no plugin for {method} among {preference}")
         for storage in storages:
             if not pending:
                 break

@@ -116,7 +116,8 @@ class StorageFactory:
             options = self._withVOPath({**options, "PluginName": pluginName}, section)
             pluginClass = loadPluginClass(pluginName)
             if not pluginClass["OK"]:
-                return S_ERROR(pluginClass["Errno"], f"storage element {storageName}, section {section}: {pluginClass['Message']}")
+                message = f"storage element {storageName}, section {section}: {pluginClass['Message']}"
+                return S_ERROR(pluginClass["Errno"], message)
             checked = pluginClass["Value"].checkParameters(storageName, options)
             if not checked["OK"]:
                 return checked
