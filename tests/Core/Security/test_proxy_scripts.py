@@ -127,3 +127,34 @@ def test_proxy_info_without_or_with_expired_proxy(script_env, test_ca, tmp_path)
     done = run(["dirac-proxy-info", "--file", expired], script_env)
     assert done.returncode != 0
     assert "expired" in done.stderr and "timeleft    : 00:00:00" in done.stdout
+
+
+def test_proxy_init_with_encrypted_key(script_env, test_ca, tmp_path):
+    from M2Crypto import EVP
+
+    alice = test_ca.users["alice"]
+    encrypted = tmp_path / "enc_userkey.pem"
+    key = EVP.load_key(alice.key)
+    encrypted.write_bytes(key.as_pem(cipher="aes_256_cbc", callback=lambda *args: b"s3cret"))
+    args = ["dirac-proxy-init", "--cert", alice.cert, "--key", str(encrypted), "--pwstdin"]
+    done = subprocess.run(
+        [script(args[0]), *args[1:]],
+        env=script_env,
+        input="s3cret\n",
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
+    wrong = subprocess.run(
+        [script(args[0]), *args[1:]],
+        env=script_env,
+        input="wrong\n",
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+        check=False,
+    )
+    assert wrong.returncode != 0 and "private key" in wrong.stderr
