@@ -10,6 +10,7 @@ proxies. Every public method returns S_OK / S_ERROR and never raises.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import os
 import tempfile
@@ -50,13 +51,12 @@ def _readFile(path: str, what: str) -> dict:
 
 
 def _needsCerts(method: Callable) -> Callable:
+    @functools.wraps(method)
     def wrapper(self: X509Chain, *args, **kwargs) -> dict:
         if not self._certs:
             return S_ERROR("No certificate chain loaded")
         return method(self, *args, **kwargs)
 
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
     return wrapper
 
 
