@@ -1,0 +1,33 @@
+# Quick start: `make demo` (a real S3 round trip), `make test` (the test suite).
+VENV ?= .venv
+PYTHON ?= python3
+APT_PACKAGES = swig libssl-dev runit
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test bench lint system-packages
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	@$(MAKE) --no-print-directory system-packages
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[test]"
+	touch $@
+
+# M2Crypto builds from source (swig, OpenSSL headers); runit supervises the services.
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "Installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/dirac-s3-demo --folder demo
+
+test: $(VENV)/.installed
+	$(VENV)/bin/pytest -q
+
+bench: $(VENV)/.installed
+	PYTHON=$(VENV)/bin/python bash benchmarks/run
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
