@@ -46,14 +46,14 @@ Resources
 """
 
 
-def _step(title: str, result: dict, lfns: list[str] | None = None) -> dict:
-    """Print one step's outcome; raise SystemExit when it failed."""
-    failed = result.get("Value", {}).get("Failed", {}) if result.get("OK") else {}
+def _step(title: str, result: dict) -> dict:
+    """Print one bulk step's outcome and return its ``Successful`` part; exit when anything failed."""
+    failed = result["Value"]["Failed"] if result["OK"] else {}
     if not result["OK"] or failed:
         print(f"  FAILED  {title}: {result.get('Message') or failed}")
         raise SystemExit(1)
     print(f"  ok      {title}")
-    return result["Value"]["Successful"] if lfns is not None else result["Value"]
+    return result["Value"]["Successful"]
 
 
 def runDemo(folder: Path) -> int:
@@ -89,17 +89,17 @@ def runDemo(folder: Path) -> int:
         se = StorageElement(SE_NAME)
         started = time.monotonic()
         total = sum(files.values()) // 2**20
-        _step(f"putFile of {len(files)} files ({total} MiB, the big one in parts)", se.putFile(local), [])
-        metadata = _step("getFileMetadata", se.getFileMetadata(list(files)), [])
+        _step(f"putFile of {len(files)} files ({total} MiB, the big one in parts)", se.putFile(local))
+        metadata = _step("getFileMetadata", se.getFileMetadata(list(files)))
         for lfn, meta in metadata.items():
             same = meta["Checksum"] == fileAdler(local[lfn])
             verdict = "matches" if same else "MISMATCH"
             print(f"          {lfn}: {meta['Size']} bytes, adler32 {meta['Checksum']} ({verdict})")
             if not same:
                 return 1
-        listing = _step(f"listDirectory {LFN_DIR}", se.listDirectory(LFN_DIR), [])[LFN_DIR]
+        listing = _step(f"listDirectory {LFN_DIR}", se.listDirectory(LFN_DIR))[LFN_DIR]
         print(f"          {sorted(listing['Files'])}")
-        urls = _step("getURL (http access URL valid 24 h)", se.getURL(f"{LFN_DIR}/small.dat", protocol="http"), [])
+        urls = _step("getURL (http access URL valid 24 h)", se.getURL(f"{LFN_DIR}/small.dat", protocol="http"))
         url = urls[f"{LFN_DIR}/small.dat"]
         print(f"          {url[:100]}...")
         answer = requests.get(url, timeout=30)
@@ -108,14 +108,14 @@ def runDemo(folder: Path) -> int:
         if not sameBytes:
             return 1
         downloaded = se.getFile(list(files), localPath=str(folder / "download"))
-        _step("getFile (adler32 verified while downloading)", downloaded, [])
+        _step("getFile (adler32 verified while downloading)", downloaded)
         for lfn in files:
             name = lfn.rsplit("/", 1)[-1]
             if (folder / "download" / name).read_bytes() != Path(local[lfn]).read_bytes():
                 print(f"  FAILED  downloaded {name} differs from the upload")
                 return 1
-        _step("removeFile", se.removeFile(list(files)), [])
-        gone = _step("exists after removal", se.exists(list(files)), [])
+        _step("removeFile", se.removeFile(list(files)))
+        gone = _step("exists after removal", se.exists(list(files)))
         if any(gone.values()):
             print("  FAILED  files still exist after removal")
             return 1

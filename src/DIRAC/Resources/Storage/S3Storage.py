@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import xml.etree.ElementTree as ElementTree
 import zlib
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -53,6 +54,14 @@ def _findText(node: ElementTree.Element, name: str) -> str:
 
 def _findAll(node: ElementTree.Element, name: str) -> list[ElementTree.Element]:
     return node.findall(f"{_S3_NS}{name}") or node.findall(name)
+
+
+def _isoTime(text: str) -> datetime | None:
+    """A listing's ISO 8601 time as an aware datetime (like HEAD's Last-Modified), None if absent."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 class S3Storage(StorageBase):
@@ -126,11 +135,10 @@ class S3Storage(StorageBase):
     def _metadataFrom(self, response: S3Response) -> dict:
         userMeta = response.userMetadata()
         checksum = userMeta.get(CHECKSUM_METADATA, "")
-        modTime = response.headers.get("last-modified", "")
         try:
-            modTime = parsedate_to_datetime(modTime).strftime("%Y-%m-%d %H:%M:%S") if modTime else ""
+            modTime = parsedate_to_datetime(response.headers.get("last-modified", ""))
         except (TypeError, ValueError):
-            pass
+            modTime = None
         return {
             "Size": int(response.headers.get("content-length", 0)),
             "Checksum": checksum,
@@ -327,7 +335,7 @@ class S3Storage(StorageBase):
                     continue
                 files[self._keyToLFN(key)] = {
                     "Size": int(_findText(item, "Size") or 0),
-                    "ModTime": _findText(item, "LastModified"),
+                    "ModTime": _isoTime(_findText(item, "LastModified")),
                     "File": True,
                     "Directory": False,
                     "Accessible": True,
