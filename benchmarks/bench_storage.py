@@ -1,0 +1,584 @@
+"""Storage benchmark: our ``StorageElement`` over ``S3Storage`` next to plain serial boto3.
+
+Starts its own ``rclone serve s3`` on 127.0.0.1 (stopped by its PID at the end, also on error)
+and, in the same run and against the same server:
+
+* N small files (default 1000 x 10 KiB): ``putFile``, ``exists``, ``getFileMetadata``,
+  ``getFile``, ``removeFile`` as one bulk call each, against boto3 ``put_object``,
+  ``head_object`` (twice: exists, metadata), ``get_object`` to a file, ``delete_object`` done
+  one after the other (serially) on one client. Target: ours at least 3x faster.
+* One big file (default 1 GiB): ``putFile`` / ``getFile`` against boto3 ``upload_file`` /
+  ``download_file`` (default ``TransferConfig``). Target: ours within 10% of boto3. Each big
+  transfer runs in a fresh child process (multiprocessing, spawn) that reports its own peak RSS
+  (``VmHWM``, absolute, nothing subtracted; see ``maxRssMB``). Target: ours under 300 MB.
+
+Verification (sizes, bytes, adler32) happens outside the timed sections. Run::
+
+    python benchmarks/bench_storage.py            # full size (a few minutes)
+    python benchmarks/bench_storage.py --quick    # smoke run: 100 files, 64 MiB
+
+Exit status: 0 when every phase ran and verified (targets may still be MISS), 1 on an error or a
+verification failure, 2 when the big-file phases were skipped (not enough free disk space).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent / "tests"  # s3_fixtures: rclone start/stop and cfg helpers (imported by the parent only)
+
+# Nothing heavy is imported at module level: a spawned child re-imports this module, and its peak
+# RSS must hold only what its own transfer needs (boto3 for the boto3 child, DIRAC for ours).
+REGION = "us-east-1"
+KiB, MiB, MB = 1024, 1024 * 1024, 1000 * 1000
+SE_NAME = "S3-BENCH"
+SMALL_TARGET = 3.0  # boto3 seconds / our seconds, at least
+BIG_TARGET = 1.1  # our seconds / boto3 seconds, at most
+RSS_TARGET_MB = 300.0  # peak RSS of the process doing our big transfer, below
+CHILD_TIMEOUT = 1800.0  # seconds allowed to one big transfer child
+DISK_MARGIN = 512 * MiB
+WRITE_CHUNK = 16 * MiB
+
+
+class BenchmarkError(RuntimeError):
+    """A phase failed or its result did not verify."""
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+class _Env:
+    """Stands in for pytest's monkeypatch in ``load_config``: sets the variable for good."""
+
+    @staticmethod
+    def setenv(name: str, value: str) -> None:
+        os.environ[name] = value
+
+
+@dataclass
+class Server:
+    """The rclone server of this run: where it is and its keys."""
+
+    port: int
+    root: Path
+    accessKey: str
+    secretKey: str
+    process: object = field(repr=False)
+    host: str = "127.0.0.1"
+    region: str = REGION
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # names used by s3_fixtures.s3_se_cfg
+    @property
+    def access_key(self) -> str:
+        return self.accessKey
+
+    @property
+    def secret_key(self) -> str:
+        return self.secretKey
+
+
+def botoClient(endpoint: str, accessKey: str, secretKey: str):
+    """A plain boto3 S3 client for the server (path style, SigV4), as a user would make one."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=accessKey,
+        aws_secret_access_key=secretKey,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+def fileAdler32(path: Path | str) -> int:
+    value = 1
+    with open(path, "rb") as handle:
+        while chunk := handle.read(WRITE_CHUNK):
+            value = zlib.adler32(chunk, value)
+    return value
+
+
+def expectAll(result: dict, names: list[str], what: str) -> dict:
+    """The Successful dict of a bulk result holding every name; BenchmarkError otherwise."""
+    if not result["OK"]:
+        raise BenchmarkError(f"{what}: {result['Message']}")
+    failed = result["Value"]["Failed"]
+    if failed:
+        first = next(iter(failed.items()))
+        raise BenchmarkError(f"{what}: {len(failed)} failed, e.g. {first[0]}: {first[1]}")
+    successful = result["Value"]["Successful"]
+    if len(successful) != len(names):
+        raise BenchmarkError(f"{what}: {len(successful)} successful of {len(names)}")
+    return successful
+
+
+def timed(function, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = function(*args, **kwargs)
+    return time.perf_counter() - start, value
+
+
+def maxRssMB() -> float:
+    """Peak resident set size of this process so far, in MB: ``VmHWM`` of ``/proc/self/status``.
+
+    Why not ``ru_maxrss``: Linux carries the high-water mark of the memory a process had before
+    ``execve`` into its ``ru_maxrss`` (the forked copy of the parent counts), so a spawned child
+    reports at least its parent's RSS. ``VmHWM`` belongs to the child's own address space.
+    ``ru_maxrss`` is the fall-back where ``/proc`` is missing.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * KiB / MB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KiB / MB
+
+
+# ---------------------------------------------------------------- big transfers in child processes
+
+
+def _bigChild(connection, job: dict) -> None:
+    """Run one big transfer in this fresh process; send back seconds, peak RSS before and after."""
+    try:
+        if job["tool"] == "ours":
+            os.environ["DIRACSYSCONFIG"] = job["cfg"]
+            from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
+            from DIRAC.Resources.Storage.StorageElement import StorageElement
+
+            loaded = gConfigurationData.loadAll()
+            if not loaded["OK"]:
+                raise BenchmarkError(f"configuration: {loaded['Message']}")
+            se = StorageElement(SE_NAME)
+            if not se.valid:
+                raise BenchmarkError(f"SE {SE_NAME}: {se.errorReason}")
+            if job["op"] == "put":
+                call = lambda: se.putFile({job["lfn"]: job["path"]})  # noqa: E731
+            else:
+                call = lambda: se.getFile(job["lfn"], localPath=job["dir"])  # noqa: E731
+        else:
+            client = botoClient(job["endpoint"], job["accessKey"], job["secretKey"])
+            client.head_bucket(Bucket=job["bucket"])  # client set up and connected, like ours
+            key = job["lfn"].lstrip("/")
+            if job["op"] == "put":
+                call = lambda: client.upload_file(job["path"], job["bucket"], key)  # noqa: E731
+            else:
+                target = os.path.join(job["dir"], os.path.basename(key))
+                call = lambda: client.download_file(job["bucket"], key, target)  # noqa: E731
+        rssBefore = maxRssMB()
+        seconds, value = timed(call)
+        rssPeak = maxRssMB()
+        if job["tool"] == "ours":
+            expectAll(value, [job["lfn"]], f"{job['op']}File of the big file")
+        connection.send({"ok": True, "seconds": seconds, "rssBefore": rssBefore, "rssPeak": rssPeak})
+    except BaseException as exc:  # report anything, the parent decides
+        connection.send({"ok": False, "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"})
+    finally:
+        connection.close()
+
+
+def runChild(job: dict) -> dict:
+    """Run ``_bigChild(job)`` in a fresh spawned process, bounded in time, stopped by its PID."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_bigChild, args=(sender, job), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(CHILD_TIMEOUT):
+            raise BenchmarkError(f"{job['tool']} {job['op']} did not finish within {CHILD_TIMEOUT:.0f} s")
+        answer = receiver.recv()
+    except EOFError as exc:
+        raise BenchmarkError(f"{job['tool']} {job['op']} child died (exit code {process.exitcode})") from exc
+    finally:
+        receiver.close()
+        process.join(timeout=30)
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(timeout=10)
+    if not answer["ok"]:
+        raise BenchmarkError(f"{job['tool']} {job['op']}: {answer['error']}")
+    return answer
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+@dataclass
+class Row:
+    phase: str
+    ours: float
+    boto: float
+    kind: str  # "small": boto/ours >= 3; "big": ours/boto <= 1.1; "rss": ours < 300 MB
+
+    def ratioText(self) -> str:
+        if self.kind == "rss":
+            return ""
+        return f"{self.boto / self.ours:.2f}x" if self.ours > 0 else "inf"
+
+    def target(self) -> str:
+        return {
+            "small": f">= {SMALL_TARGET:.1f}x",
+            "big": f">= {1 / BIG_TARGET:.2f}x (ours <= {BIG_TARGET} x boto3)",
+            "rss": f"ours < {RSS_TARGET_MB:.0f} MB",
+        }[self.kind]
+
+    def passed(self) -> bool:
+        if self.kind == "small":
+            return self.boto >= SMALL_TARGET * self.ours
+        if self.kind == "big":
+            return self.ours <= BIG_TARGET * self.boto
+        return self.ours < RSS_TARGET_MB
+
+
+def printTable(rows: list[Row], title: str) -> None:
+    header = ("phase", "ours", "boto3", "boto3/ours", "target", "result")
+    lines = []
+    for row in rows:
+        unit = " MB" if row.kind == "rss" else " s"
+        lines.append(
+            (
+                row.phase,
+                f"{row.ours:.3f}{unit}" if row.kind != "rss" else f"{row.ours:.0f}{unit}",
+                f"{row.boto:.3f}{unit}" if row.kind != "rss" else f"{row.boto:.0f}{unit}",
+                row.ratioText(),
+                row.target(),
+                "PASS" if row.passed() else "MISS",
+            )
+        )
+    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
+    rule = "-+-".join("-" * width for width in widths)
+    print(f"\n{title}")
+    print(" | ".join(text.ljust(width) for text, width in zip(header, widths, strict=True)))
+    print(rule)
+    for line in lines:
+        print(" | ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)))
+
+
+class StorageBenchmark:
+    def __init__(self, options: argparse.Namespace, work: Path):
+        self.options = options
+        self.work = work
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+        self.server: Server | None = None
+
+    # -- set-up
+
+    def startServer(self) -> None:
+        from s3_fixtures import _rclone_command, start_server
+
+        root = self.work / "rclone-root"
+        root.mkdir()
+        accessKey, secretKey = "bench-access", f"bench-secret-{uuid.uuid4().hex}"
+        log = self.work / "rclone.log"
+        process, port = start_server(lambda p: _rclone_command(p, root, accessKey, secretKey), log)
+        self.server = Server(port, root, accessKey, secretKey, process)
+        print(f"rclone serve s3 PID {process.pid} on {self.server.endpoint_url}, root {root}", flush=True)
+
+    def stopServer(self) -> None:
+        if self.server is not None:
+            from s3_fixtures import stop_process
+
+            stop_process(self.server.process)
+            print(f"rclone PID {self.server.process.pid} stopped", flush=True)
+
+    def configure(self) -> None:
+        """Two buckets (ours, boto3's) and the SE's dirac.cfg, loaded into this process."""
+        self.client = botoClient(self.server.endpoint_url, self.server.accessKey, self.server.secretKey)
+        self.oursBucket, self.botoBucket = "bench-ours", "bench-boto3"
+        for bucket in (self.oursBucket, self.botoBucket):
+            self.client.create_bucket(Bucket=bucket)
+        from s3_fixtures import load_config, s3_se_cfg
+
+        self.cfgPath = load_config(s3_se_cfg(SE_NAME, self.server, self.oursBucket), self.work, _Env())
+        from DIRAC.Resources.Storage.StorageElement import StorageElement
+
+        self.se = StorageElement(SE_NAME)
+        if not self.se.valid:
+            raise BenchmarkError(f"SE {SE_NAME}: {self.se.errorReason}")
+        # warm both up (first connection, lazy imports) outside the timed sections
+        self.se.exists("/bench/warm-up")
+        self.client.head_bucket(Bucket=self.botoBucket)
+
+    # -- small files
+
+    def smallFiles(self) -> None:
+        count, size = self.options.files, self.options.size_kib * KiB
+        source = self.work / "small-src"
+        source.mkdir()
+        files = {}
+        for index in range(count):
+            path = source / f"f{index:05d}.dat"
+            path.write_bytes(os.urandom(size))
+            files[f"/bench/small/f{index:05d}.dat"] = str(path)
+        lfns = list(files)
+        keys = [lfn.lstrip("/") for lfn in lfns]
+        oursOut, botoOut = self.work / "small-ours", self.work / "small-boto3"
+        oursOut.mkdir()
+        botoOut.mkdir()
+        se, client, bucket = self.se, self.client, self.botoBucket
+        label = f"{count} x {self.options.size_kib} KiB"
+
+        def botoPut():
+            for key, path in zip(keys, files.values(), strict=True):
+                with open(path, "rb") as body:
+                    client.put_object(Bucket=bucket, Key=key, Body=body)
+
+        def botoExists():
+            found = 0
+            for key in keys:
+                client.head_object(Bucket=bucket, Key=key)
+                found += 1
+            return found
+
+        def botoMetadata():
+            return {key: client.head_object(Bucket=bucket, Key=key)["ContentLength"] for key in keys}
+
+        def botoGet():
+            for key in keys:
+                body = client.get_object(Bucket=bucket, Key=key)["Body"]
+                with open(botoOut / os.path.basename(key), "wb") as handle:
+                    for chunk in body.iter_chunks(1 * MiB):
+                        handle.write(chunk)
+
+        def botoRemove():
+            for key in keys:
+                client.delete_object(Bucket=bucket, Key=key)
+
+        # putFile
+        ours, result = timed(se.putFile, files)
+        sizes = expectAll(result, lfns, "putFile")
+        if set(sizes.values()) != {size}:
+            raise BenchmarkError(f"putFile reported sizes {set(sizes.values())}, expected {size}")
+        boto, _ = timed(botoPut)
+        self.rows.append(Row(f"putFile         {label}", ours, boto, "small"))
+        print(f"  putFile: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
+
+        # exists
+        ours, result = timed(se.exists, lfns)
+        if not all(expectAll(result, lfns, "exists").values()):
+            raise BenchmarkError("exists: some uploaded file is reported missing")
+        boto, found = timed(botoExists)
+        if found != count:
+            raise BenchmarkError(f"boto3 head_object found {found} of {count}")
+        self.rows.append(Row(f"exists          {label}", ours, boto, "small"))
+        print(f"  exists: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
+
+        # getFileMetadata
+        ours, result = timed(se.getFileMetadata, lfns)
+        metadata = expectAll(result, lfns, "getFileMetadata")
+        boto, botoSizes = timed(botoMetadata)
+        for lfn, path in files.items():
+            meta = metadata[lfn]
+            expected = f"{zlib.adler32(Path(path).read_bytes()):08x}"
+            if meta["Size"] != size or meta["Checksum"].lower().zfill(8) != expected:
+                raise BenchmarkError(f"getFileMetadata {lfn}: {meta} (expected size {size}, adler32 {expected})")
+        if set(botoSizes.values()) != {size}:
+            raise BenchmarkError(f"boto3 head_object sizes {set(botoSizes.values())}")
+        self.rows.append(Row(f"getFileMetadata {label}", ours, boto, "small"))
+        print(f"  getFileMetadata: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
+
+        # getFile
+        ours, result = timed(se.getFile, lfns, localPath=str(oursOut))
+        expectAll(result, lfns, "getFile")
+        boto, _ = timed(botoGet)
+        for lfn, path in files.items():
+            original = Path(path).read_bytes()
+            name = os.path.basename(lfn)
+            if (oursOut / name).read_bytes() != original or (botoOut / name).read_bytes() != original:
+                raise BenchmarkError(f"getFile {lfn}: downloaded bytes differ from the source")
+        self.rows.append(Row(f"getFile         {label}", ours, boto, "small"))
+        print(f"  getFile: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
+
+        # removeFile
+        ours, result = timed(se.removeFile, lfns)
+        expectAll(result, lfns, "removeFile")
+        boto, _ = timed(botoRemove)
+        left = self.client.list_objects_v2(Bucket=self.oursBucket).get("KeyCount", 0)
+        left += self.client.list_objects_v2(Bucket=self.botoBucket).get("KeyCount", 0)
+        if left:
+            raise BenchmarkError(f"removeFile: {left} objects left in the buckets")
+        self.rows.append(Row(f"removeFile      {label}", ours, boto, "small"))
+        print(f"  removeFile: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
+        for folder in (source, oursOut, botoOut):
+            shutil.rmtree(folder)
+
+    # -- big file
+
+    def bigFileSpaceOK(self) -> bool:
+        size = self.options.big_mib * MiB
+        # source, the server's copy, one download (the others are removed in between) + margin
+        needed = 3 * size + DISK_MARGIN
+        free = shutil.disk_usage(self.work).free
+        print(f"free space under {self.work}: {free / 2**30:.1f} GiB, needed {needed / 2**30:.1f} GiB", flush=True)
+        if free < needed:
+            message = (
+                f"NOT ENOUGH DISK SPACE for the {self.options.big_mib} MiB phases: {free / 2**30:.1f} GiB free "
+                f"under {self.work}, {needed / 2**30:.1f} GiB needed; big-file phases SKIPPED "
+                "(use --tmpdir on a bigger disk or a smaller --big-mib)"
+            )
+            print(message, flush=True)
+            self.notes.append(message)
+            return False
+        return True
+
+    def bigFile(self) -> None:
+        size = self.options.big_mib * MiB
+        source = self.work / "big-src" / "big.dat"
+        source.parent.mkdir()
+        adler, written, block = 1, 0, os.urandom(WRITE_CHUNK)
+        with open(source, "wb") as handle:
+            while written < size:
+                # vary every chunk a little so no two parts are identical
+                chunk = (written.to_bytes(8, "little") + block[8:])[: size - written]
+                adler = zlib.adler32(chunk, adler)
+                handle.write(chunk)
+                written += len(chunk)
+        lfn = "/bench/big/big.dat"
+        key = lfn.lstrip("/")
+        label = f"{self.options.big_mib} MiB"
+        server = self.server
+        common = {
+            "cfg": str(self.cfgPath),
+            "lfn": lfn,
+            "path": str(source),
+            "endpoint": server.endpoint_url,
+            "accessKey": server.accessKey,
+            "secretKey": server.secretKey,
+            "bucket": self.botoBucket,
+        }
+        results = {}
+        for op in ("put", "get"):
+            outDirs = {}
+            for tool in ("ours", "boto3"):
+                outDirs[tool] = self.work / f"big-{tool}-{op}"
+                outDirs[tool].mkdir()
+                results[tool, op] = runChild({**common, "tool": tool, "op": op, "dir": str(outDirs[tool])})
+                answer = results[tool, op]
+                print(
+                    f"  {op} {label} {tool}: {answer['seconds']:.2f} s "
+                    f"({size / MB / answer['seconds']:.0f} MB/s), peak RSS {answer['rssPeak']:.0f} MB "
+                    f"(before the transfer {answer['rssBefore']:.0f} MB)",
+                    flush=True,
+                )
+                if op == "put":
+                    self.verifyBigObject(tool, key, size, adler)
+                else:
+                    downloaded = outDirs[tool] / "big.dat"
+                    if downloaded.stat().st_size != size or fileAdler32(downloaded) != adler:
+                        raise BenchmarkError(f"{tool} get {label}: downloaded bytes differ (size or adler32)")
+                    downloaded.unlink()
+        self.client.delete_object(Bucket=self.oursBucket, Key=key)
+        self.client.delete_object(Bucket=self.botoBucket, Key=key)
+        source.unlink()
+        for op in ("put", "get"):
+            name = "putFile" if op == "put" else "getFile"
+            ours, boto = results["ours", op], results["boto3", op]
+            self.rows.append(Row(f"{name} {label}", ours["seconds"], boto["seconds"], "big"))
+        for op in ("put", "get"):
+            name = "putFile" if op == "put" else "getFile"
+            ours, boto = results["ours", op], results["boto3", op]
+            self.rows.append(Row(f"peak RSS {name} {label}", ours["rssPeak"], boto["rssPeak"], "rss"))
+            self.notes.append(
+                f"peak RSS {name} {label}: ours {ours['rssPeak']:.0f} MB "
+                f"(the same child before the transfer: {ours['rssBefore']:.0f} MB), boto3 {boto['rssPeak']:.0f} MB "
+                f"(before: {boto['rssBefore']:.0f} MB)"
+            )
+
+    def verifyBigObject(self, tool: str, key: str, size: int, adler: int) -> None:
+        """The uploaded object has the right size (and, for ours, the right stored adler32)."""
+        bucket = self.oursBucket if tool == "ours" else self.botoBucket
+        head = self.client.head_object(Bucket=bucket, Key=key)
+        if head["ContentLength"] != size:
+            raise BenchmarkError(f"{tool} put: object has {head['ContentLength']} bytes, expected {size}")
+        if tool == "ours":
+            stored = {name.lower(): value for name, value in head.get("Metadata", {}).items()}.get("checksum", "")
+            if stored.lower().zfill(8) != f"{adler:08x}":
+                raise BenchmarkError(f"ours put: stored checksum {stored!r}, the file's adler32 is {adler:08x}")
+
+    # -- driver
+
+    def run(self) -> int:
+        status = 0
+        self.startServer()
+        self.configure()
+        print(f"small files: {self.options.files} x {self.options.size_kib} KiB", flush=True)
+        self.smallFiles()
+        if self.bigFileSpaceOK():
+            print(f"big file: {self.options.big_mib} MiB (each transfer in a fresh spawned process)", flush=True)
+            self.bigFile()
+        else:
+            status = 2
+        title = (
+            f"Storage benchmark against rclone serve s3 on 127.0.0.1 ({os.cpu_count()} cores): "
+            "our StorageElement (bulk calls) vs plain boto3 (serial)"
+        )
+        printTable(self.rows, title)
+        for note in self.notes:
+            print(f"note: {note}")
+        missed = [row.phase.split()[0] + " " + row.phase.split()[-1] for row in self.rows if not row.passed()]
+        print(f"targets: {len(self.rows) - len(missed)} PASS, {len(missed)} MISS", flush=True)
+        return status
+
+
+def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=None, help="number of small files (default 1000)")
+    parser.add_argument("--size-kib", type=int, default=10, help="size of each small file in KiB (default 10)")
+    parser.add_argument("--big-mib", type=int, default=None, help="size of the big file in MiB (default 1024)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 100 files and 64 MiB unless given")
+    parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
+    options = parser.parse_args(argv)
+    if options.files is None:
+        options.files = 100 if options.quick else 1000
+    if options.big_mib is None:
+        options.big_mib = 64 if options.quick else 1024
+    if options.files < 1 or options.size_kib < 1 or options.big_mib < 1:
+        parser.error("--files, --size-kib and --big-mib must be positive")
+    return options
+
+
+def _terminate(signum, _frame):
+    raise SystemExit(128 + signum)  # run the finally blocks: stop rclone, remove the temp folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parseArguments(argv)
+    sys.path.insert(0, str(TESTS))
+    signal.signal(signal.SIGTERM, _terminate)
+    work = Path(tempfile.mkdtemp(prefix="bench-storage-", dir=options.tmpdir))
+    benchmark = StorageBenchmark(options, work)
+    try:
+        return benchmark.run()
+    except BenchmarkError as exc:
+        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        benchmark.stopServer()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
