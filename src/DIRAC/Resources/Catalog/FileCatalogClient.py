@@ -1,0 +1,179 @@
+"""FileCatalogClient: the RPC client of the ``DataManagement/FileCatalog`` service.
+
+``FileCatalogClient(url=None, **kwargs)``: ``url`` is a ``System/Service`` name
+or https URL(s), default ``DataManagement/FileCatalog``. The other keywords go to
+every RPC call: ``timeout``, ``proxyLocation``, ``useCertificates``, and
+``delegatedDN`` / ``delegatedGroup`` for a trusted host (such as the S3 gateway)
+acting on behalf of a user; the service then applies that user's permissions.
+
+Every method takes one LFN, a list, or a dict ``{lfn: value}`` and returns
+``S_OK({'Successful': ..., 'Failed': ...})`` or S_ERROR; it never raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from DIRAC.Core.Base.Client import Client
+from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR
+from DIRAC.Resources.Catalog.Utilities import checkArgumentFormat
+
+SERVICE = "DataManagement/FileCatalog"
+
+READ_METHODS = [
+    "hasAccess",
+    "exists",
+    "isFile",
+    "isDirectory",
+    "getFileMetadata",
+    "getFileSize",
+    "getReplicas",
+    "listDirectory",
+    "getDirectoryMetadata",
+    "getPathPermissions",
+]
+WRITE_METHODS = [
+    "addFile",
+    "addReplica",
+    "removeFile",
+    "removeReplica",
+    "createDirectory",
+    "removeDirectory",
+    "changePathOwner",
+    "changePathGroup",
+    "changePathMode",
+]
+NO_LFN_METHODS = ["isOK", "getCatalogCounters"]
+
+
+def _wireLFNs(lfns: Any) -> dict:
+    """S_OK(the LFN argument in a JSON-friendly form: str, list or dict)."""
+    if isinstance(lfns, (str, list, dict)):
+        return {"OK": True, "Value": lfns}
+    return checkArgumentFormat(lfns)
+
+
+class FileCatalogClient(Client):
+    """DIRAC's FileCatalogClient API over our HTTPS RPC."""
+
+    READ_METHODS = READ_METHODS
+    WRITE_METHODS = WRITE_METHODS
+    NO_LFN_METHODS = NO_LFN_METHODS
+
+    def __init__(self, url: str | None = None, **kwargs: Any) -> None:
+        kwargs.pop("LFNChecking", None)
+        super().__init__(**kwargs)
+        self.setServer(url or SERVICE)
+        self.delegatedDN = kwargs.get("delegatedDN")
+        self.delegatedGroup = kwargs.get("delegatedGroup")
+
+    # The facade's plug-in interface ------------------------------------------------
+
+    def getInterfaceMethods(self) -> tuple[list[str], list[str], list[str]]:
+        """(read methods, write methods, methods without an LFN argument)."""
+        return list(READ_METHODS), list(WRITE_METHODS), list(NO_LFN_METHODS)
+
+    def hasCatalogMethod(self, methodName: str) -> bool:
+        """True when this catalog implements ``methodName``."""
+        return methodName in READ_METHODS or methodName in WRITE_METHODS or methodName in NO_LFN_METHODS
+
+    def _call(self, method: str, lfns: Any, *args: Any) -> dict:
+        wire = _wireLFNs(lfns)
+        if not wire["OK"]:
+            return wire
+        return self._getRPC().executeRPC(method, wire["Value"], *args)
+
+    # Reads -------------------------------------------------------------------------
+
+    def hasAccess(self, paths: Any, opType: str) -> dict:
+        """``{lfn: True/False}``: may the caller (or the delegated user) do ``opType`` on each path?"""
+        if not isinstance(opType, str):
+            return S_ERROR(DErrno.ETYPE, f"opType must be a string, got {type(opType).__name__}")
+        return self._call("hasAccess", paths, opType)
+
+    def exists(self, lfns: Any, **_kwargs: Any) -> dict:
+        """``{lfn: True/False}``."""
+        return self._call("exists", lfns)
+
+    def isFile(self, lfns: Any, **_kwargs: Any) -> dict:
+        """``{lfn: True/False}``."""
+        return self._call("isFile", lfns)
+
+    def isDirectory(self, lfns: Any, **_kwargs: Any) -> dict:
+        """``{lfn: True/False}``."""
+        return self._call("isDirectory", lfns)
+
+    def getFileMetadata(self, lfns: Any, **_kwargs: Any) -> dict:
+        """``{lfn: {Size, Checksum, ChecksumType, GUID, Owner, OwnerGroup, Mode, CreationDate, ...}}``."""
+        return self._call("getFileMetadata", lfns)
+
+    def getFileSize(self, lfns: Any, **_kwargs: Any) -> dict:
+        """``{lfn: size}``."""
+        return self._call("getFileSize", lfns)
+
+    def getReplicas(self, lfns: Any, allStatus: bool = False, **_kwargs: Any) -> dict:
+        """``{lfn: {SE: PFN}}``."""
+        return self._call("getReplicas", lfns, bool(allStatus))
+
+    def listDirectory(self, lfns: Any, verbose: bool = False, **_kwargs: Any) -> dict:
+        """``{path: {'Files': {lfn: {'MetaData': ...}}, 'SubDirs': {path: ...}, 'Links': {}, 'Datasets': {}}}``."""
+        return self._call("listDirectory", lfns, bool(verbose))
+
+    def getDirectoryMetadata(self, lfns: Any, **_kwargs: Any) -> dict:
+        """``{path: {Owner, OwnerGroup, Mode, CreationDate, ModificationDate, ...}}``."""
+        return self._call("getDirectoryMetadata", lfns)
+
+    def getPathPermissions(self, lfns: Any, **_kwargs: Any) -> dict:
+        """``{lfn: {'Read': bool, 'Write': bool, 'Execute': bool}}``."""
+        return self._call("getPathPermissions", lfns)
+
+    # Writes ------------------------------------------------------------------------
+
+    def addFile(self, lfns: Any, **_kwargs: Any) -> dict:
+        """Register ``{lfn: {SE, Size, Checksum, ChecksumType?, GUID?, PFN?}}``."""
+        return self._call("addFile", lfns)
+
+    def addReplica(self, lfns: Any, **_kwargs: Any) -> dict:
+        """Register replicas ``{lfn: {SE, PFN?}}``."""
+        return self._call("addReplica", lfns)
+
+    def removeFile(self, lfns: Any, **_kwargs: Any) -> dict:
+        """Remove files (an unregistered LFN counts as removed)."""
+        return self._call("removeFile", lfns)
+
+    def removeReplica(self, lfns: Any, **_kwargs: Any) -> dict:
+        """Remove replicas ``{lfn: {SE}}``."""
+        return self._call("removeReplica", lfns)
+
+    def createDirectory(self, lfns: Any, **_kwargs: Any) -> dict:
+        """Create directories and their missing parents."""
+        return self._call("createDirectory", lfns)
+
+    def removeDirectory(self, lfns: Any, recursive: bool = False, **_kwargs: Any) -> dict:
+        """Remove empty directories (``recursive`` is not supported: refused when True)."""
+        if recursive:
+            return S_ERROR(DErrno.EINVAL, "removeDirectory: recursive removal is not supported, remove files first")
+        return self._call("removeDirectory", lfns)
+
+    def changePathOwner(self, lfns: Any, recursive: bool = False, **_kwargs: Any) -> dict:
+        """``{path: owner}`` (catalog managers only)."""
+        return self._call("changePathOwner", lfns, bool(recursive))
+
+    def changePathGroup(self, lfns: Any, recursive: bool = False, **_kwargs: Any) -> dict:
+        """``{path: group}``."""
+        return self._call("changePathGroup", lfns, bool(recursive))
+
+    def changePathMode(self, lfns: Any, recursive: bool = False, **_kwargs: Any) -> dict:
+        """``{path: mode}`` (int, e.g. 0o750)."""
+        return self._call("changePathMode", lfns, bool(recursive))
+
+    # Without LFNs ------------------------------------------------------------------
+
+    def isOK(self, **_kwargs: Any) -> dict:
+        """S_OK when the service answers and has its database."""
+        return self._getRPC().executeRPC("isOK")
+
+    def getCatalogCounters(self, **_kwargs: Any) -> dict:
+        """S_OK({'Directories': n, 'Files': n, 'Replicas': n})."""
+        return self._getRPC().executeRPC("getCatalogCounters")
