@@ -53,12 +53,18 @@ _threadSessions = threading.local()
 
 _TLS_ALERTS = {
     "certificate expired": "the server refused our certificate: it has expired",
-    "unknown ca": "the server does not trust the CA of our certificate",
+    "unknown ca": "the server refused our certificate: it does not trust its CA",
     "certificate required": "the server requires a client certificate",
     "bad certificate": "the server refused our certificate as invalid",
-    "certificate revoked": "the server says our certificate is revoked",
-    "certificate unknown": "the server could not verify our certificate",
+    "certificate revoked": "the server refused our certificate: it is revoked",
+    "certificate unknown": "the server refused our certificate: it could not verify it",
 }
+# With TLS 1.3 the server checks the client certificate after the client thinks the
+# handshake is over; when it closes the connection, the alert saying why may be lost.
+_TLS_CLOSED = (
+    "the server closed the TLS connection: it probably refused our certificate "
+    "(unknown CA, expired, or not a valid proxy); the server log says why"
+)
 
 
 # URLs
@@ -246,6 +252,8 @@ def describeTransportError(exc: Exception) -> str:
     if isinstance(exc, requests.exceptions.SSLError) or "SSL" in text:
         match = re.search(r"\[SSL: ([A-Z0-9_]+)\] ([^(\]']+)", text)
         detail = match.group(2).strip() if match else text
+        if "EOF occurred in violation of protocol" in text or "UNEXPECTED_EOF" in text:
+            return _TLS_CLOSED
         for alert, meaning in _TLS_ALERTS.items():
             if alert in detail.lower():
                 return f"{meaning} ({detail})"

@@ -1,0 +1,1 @@
+"""Services of the Configuration system (``Configuration/Server``)."""
