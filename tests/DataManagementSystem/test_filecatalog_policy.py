@@ -82,6 +82,10 @@ def test_operation_classes():
     assert policy.classifyOperation("addReplica") == policy.WRITE
     assert policy.classifyOperation("removeDirectory") == policy.DELETE
     assert policy.classifyOperation("changePathOwner") == policy.CHOWN
+    # the names the S3 gateway uses for S3 operations
+    assert policy.classifyOperation("getFile") == policy.READ
+    assert policy.classifyOperation("putFile") == policy.WRITE
+    assert policy.classifyOperation("removeFile") == policy.DELETE
     assert policy.classifyOperation("doSomething") is None
     assert policy.classifyOperation(["Read"]) is None
 

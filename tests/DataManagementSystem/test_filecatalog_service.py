@@ -185,3 +185,34 @@ def test_facade_dispatches_to_the_service(catalog):
     with pytest.raises(AttributeError):
         fc.noSuchMethod  # noqa: B018
     assert not FileCatalog(catalogs=["Unknown"], vo="testvo").isOK()
+
+
+def test_facade_master_failure_stops_writes_and_reads_fail_over(catalog):
+    service, proxies, _env = catalog
+    from rpc_fixtures import free_port
+
+    deadURL = f"https://localhost:{free_port()}/DataManagement/FileCatalog"
+    gConfigurationData.mergeLocal(
+        CFG().loadFromDict(
+            {
+                "Resources": {
+                    "FileCatalogs": {
+                        "DeadMaster": {"CatalogType": "FileCatalog", "CatalogURL": deadURL, "Master": "True"},
+                        "Live": {"CatalogType": "FileCatalog", "CatalogURL": service.url()},
+                    }
+                }
+            }
+        )
+    )
+    fc = FileCatalog(catalogs=["Live", "DeadMaster"], vo="testvo", proxyLocation=proxies[("alice", "dirac_user")])
+    assert fc.isOK(), fc.errorMessage
+    assert [name for name, _catalog, _master in fc.getWriteCatalogs()] == ["DeadMaster", "Live"]
+    lfn = f"{ALICE_HOME}/failover/f"
+    result = fc.addFile({lfn: info()})
+    assert not result["OK"]  # the master did not answer: nothing goes to the other catalog
+    live = client(catalog, "alice")
+    assert value(live.exists(lfn))["Successful"] == {lfn: False}
+    # reads fall over to the catalog that answers
+    value(live.addFile({lfn: info()}))
+    assert value(fc.exists([lfn]))["Successful"] == {lfn: True}
+    assert value(fc.getReplicas(lfn))["Successful"] == {lfn: {"SE-A": ""}}
