@@ -48,6 +48,13 @@ def test_manager_bypasses_and_anonymous_never_writes():
     assert policy.mayRead(anonymous, "root", "root", 0o755)
 
 
+def test_root_is_reserved():
+    rootUser = policy.Identity("root", "root")
+    assert not policy.mayWrite(rootUser, "root", "root", 0o775)
+    assert not policy.mayChange(rootUser, "root")
+    assert policy.mayRead(rootUser, "root", "root", 0o755)
+
+
 def test_identity_from_credentials_and_home():
     ident = policy.Identity.fromCredentials(
         {"username": "ursula", "group": "lhcb_user", "properties": "NormalUser, FileCatalogManagement"},

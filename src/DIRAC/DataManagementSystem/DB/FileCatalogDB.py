@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
@@ -160,7 +161,7 @@ class FileCatalogDB:
 
     def _connect(self) -> None:
         if isSQLite(self.url):
-            database = self.url.split("///", 1)[-1] if "///" in self.url else ""
+            database = make_url(self.url).database
             if database and database != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(database)) or ".", exist_ok=True)
         self.engine = makeEngine(self.url)

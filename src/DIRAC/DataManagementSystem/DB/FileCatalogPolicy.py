@@ -168,9 +168,11 @@ def _text(value: object) -> str:
 
 
 def _bits(identity: Identity, owner: str, group: str, mode: int) -> int:
-    if identity.username and identity.username == owner:
+    # "root" is reserved for the catalog's own levels: a DIRAC user or group of that
+    # name gets no owner or group rights from it (managers do not need them).
+    if identity.username and identity.username == owner and owner != ROOT_OWNER:
         return (mode >> 6) & 7
-    if identity.group and identity.group == group:
+    if identity.group and identity.group == group and group != ROOT_GROUP:
         return (mode >> 3) & 7
     return mode & 7
 
@@ -189,7 +191,7 @@ def mayWrite(identity: Identity, owner: str, group: str, mode: int) -> bool:
 
 def mayChange(identity: Identity, owner: str) -> bool:
     """May ``identity`` chmod/chgrp an entry owned by ``owner``?"""
-    return identity.isManager or (identity.canOwn and identity.username == owner)
+    return identity.isManager or (identity.canOwn and identity.username == owner and owner != ROOT_OWNER)
 
 
 def mayGiveToGroup(identity: Identity, owner: str, newGroup: str) -> bool:
