@@ -144,7 +144,23 @@ def writePrivateFile(path: str, data: bytes | str) -> None:
         os.close(fd)
 
 
-class X509Certificate:
+class ExpiryMixin:
+    """``getRemainingSecs`` and ``hasExpired`` for anything with ``getNotAfterDate``."""
+
+    def getRemainingSecs(self) -> dict:
+        """S_OK(seconds of validity left, 0 when expired)."""
+        result = self.getNotAfterDate()
+        if not result["OK"]:
+            return result
+        return S_OK(max(0, int((result["Value"] - utcNow()).total_seconds())))
+
+    def hasExpired(self) -> dict:
+        """S_OK(True when the end of validity is past)."""
+        result = self.getNotAfterDate()
+        return result if not result["OK"] else S_OK(result["Value"] <= utcNow())
+
+
+class X509Certificate(ExpiryMixin):
     """DIRAC's view of one certificate; every public method returns S_OK / S_ERROR."""
 
     def __init__(self, x509Obj: X509.X509 | None = None):
@@ -214,18 +230,6 @@ class X509Certificate:
     def getNotAfterDate(self) -> dict:
         """S_OK(end of validity, aware UTC datetime)."""
         return self._loaded() or S_OK(self._cert.get_not_after().get_datetime())
-
-    def getRemainingSecs(self) -> dict:
-        """S_OK(seconds of validity left, 0 when expired)."""
-        result = self.getNotAfterDate()
-        if not result["OK"]:
-            return result
-        return S_OK(max(0, int((result["Value"] - utcNow()).total_seconds())))
-
-    def hasExpired(self) -> dict:
-        """S_OK(True when the end of validity is past)."""
-        result = self.getNotAfterDate()
-        return result if not result["OK"] else S_OK(result["Value"] <= utcNow())
 
     def getExtensions(self) -> dict:
         """S_OK({oid: (critical, DER value bytes)})."""

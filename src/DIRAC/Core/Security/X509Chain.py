@@ -21,6 +21,7 @@ from M2Crypto import EVP, X509
 from DIRAC.ConfigurationSystem.Client.Helpers import Registry
 from DIRAC.Core.Security.X509Certificate import (
     DIRAC_GROUP_OID,
+    ExpiryMixin,
     X509Certificate,
     buildCertificate,
     extendName,
@@ -60,7 +61,7 @@ def _needsCerts(method: Callable) -> Callable:
     return wrapper
 
 
-class X509Chain:
+class X509Chain(ExpiryMixin):
     """A certificate chain, leaf first, and optionally the leaf's private key."""
 
     def __init__(self, certList: list[X509Certificate] | None = None, keyObj: EVP.PKey | None = None):
@@ -244,18 +245,6 @@ class X509Chain:
                 return result
             dates.append(result["Value"])
         return S_OK(min(dates))
-
-    def getRemainingSecs(self) -> dict:
-        """S_OK(seconds until the chain expires, 0 when expired)."""
-        result = self.getNotAfterDate()
-        if not result["OK"]:
-            return result
-        return S_OK(max(0, int((result["Value"] - utcNow()).total_seconds())))
-
-    def hasExpired(self) -> dict:
-        """S_OK(True when any certificate of the chain has expired)."""
-        result = self.getNotAfterDate()
-        return result if not result["OK"] else S_OK(result["Value"] <= utcNow())
 
     def isValidProxy(self) -> dict:
         """S_OK(True) for an unexpired proxy with its key; S_ERROR saying what is wrong otherwise."""
