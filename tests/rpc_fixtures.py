@@ -149,9 +149,16 @@ class ServiceLauncher:
         env: dict | None = None,
         extraArgs: Iterable[str] = (),
         wait: bool = True,
+        configuredPort: bool = False,
     ) -> ServiceProcess:
-        """Run the services and wait until they are ready; raises RuntimeError with the log if not."""
+        """Run the services and wait until they are ready; raises RuntimeError with the log if not.
+
+        ``configuredPort=True`` does not pass ``--port``: the service must listen on its configured
+        Port, which ``port`` must then name.
+        """
         services = [services] if isinstance(services, str) else list(services)
+        if configuredPort and not port:
+            raise ValueError("configuredPort=True needs the configured port in port=")
         port = port or free_port()
         childEnv = dict(os.environ)
         childEnv["DIRACSYSCONFIG"] = str(cfgPath)
@@ -165,7 +172,7 @@ class ServiceLauncher:
         childEnv.update(env or {})
         logPath = os.path.join(self.logDir, f"{services[0].replace('/', '_')}-{port}.log")
         command = [sys.executable, "-m", "DIRAC.Core.scripts.dirac_service", *services]
-        command += ["--host", "127.0.0.1", "--port", str(port), *extraArgs]
+        command += ["--host", "127.0.0.1", *([] if configuredPort else ["--port", str(port)]), *extraArgs]
         with open(logPath, "wb") as logFile:
             proc = subprocess.Popen(command, stdout=logFile, stderr=subprocess.STDOUT, env=childEnv)
         service = ServiceProcess(proc=proc, port=port, services=services, logPath=logPath)

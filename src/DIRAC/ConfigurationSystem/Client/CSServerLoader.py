@@ -82,6 +82,8 @@ class CSServerLoader:
         except ValueError:
             refresh = DEFAULT_REFRESH
         with self._lock:
+            if servers != self._servers:  # another set of servers: what we hold is not theirs
+                self._cfg, self._version, self._fetchedAt = None, "", 0.0
             self._servers, self._refreshTime = servers, refresh
             fresh = self._cfg is not None and time.monotonic() - self._fetchedAt < refresh
         result = S_OK(self._cfg) if fresh else self.fetch(localCFG)
@@ -160,5 +162,5 @@ def installCentralLoader(data: ConfigurationData = gConfigurationData) -> CSServ
     with _installLock:
         if _installed is None or _installed._data is not data:
             _installed = CSServerLoader(data)
-            data.setCentralLoader(_installed)
+        data.setCentralLoader(_installed)
         return _installed

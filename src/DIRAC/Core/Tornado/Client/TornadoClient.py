@@ -101,14 +101,18 @@ def orderURLs(urls: list[str]) -> list[str]:
     return fresh + stale
 
 
-def _ban(url: str) -> None:
+def markFailed(url: str) -> None:
+    """Try ``url`` last for the next ``BAN_SECONDS`` (done after each transport failure)."""
     with _bannedLock:
         _banned[url] = time.monotonic() + BAN_SECONDS
 
 
-def _unban(url: str) -> None:
-    if _banned:
-        with _bannedLock:
+def clearFailed(url: str | None = None) -> None:
+    """Forget the failure of ``url`` (of every URL when None)."""
+    with _bannedLock:
+        if url is None:
+            _banned.clear()
+        else:
             _banned.pop(url, None)
 
 
@@ -335,9 +339,10 @@ class TornadoClient:
         for url in orderURLs(urls):
             result = self._post(session, url, body["Value"], timeouts)
             if result is not None and result.get("transport") is None:
-                _unban(url)
+                if _banned:
+                    clearFailed(url)
                 return result["answer"]
-            _ban(url)
+            markFailed(url)
             reason = result["transport"] if result else "no answer"
             _log.verbose("Failing over", f"{url}: {reason}")
             failures.append(f"{url}: {reason}")
