@@ -115,10 +115,10 @@ class FileStorage(StorageBase):
 
     # ------------------------------------------------------------------ paths
 
-    def _prepare(self, operation: str, lfns: list[str]) -> dict:
+    def _prepare(self, operation: str, items: dict[str, Any], **options: Any) -> dict:
         if self._configError:
             return S_ERROR(DErrno.ECONF, self._configError)
-        return super()._prepare(operation, lfns)
+        return super()._prepare(operation, items, **options)
 
     def _path(self, lfn: str) -> dict:
         """S_OK(local path of ``lfn``) once its resolved form is inside the base folder."""

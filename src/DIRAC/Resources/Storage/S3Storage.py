@@ -10,6 +10,7 @@ stored as ``x-amz-meta-checksum`` on upload and verified on download.
 
 from __future__ import annotations
 
+import os
 import threading
 import xml.etree.ElementTree as ElementTree
 import zlib
@@ -19,15 +20,27 @@ from typing import Any
 from urllib.parse import quote
 
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Core.Utilities.Adler import Adler32, compareAdler, intAdlerToHex
+from DIRAC.Core.Utilities.Adler import Adler32, compareAdler, fileAdler, intAdlerToHex
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import S3HttpClient, S3Response
+from DIRAC.Resources.Storage.S3.Methods import CHECKSUM_HEADER, OPERATIONS
 from DIRAC.Resources.Storage.S3.Parts import downloadParts, uploadParts
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
-from DIRAC.Resources.Storage.S3.Signers import DirectSigner
+from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
 from DIRAC.Resources.Storage.StorageBase import StorageBase
 
 CHECKSUM_METADATA = "checksum"
+#: the first S3 operation of each bulk call, asked from the gateway for all LFNs at once
+_PREPARED_METHOD = {
+    "exists": "head_object",
+    "getFileMetadata": "head_object",
+    "getFile": "get_object",
+    "putFile": "put_object",
+    "removeFile": "delete_object",
+    "presign:get_object": "get_object",
+    "presign:head_object": "head_object",
+    "presign:delete_object": "delete_object",
+}
 ACCESS_URL_SECONDS = 24 * 3600
 MAX_SINGLE_COPY = 5 * 1024**3  # S3 CopyObject limit
 MAX_LIST_PAGES = 100000
@@ -80,19 +93,19 @@ class S3Storage(StorageBase):
             return
         self.settings: S3Settings = parsed["Value"]
         self.http = sharedHttpClient(self.settings)
-        self.signer = DirectSigner(self.settings) if self.settings.hasKeys else None
+        if self.settings.hasKeys:
+            self.signer = DirectSigner(self.settings)
+        else:
+            self.signer = GatewaySigner(storageName, self._lfnToURL, self.settings.readTimeout)
         self._bucketSeen = False
 
     @classmethod
     def checkParameters(cls, storageName: str, parameters: dict) -> dict:
-        """S_OK when the protocol section is usable; S_ERROR naming the SE and the option otherwise."""
+        """S_OK when the protocol section is usable; S_ERROR naming the SE and the option otherwise.
+
+        Without the two Aws options the SE is used through the S3Gateway service.
+        """
         parsed = parseS3Settings(storageName, parameters)
-        if parsed["OK"] and not parsed["Value"].hasKeys:
-            return S_ERROR(
-                DErrno.ECONF,
-                f"SE {storageName}: no Aws_access_key_id/Aws_secret_access_key in this configuration "
-                "and no S3Gateway access configured",
-            )
         return parsed if not parsed["OK"] else S_OK()
 
     @property
@@ -101,11 +114,56 @@ class S3Storage(StorageBase):
 
     # ------------------------------------------------------------------ requests
 
-    def _send(self, method: str, lfn: str | None, query: dict | None = None, headers: dict | None = None, **kw) -> dict:
-        """Sign and send one request for ``lfn`` (None: the bucket); S_OK(S3Response)."""
-        key = None if lfn is None else self.settings.objectKey(lfn)
-        url, signedHeaders = self.signer.sign(method, key, query, headers)
-        return self.http.send(method, url, signedHeaders, **kw)
+    def _send(
+        self,
+        s3Method: str,
+        lfn: str,
+        params: dict | None = None,
+        context: Any = None,
+        extraHeaders: dict | None = None,
+        **sendOptions: Any,
+    ) -> dict:
+        """Authorise one S3 operation on ``lfn`` and send it; S_OK(S3Response).
+
+        ``context`` may hold a URL prepared for the whole bulk call (``_prepare``)
+        as ``(s3Method, (url, headers))``; it is used when the operation matches.
+        """
+        if isinstance(context, tuple) and context[0] == s3Method:
+            authorised = S_OK(context[1])
+        else:
+            key = self.settings.listPrefix(lfn) if OPERATIONS[s3Method].onBucket else self.settings.objectKey(lfn)
+            authorised = self.signer.authorise(s3Method, lfn, key, params)
+        if not authorised["OK"]:
+            return authorised
+        url, headers = authorised["Value"]
+        headers = {**headers, **(extraHeaders or {})}
+        return self.http.send(OPERATIONS[s3Method].httpMethod, url, headers, **sendOptions)
+
+    def _prepare(self, operation: str, items: dict[str, Any], **options: Any) -> dict:
+        """With a gateway: the URLs of a whole bulk call in one request (and its permission checks)."""
+        s3Method = _PREPARED_METHOD.get(operation)
+        if not self.signer.batchesRequests or s3Method is None or not items:
+            return super()._prepare(operation, items, **options)
+        requests: dict[str, tuple[str, dict | None]] = {}
+        answers: dict[str, Any] = {}
+        for lfn, value in items.items():
+            params = None
+            if operation == "putFile":
+                if os.path.getsize(value) > self.settings.multipartThreshold:
+                    answers[lfn] = None  # multipart: its URLs are asked step by step
+                    continue
+                checksum = fileAdler(value)
+                if checksum is False:
+                    answers[lfn] = S_ERROR(DErrno.EACCES, f"cannot read {value}")
+                    continue
+                params = {"Checksum": checksum}
+            requests[lfn] = (self.settings.objectKey(lfn), params)
+        prepared = self.signer.authoriseMany(s3Method, requests, options.get("expiration", GATEWAY_URL_SECONDS))
+        if not prepared["OK"]:
+            return prepared
+        for lfn, result in prepared["Value"].items():
+            answers[lfn] = (s3Method, result["Value"]) if result["OK"] else result
+        return S_OK(answers)
 
     def _failure(self, response: S3Response, lfn: str | None, action: str) -> dict:
         """S_ERROR a person can act on, for a non-2xx answer."""
@@ -126,7 +184,7 @@ class S3Storage(StorageBase):
     def _bucketExists(self) -> bool:
         """True once the bucket answered; asked again only until it has."""
         if not self._bucketSeen:
-            result = self._send("HEAD", None)
+            result = self._send("list_objects", "/", {"MaxKeys": 1})
             self._bucketSeen = result["OK"] and result["Value"].status == 200
         return self._bucketSeen
 
@@ -154,7 +212,7 @@ class S3Storage(StorageBase):
         }
 
     def _getMetadata(self, lfn: str, context: Any) -> dict:
-        sent = self._send("HEAD", lfn)
+        sent = self._send("head_object", lfn, context=context)
         if not sent["OK"]:
             return sent
         response = sent["Value"]
@@ -165,7 +223,7 @@ class S3Storage(StorageBase):
         return S_OK(self._metadataFrom(response))
 
     def _exists(self, lfn: str, context: Any) -> dict:
-        sent = self._send("HEAD", lfn)
+        sent = self._send("head_object", lfn, context=context)
         if not sent["OK"]:
             return sent
         if sent["Value"].status == 200:
@@ -185,11 +243,12 @@ class S3Storage(StorageBase):
                 data = handle.read()
         except OSError as exc:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}: {exc.strerror}")
-        headers = {
-            f"x-amz-meta-{CHECKSUM_METADATA}": intAdlerToHex(zlib.adler32(data)),
-            "Content-Length": str(len(data)),
-        }
-        sent = self._send("PUT", lfn, headers=headers, body=data)
+        checksum = intAdlerToHex(zlib.adler32(data))
+        if isinstance(context, tuple) and context[1][1].get(CHECKSUM_HEADER) != checksum:
+            return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
+        sent = self._send(
+            "put_object", lfn, {"Checksum": checksum}, context, {"Content-Length": str(len(data))}, body=data
+        )
         if not sent["OK"]:
             return sent
         if sent["Value"].status != 200:
@@ -197,17 +256,26 @@ class S3Storage(StorageBase):
         return S_OK(len(data))
 
     def _putInParts(self, lfn: str, localFile: str, size: int) -> dict:
-        """Multipart upload; the checksum, known only at the end, is set by a server-side self-copy."""
-        created = self._send("POST", lfn, query={"uploads": ""})
+        """Multipart upload with the adler32 computed as the parts are read.
+
+        With keys the checksum, known only at the end, is then set by a server-side
+        self-copy. Through the gateway it must be pinned when the upload starts, so
+        the file is read once more beforehand.
+        """
+        upfront = fileAdler(localFile) if self.signer.needsChecksumUpfront else None
+        if upfront is False:
+            return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
+        created = self._send("create_multipart_upload", lfn, {"Checksum": upfront} if upfront else None)
         if not created["OK"]:
             return created
         if created["Value"].status != 200:
             return self._failure(created["Value"], lfn, "start a multipart upload of")
         uploadId = _findText(ElementTree.fromstring(created["Value"].body), "UploadId")
+        abort = {"UploadId": uploadId}
 
         def sendPart(number: int, data: bytes) -> dict:
-            query = {"partNumber": str(number), "uploadId": uploadId}
-            sent = self._send("PUT", lfn, query=query, headers={"Content-Length": str(len(data))}, body=data)
+            params = {"UploadId": uploadId, "PartNumber": number}
+            sent = self._send("upload_part", lfn, params, None, {"Content-Length": str(len(data))}, body=data)
             if not sent["OK"]:
                 return sent
             if sent["Value"].status != 200:
@@ -216,28 +284,33 @@ class S3Storage(StorageBase):
 
         uploaded = uploadParts(localFile, size, self.settings.partSize, sendPart)
         if not uploaded["OK"]:
-            self._send("DELETE", lfn, query={"uploadId": uploadId})
+            self._send("abort_multipart_upload", lfn, abort)
             return uploaded
         parts, adler = uploaded["Value"]
         body = "<CompleteMultipartUpload>{}</CompleteMultipartUpload>".format(
             "".join(f"<Part><PartNumber>{p['PartNumber']}</PartNumber><ETag>{p['ETag']}</ETag></Part>" for p in parts)
         ).encode()
-        completed = self._send("POST", lfn, query={"uploadId": uploadId}, body=body)
+        if upfront and not compareAdler(upfront, intAdlerToHex(adler)):
+            self._send("abort_multipart_upload", lfn, abort)
+            return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
+        completed = self._send("complete_multipart_upload", lfn, abort, body=body)
         if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
-            self._send("DELETE", lfn, query={"uploadId": uploadId})
+            self._send("abort_multipart_upload", lfn, abort)
             return completed if not completed["OK"] else self._failure(completed["Value"], lfn, "complete upload of")
-        return self._setChecksum(lfn, intAdlerToHex(adler), size)
+        return S_OK(size) if upfront else self._setChecksum(lfn, intAdlerToHex(adler), size)
 
     def _setChecksum(self, lfn: str, checksum: str, size: int) -> dict:
         """Store ``checksum`` on an existing object by copying it onto itself with new metadata."""
         if size > MAX_SINGLE_COPY:
             return S_ERROR(DErrno.EFBIG, f"{lfn} uploaded, but S3 cannot set metadata on objects over 5 GiB")
+        key = self.settings.objectKey(lfn)
         headers = {
-            "x-amz-copy-source": f"/{self.settings.bucket}/{quote(self.settings.objectKey(lfn), safe='/~')}",
+            "x-amz-copy-source": f"/{self.settings.bucket}/{quote(key, safe='/~')}",
             "x-amz-metadata-directive": "REPLACE",
-            f"x-amz-meta-{CHECKSUM_METADATA}": checksum,
+            CHECKSUM_HEADER: checksum,
         }
-        sent = self._send("PUT", lfn, headers=headers)
+        url, signed = self.signer.sign("PUT", key, None, headers)
+        sent = self.http.send("PUT", url, signed)
         if not sent["OK"]:
             return sent
         if sent["Value"].status != 200 or b"<Error>" in sent["Value"].body:
@@ -245,7 +318,7 @@ class S3Storage(StorageBase):
         return S_OK(size)
 
     def _getFile(self, lfn: str, localFile: str, context: Any) -> dict:
-        sent = self._send("GET", lfn, stream=True)
+        sent = self._send("get_object", lfn, context=context, stream=True)
         if not sent["OK"]:
             return sent
         response = sent["Value"]
@@ -255,7 +328,9 @@ class S3Storage(StorageBase):
         size = metadata["Size"]
         if size > self.settings.multipartThreshold and response.headers.get("accept-ranges") == "bytes":
             response.abandon()
-            fetched = downloadParts(localFile, size, self.settings.partSize, lambda o, n: self._getRange(lfn, o, n))
+            fetched = downloadParts(
+                localFile, size, self.settings.partSize, lambda o, n: self._getRange(lfn, o, n, context)
+            )
             if not fetched["OK"]:
                 return fetched
             actual, received = intAdlerToHex(fetched["Value"]), size
@@ -279,8 +354,9 @@ class S3Storage(StorageBase):
             )
         return S_OK(size)
 
-    def _getRange(self, lfn: str, offset: int, length: int) -> dict:
-        sent = self._send("GET", lfn, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, stream=True)
+    def _getRange(self, lfn: str, offset: int, length: int, context: Any) -> dict:
+        rangeHeader = {"Range": f"bytes={offset}-{offset + length - 1}"}
+        sent = self._send("get_object", lfn, None, context, rangeHeader, stream=True)
         if not sent["OK"]:
             return sent
         response = sent["Value"]
@@ -293,7 +369,7 @@ class S3Storage(StorageBase):
         return sent
 
     def _removeFile(self, lfn: str, context: Any) -> dict:
-        sent = self._send("DELETE", lfn)
+        sent = self._send("delete_object", lfn, context=context)
         if not sent["OK"]:
             return sent
         if sent["Value"].status in (200, 204):
@@ -303,29 +379,23 @@ class S3Storage(StorageBase):
 
     # ------------------------------------------------------------------ directories (prefixes)
 
-    def _prefix(self, lfn: str) -> str:
-        return "" if lfn == "/" else self.settings.objectKey(lfn).rstrip("/") + "/"
-
-    def _listPage(self, prefix: str, token: str, maxKeys: int) -> dict:
-        query = {"list-type": "2", "prefix": prefix, "delimiter": "/", "max-keys": str(maxKeys)}
-        if token:
-            query["continuation-token"] = token
-        sent = self._send("GET", None, query=query)
+    def _listPage(self, lfn: str, token: str, maxKeys: int) -> dict:
+        sent = self._send("list_objects", lfn, {"ContinuationToken": token, "MaxKeys": maxKeys})
         if not sent["OK"]:
             return sent
         if sent["Value"].status != 200:
-            return self._failure(sent["Value"], prefix or "/", "list")
+            return self._failure(sent["Value"], lfn, "list")
         return S_OK(ElementTree.fromstring(sent["Value"].body))
 
     def _keyToLFN(self, key: str) -> str:
         return "/" + key[len(self.settings.keyPrefix) :].rstrip("/")
 
     def _listDirectory(self, lfn: str, context: Any) -> dict:
-        prefix, token = self._prefix(lfn), ""
+        prefix, token = self.settings.listPrefix(lfn), ""
         files: dict[str, dict] = {}
         subDirs: list[str] = []
         for _page in range(MAX_LIST_PAGES):
-            page = self._listPage(prefix, token, 1000)
+            page = self._listPage(lfn, token, 1000)
             if not page["OK"]:
                 return page
             root = page["Value"]
@@ -350,7 +420,7 @@ class S3Storage(StorageBase):
     def _isDirectory(self, lfn: str, context: Any) -> dict:
         if lfn == "/":
             return S_OK(True) if self._bucketExists() else self._bucketMissing()
-        page = self._listPage(self._prefix(lfn), "", 1)
+        page = self._listPage(lfn, "", 1)
         if not page["OK"]:
             return page
         root = page["Value"]
@@ -374,11 +444,16 @@ class S3Storage(StorageBase):
         if not isinstance(expiration, int) or not 0 < expiration <= MAX_PRESIGN_SECONDS:
             return S_ERROR(DErrno.EINVAL, f"expiration must be 1..{MAX_PRESIGN_SECONDS} seconds, not {expiration!r}")
 
-        def presign(lfn: str, _value: Any, _context: Any) -> dict:
-            url, _headers = self.signer.presign(methods[s3_method], self.settings.objectKey(lfn), expiration)
-            return S_OK(url)
+        if not self.signer.batchesRequests:
 
-        return self._fanOut(urls, "createPresignedUrl", presign)
+            def presign(lfn: str, _value: Any, _context: Any) -> dict:
+                url, _headers = self.signer.presign(methods[s3_method], self.settings.objectKey(lfn), expiration)
+                return S_OK(url)
+
+            return self._fanOut(urls, "createPresignedUrl", presign)
+        return self._fanOut(
+            urls, f"presign:{s3_method}", lambda _lfn, _v, context: S_OK(context[1][0]), expiration=expiration
+        )
 
     def getTransportURL(self, path: Any, protocols: list[str] | str | bool = False) -> dict:
         """Bulk: ``s3`` gives the native URL; ``https``/``http`` a presigned GET valid 24 hours."""

@@ -147,15 +147,15 @@ class StorageBase:
 
     # ------------------------------------------------------------------ bulk machinery
 
-    def _prepare(self, operation: str, lfns: list[str]) -> dict:
-        """Per-LFN context for a bulk ``operation``: S_OK({lfn: context or S_ERROR}).
+    def _prepare(self, operation: str, items: dict[str, Any], **options: Any) -> dict:
+        """Per-LFN context for a bulk ``operation`` on ``{lfn: value}``: S_OK({lfn: context or S_ERROR}).
 
         The default has nothing to prepare. A plugin that must ask a service once
         per bulk call (e.g. for presigned URLs) overrides this.
         """
-        return S_OK(dict.fromkeys(lfns))
+        return S_OK(dict.fromkeys(items))
 
-    def _fanOut(self, urls: Any, operation: str, action, preFailed: dict | None = None) -> dict:
+    def _fanOut(self, urls: Any, operation: str, action, preFailed: dict | None = None, **prepareOptions: Any) -> dict:
         """Run ``action(lfn, value, context) -> S_OK/S_ERROR`` for each URL in parallel.
 
         URLs that do not map to an LFN of this storage go to ``Failed`` with the
@@ -174,7 +174,7 @@ class StorageBase:
                 mapped[url] = (lfnResult["Value"], value)
             else:
                 failed[url] = lfnResult["Message"]
-        contexts = self._prepare(operation, [lfn for lfn, _ in mapped.values()])
+        contexts = self._prepare(operation, dict(mapped.values()), **prepareOptions)
         if not contexts["OK"]:
             failed.update(dict.fromkeys(mapped, contexts["Message"]))
             return bulkResult({}, failed)

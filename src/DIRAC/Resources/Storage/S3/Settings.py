@@ -56,6 +56,10 @@ class S3Settings:
         """The S3 key of an LFN: the LFN without its leading '/', under the SE's key prefix."""
         return self.keyPrefix + lfn.lstrip("/")
 
+    def listPrefix(self, lfn: str) -> str:
+        """The key prefix that lists directory ``lfn`` (the bucket's top for '/')."""
+        return self.keyPrefix if lfn == "/" else self.objectKey(lfn).rstrip("/") + "/"
+
     def objectURL(self, key: str) -> tuple[str, str, str]:
         """(netloc, path, full URL) of ``key`` for the configured addressing style."""
         quotedKey = quote(key, safe="/~")

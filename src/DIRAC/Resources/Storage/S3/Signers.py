@@ -1,8 +1,10 @@
-"""Authorising S3 requests with the SE's own keys (SigV4, signed by botocore).
+"""Who authorises an S3 request: the SE's own keys, or the S3Gateway service.
 
-A signer turns ``(method, key, query, headers)`` into a URL and the headers to
-send. ``DirectSigner`` signs locally; the gateway-backed signer (no keys on the
-client) gets the same answers from the S3Gateway service.
+Both signers answer ``authorise(s3Method, lfn, key, params)`` with the URL to
+call and the headers to send, so ``S3Storage`` builds every request the same
+way whichever holds the keys. ``DirectSigner`` signs locally with botocore
+(SigV4); ``GatewaySigner`` asks the gateway, which checks the caller's catalog
+permission first, and can do that for a whole bulk call in one round trip.
 """
 
 from __future__ import annotations
@@ -13,27 +15,33 @@ from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from DIRAC.Core.DISET.RPCClient import RPCClient
+from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.Resources.Storage.S3.Methods import buildRequest
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+GATEWAY_SERVICE = "DataManagement/S3Gateway"
+GATEWAY_URL_SECONDS = 3600
+GATEWAY_BATCH = 1000
 
 
 class DirectSigner:
     """Signs requests with the access key pair from the SE configuration."""
 
+    needsChecksumUpfront = False
+    batchesRequests = False
+
     def __init__(self, settings: S3Settings):
         self.settings = settings
         self._credentials = Credentials(settings.accessKey, settings.secretKey)
 
-    def _request(self, method: str, key: str, query: dict | None, headers: dict | None) -> AWSRequest:
-        _netloc, _path, url = self.settings.objectURL(key) if key is not None else self._bucketURL()
+    def _request(self, method: str, key: str | None, query: dict | None, headers: dict | None) -> AWSRequest:
+        url = self.settings.objectURL(key if key is not None else "")[2]
         if query:
             url = f"{url}?{urlencode(sorted(query.items()))}"
         return AWSRequest(method=method, url=url, headers=dict(headers or {}))
-
-    def _bucketURL(self) -> tuple[str, str, str]:
-        netloc, path, url = self.settings.objectURL("")
-        return netloc, path, url
 
     def sign(self, method: str, key: str | None, query: dict | None = None, headers: dict | None = None) -> tuple:
         """(url, headers) authorised by an ``Authorization`` header; the payload is not hashed.
@@ -56,3 +64,56 @@ class DirectSigner:
         S3SigV4QueryAuth(self._credentials, "s3", self.settings.region, expires=expiration).add_auth(request)
         signedHeaders = {name: value for name, value in request.headers.items() if name.lower() != "host"}
         return request.url, signedHeaders
+
+    def authorise(self, s3Method: str, lfn: str, key: str, params: dict | None = None) -> dict:
+        """S_OK((url, headers)) for one operation, signed here."""
+        built = buildRequest(s3Method, key, params)
+        if not built["OK"]:
+            return built
+        method, objectKey, query, headers = built["Value"]
+        return S_OK(self.sign(method, objectKey, query, headers))
+
+
+class GatewaySigner:
+    """Gets presigned URLs from the S3Gateway: for clients that hold no S3 keys."""
+
+    needsChecksumUpfront = True  # the gateway pins the checksum when it signs a put
+    batchesRequests = True
+
+    def __init__(self, seName: str, lfnToURL, timeout: float = 120):
+        self.seName = seName
+        self._lfnToURL = lfnToURL
+        self._timeout = timeout
+
+    def authoriseMany(
+        self, s3Method: str, items: dict[str, tuple[str, dict | None]], expiration: int = GATEWAY_URL_SECONDS
+    ) -> dict:
+        """S_OK({lfn: S_OK((url, headers)) or S_ERROR}) for ``{lfn: (key, params)}``, in few gateway calls."""
+        answers: dict[str, dict] = {}
+        pending: dict[str, tuple[str, dict]] = {}
+        for lfn, (key, params) in items.items():
+            built = buildRequest(s3Method, key, params)
+            if not built["OK"]:
+                answers[lfn] = built
+            else:
+                pending[self._lfnToURL(lfn)] = (lfn, built["Value"][3])
+        urls = list(pending)
+        for start in range(0, len(urls), GATEWAY_BATCH):
+            batch = {url: items[pending[url][0]][1] or {} for url in urls[start : start + GATEWAY_BATCH]}
+            rpc = RPCClient(GATEWAY_SERVICE, timeout=self._timeout)
+            result = rpc.createPresignedUrl(self.seName, s3Method, batch, expiration)
+            for url in batch:
+                lfn, headers = pending[url]
+                if not result["OK"]:
+                    answers[lfn] = S_ERROR(DErrno.ERPC, f"S3Gateway: {result['Message']}")
+                elif url in result["Value"]["Successful"]:
+                    answers[lfn] = S_OK((result["Value"]["Successful"][url], headers))
+                else:
+                    reason = result["Value"]["Failed"].get(url, "no answer for this URL")
+                    errno = DErrno.EACCES if "permission" in reason else DErrno.EIO
+                    answers[lfn] = S_ERROR(errno, f"S3Gateway: {reason}")
+        return S_OK(answers)
+
+    def authorise(self, s3Method: str, lfn: str, key: str, params: dict | None = None) -> dict:
+        """S_OK((url, headers)) for one operation, from the gateway."""
+        return self.authoriseMany(s3Method, {lfn: (key, params)})["Value"][lfn]
