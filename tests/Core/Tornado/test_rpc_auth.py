@@ -270,6 +270,7 @@ def test_handler_exception_gives_no_traceback_to_the_caller(service, creds, clie
 def test_oversized_request_is_refused_and_the_service_stays_up(service, creds, client_env):
     client = rpc(service, creds["userProxy"])
     _refused(client.echo("x" * (MAX_REQUEST + 1)), "exceeds the limit", str(MAX_REQUEST))
+    _refused(client.echo("x" * (16 * MAX_REQUEST)), "exceeds the limit")  # read and dropped, not kept
     assert _ok(client.echo("x" * (MAX_REQUEST // 2))) == "x" * (MAX_REQUEST // 2)
 
 

@@ -116,3 +116,18 @@ def test_handler_class_given_explicitly_in_a_server_thread(client_env, proxy):
     finally:
         server.stop()
     assert not RPCClient(server.url(), proxyLocation=proxy, timeout=2).ping()["OK"]
+
+
+def test_client_refuses_a_server_certificate_from_an_unknown_ca(client_env, proxy, unknown_ca, test_ca):
+    server = ThreadedService(
+        "Framework/InProcess",
+        handlers={"Framework/InProcess": InProcessHandler},
+        certFile=unknown_ca.hostCert,
+        keyFile=unknown_ca.hostKey,
+        caPath=test_ca.caDir,
+    ).start()
+    try:
+        result = RPCClient(server.url(), proxyLocation=proxy, timeout=5).ping()
+    finally:
+        server.stop()
+    assert not result["OK"] and "cannot verify the server certificate" in result["Message"], result

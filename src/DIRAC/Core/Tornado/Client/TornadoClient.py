@@ -62,9 +62,11 @@ _TLS_ALERTS = {
 # With TLS 1.3 the server checks the client certificate after the client thinks the
 # handshake is over; when it closes the connection, the alert saying why may be lost.
 _TLS_CLOSED = (
-    "the server closed the TLS connection: it probably refused our certificate "
+    "the server closed the TLS connection without answering: it probably refused our certificate "
     "(unknown CA, expired, or not a valid proxy); the server log says why"
 )
+SERVER_CLOSED = "the server closed the connection"
+LARGE_REQUEST = 1024 * 1024
 
 
 # URLs
@@ -270,7 +272,7 @@ def describeTransportError(exc: Exception) -> str:
     if match:
         return match.group(1).strip()
     if "RemoteDisconnected" in text or "Connection aborted" in text:
-        return "the server closed the connection"
+        return SERVER_CLOSED
     return text
 
 
@@ -358,8 +360,10 @@ class TornadoClient:
             except requests.exceptions.ConnectionError as exc:
                 reason = describeTransportError(exc)
                 # A kept-alive connection the server closed meanwhile: one fresh retry.
-                if attempt == 0 and reason == "the server closed the connection":
+                if attempt == 0 and reason == SERVER_CLOSED:
                     continue
+                if len(body) > LARGE_REQUEST:
+                    reason += f" (the request was {len(body)} bytes: it may be over the server's size limit)"
                 return {"transport": reason}
             except requests.exceptions.Timeout as exc:
                 return {"transport": describeTransportError(exc)}

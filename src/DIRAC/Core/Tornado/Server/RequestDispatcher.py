@@ -37,9 +37,15 @@ from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, isReturnStructure
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 
 _log = gLogger.getSubLogger("RPC")
-# Bodies up to this many times the limit are read and discarded to answer a clear
-# error; larger ones drop the connection.
+# Bodies over the limit are read and discarded, to answer a clear error instead of
+# dropping the connection, up to this hard limit (beyond it tornado drops it).
 HARD_LIMIT_FACTOR = 8
+HARD_LIMIT_MINIMUM = 256 * 1024 * 1024
+
+
+def hardBodyLimit(maxRequestSize: int) -> int:
+    """The size past which a request body is not even read."""
+    return max(maxRequestSize * HARD_LIMIT_FACTOR, HARD_LIMIT_MINIMUM)
 
 
 def parsePayload(body: bytes) -> dict:
@@ -102,7 +108,8 @@ def executeCall(entry: ServiceEntry, body: bytes, peer: PeerIdentity, remoteAddr
         return 403, S_ERROR(DErrno.ENOAUTH, refusal)
     allowed = entry.authManager.authorize(method, credentials, refusal)
     if not allowed["OK"]:
-        _log.warn("Unauthorized", f"{peer.DN} ({credentials.get(KW_GROUP)}) -> {entry.name}.{method}: {refusal}")
+        who = f"{peer.DN} ({credentials.get(KW_GROUP)})"
+        _log.warn("Unauthorized", f"{who} -> {entry.name}.{method}: {allowed['Message']}")
         return 403, allowed
     checked = checkArguments(entry.handlerClass, method, request["args"])
     if not checked["OK"]:
@@ -171,7 +178,7 @@ class RPCWebHandler(_JSONReplyMixin, tornado.web.RequestHandler):
     def prepare(self) -> None:
         limit = self.entry.maxRequestSize
         if self.request.method == "POST":
-            self.request.connection.set_max_body_size(limit * HARD_LIMIT_FACTOR)
+            self.request.connection.set_max_body_size(hardBodyLimit(limit))
         declared = self.request.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             self._tooBig = True

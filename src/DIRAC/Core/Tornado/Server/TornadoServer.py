@@ -26,7 +26,7 @@ import tornado.netutil
 import tornado.web
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
-from DIRAC.Core.Tornado.Server.RequestDispatcher import HARD_LIMIT_FACTOR, RPCWebHandler, UnknownPathHandler
+from DIRAC.Core.Tornado.Server.RequestDispatcher import RPCWebHandler, UnknownPathHandler, hardBodyLimit
 from DIRAC.Core.Tornado.Server.ServiceLoader import ServiceEntry, loadService, serviceSectionPath, splitServiceName
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
@@ -190,7 +190,7 @@ class TornadoServer:
         if signals:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(signum, self._stopEvent.set)
-        maxBody = max(entry.maxRequestSize for entry in self.entries) * HARD_LIMIT_FACTOR
+        maxBody = hardBodyLimit(max(entry.maxRequestSize for entry in self.entries))
         server = tornado.httpserver.HTTPServer(
             self._application(),
             ssl_options=self._sslContext,
