@@ -1,0 +1,648 @@
+"""DataManager: files as the user sees them, kept consistent between storage and the catalog.
+
+DIRAC's ``DataManager`` API: ``putAndRegister``, ``getFile``,
+``replicateAndRegister``, ``removeFile``, ``removeReplica``, ``getReplicas``,
+``getReplicaAccessUrl``. Every method takes one LFN or a list (``putAndRegister``
+also a dict ``{lfn: localFile}``) and returns
+``S_OK({'Successful': {lfn: ...}, 'Failed': {lfn: reason}})``; a problem with the
+whole call (unknown storage element, bad argument type) is an S_ERROR. Nothing
+raises.
+
+Consistency rules:
+
+* Upload then register. When registration fails, the uploaded object is removed
+  (no dark data) and the reason says so; a failed upload registers nothing.
+* Replication reads the source, never changes it; the catalog only gains the new
+  replica once the destination copy was checked. A half-made destination copy is
+  removed. S3 is not third-party-copy capable, so ``s3`` is never a third-party
+  protocol: replication goes through a local file in a fresh temporary folder
+  (under ``localCache`` when given) whose adler32 is checked against the catalog
+  before the upload, and the folder is always removed.
+* Removal: storage first, then the catalog, so a catalog entry never points at
+  nothing while a replica it lists could not be removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from typing import Any
+
+from DIRAC.ConfigurationSystem.Client.Helpers.Operations import Operations
+from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.Adler import compareAdler, fileAdler
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, returnSingleResult
+from DIRAC.DataManagementSystem.Client.DataManagerUtilities import (
+    checkLocalCopy,
+    perItem,
+    splitBulk,
+    splitLFNs,
+)
+from DIRAC.FrameworkSystem.Client.Logger import gLogger
+from DIRAC.Resources.Storage.StorageElement import StorageElement
+from DIRAC.Resources.Storage.Utilities import runBulk
+
+#: Protocols that can never be used for third-party copy (S3 cannot pull from another storage).
+NEVER_THIRD_PARTY = ("s3",)
+#: Parallel local-copy replications in one bulk call.
+REPLICATION_WORKERS = 8
+LOCAL_COPY = "local copy"
+
+
+def _bulk(successful: dict, failed: dict) -> dict:
+    return S_OK({"Successful": successful, "Failed": failed})
+
+
+class DataManager:
+    """DIRAC's DataManager over our StorageElement and FileCatalog.
+
+    ``fileCatalog`` may be any object with the FileCatalog facade's methods
+    (``addFile``, ``addReplica``, ``removeFile``, ``removeReplica``,
+    ``getReplicas``, ``getFileMetadata``, ``exists``, ``hasAccess``); by default
+    the facade over ``catalogs`` (all configured catalogs when None).
+    """
+
+    def __init__(self, catalogs: str | list[str] | None = None, vo: str | None = None, fileCatalog: Any = None):
+        self.catalogs = catalogs
+        self.vo = vo
+        self._fileCatalog = fileCatalog
+        self._storageElements: dict[str, StorageElement] = {}
+        self.log = gLogger.getSubLogger("DataManager")
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def fileCatalog(self) -> Any:
+        """The catalog object (the FileCatalog facade unless one was given)."""
+        if self._fileCatalog is None:
+            from DIRAC.Resources.Catalog.FileCatalog import FileCatalog
+
+            self._fileCatalog = FileCatalog(catalogs=self.catalogs, vo=self.vo)
+        return self._fileCatalog
+
+    def _catalog(self, method: str, argument: Any, lfns: list[str], *args: Any) -> tuple[dict, dict]:
+        """Call a catalog bulk method; ``(successful, failed-with-text-reasons)``, never raising."""
+        if not lfns:
+            return {}, {}
+        try:
+            result = getattr(self.fileCatalog, method)(argument, *args)
+        except Exception as exc:  # noqa: BLE001 - an injected catalog's bug must become a per-LFN failure
+            self.log.exception(f"catalog {method} raised")
+            result = S_ERROR(DErrno.EEEXCEPTION, f"{type(exc).__name__}: {exc}")
+        return splitBulk(result, lfns, f"catalog {method}")
+
+    def _allowed(self, lfns: list[str], operation: str, failed: dict) -> list[str]:
+        """The LFNs the catalog lets the caller do ``operation`` on; the others go to ``failed``."""
+        answers, errors = self._catalog("hasAccess", lfns, lfns, operation)
+        failed.update(errors)
+        allowed = []
+        for lfn, allowedHere in answers.items():
+            if allowedHere:
+                allowed.append(lfn)
+            else:
+                failed[lfn] = f"Permission denied: the catalog does not allow {operation} on {lfn}"
+        return allowed
+
+    def _storageElement(self, name: Any, operation: str = "") -> dict:
+        """S_OK(StorageElement) for ``name`` when it is defined and allows ``operation``."""
+        if not isinstance(name, str) or not name:
+            return S_ERROR(DErrno.EINVAL, f"storage element name must be a non-empty string, got {name!r}")
+        se = self._storageElements.get(name)
+        if se is None:
+            se = StorageElement(name, vo=self.vo)
+            if not se.valid:
+                return S_ERROR(DErrno.ECONF, f"storage element {name} is not usable: {se.errorReason}")
+            self._storageElements[name] = se
+        allowed = se.isValid(operation)
+        return S_OK(se) if allowed["OK"] else allowed
+
+    def _urls(self, se: StorageElement, lfns: list[str]) -> dict:
+        """{lfn: native URL at ``se``}, '' where the SE cannot tell (the catalog accepts an empty PFN)."""
+        result = se.getURL(lfns) if lfns else S_ERROR("nothing to do")
+        found = result["Value"]["Successful"] if result["OK"] else {}
+        return {lfn: found.get(lfn, "") for lfn in lfns}
+
+    def _removeFromStorage(self, se: StorageElement, lfns: list[str]) -> dict:
+        """{lfn: reason} for LFNs whose object at ``se`` could not be removed (a missing one is removed)."""
+        if not lfns:
+            return {}
+        return splitBulk(se.removeFile(lfns), lfns, f"removal from {se.name}")[1]
+
+    def _cleanUp(self, se: StorageElement, reasons: dict, what: str) -> None:
+        """Remove the objects made at ``se`` for the LFNs of ``reasons`` and say so in each reason."""
+        leftovers = self._removeFromStorage(se, list(reasons))
+        for lfn in reasons:
+            if lfn in leftovers:
+                reasons[lfn] += f"; removing the {what} at {se.name} failed too ({leftovers[lfn]}): dark data left"
+                self.log.error("Dark data left after a failure", f"{lfn} at {se.name}")
+            else:
+                reasons[lfn] += f"; the {what} at {se.name} was removed"
+
+    # ------------------------------------------------------------------ upload
+
+    def putAndRegister(
+        self,
+        lfn: Any,
+        fileName: Any = None,
+        diracSE: str = "",
+        guid: Any = None,
+        path: Any = None,
+        checksum: Any = None,
+    ) -> dict:
+        """Upload local file(s) to ``diracSE`` and register them with size, adler32 and GUID.
+
+        ``lfn`` and ``fileName`` are one LFN and one file, two lists of the same
+        length, or ``lfn`` is a dict ``{lfn: localFile}``. ``guid`` / ``checksum``
+        are values (one file) or dicts by LFN; a given checksum must match the
+        file's adler32. ``path`` is accepted for DIRAC compatibility and unused.
+        Successful: ``{lfn: {'put': seconds, 'register': seconds}}``.
+        """
+        pairs = self._uploadPairs(lfn, fileName)
+        if not pairs["OK"]:
+            return pairs
+        sources, failed = pairs["Value"]
+        result = self._storageElement(diracSE, "putFile")
+        if not result["OK"]:
+            return result
+        se = result["Value"]
+        single = isinstance(lfn, str)
+
+        infos: dict[str, dict] = {}
+        for name, localFile in sources.items():
+            info = self._describeLocal(localFile, perItem(checksum, name, single))
+            if not info["OK"]:
+                failed[name] = info["Message"]
+                continue
+            infos[name] = {**info["Value"], "GUID": perItem(guid, name, single) or str(uuid.uuid4()).upper()}
+
+        candidates = self._notRegistered(list(infos), failed)
+        candidates = self._allowed(candidates, "addFile", failed)
+        if not candidates:
+            return _bulk({}, failed)
+
+        start = time.monotonic()
+        uploaded, uploadFailed = splitBulk(
+            se.putFile({name: sources[name] for name in candidates}), candidates, f"upload to {diracSE}"
+        )
+        putTime = time.monotonic() - start
+        failed.update({name: f"{reason}; nothing registered" for name, reason in uploadFailed.items()})
+        uploaded = list(uploaded)
+
+        urls = self._urls(se, uploaded)
+        entries = {
+            name: {
+                "PFN": urls[name],
+                "Size": infos[name]["Size"],
+                "SE": diracSE,
+                "GUID": infos[name]["GUID"],
+                "Checksum": infos[name]["Checksum"],
+                "ChecksumType": "Adler32",
+            }
+            for name in uploaded
+        }
+        start = time.monotonic()
+        registered, notRegistered = self._catalog("addFile", entries, uploaded)
+        registerTime = time.monotonic() - start
+        self._cleanUp(se, notRegistered, "uploaded copy")
+        failed.update(notRegistered)
+        successful = {name: {"put": putTime, "register": registerTime} for name in registered}
+        return _bulk(successful, failed)
+
+    @staticmethod
+    def _uploadPairs(lfn: Any, fileName: Any) -> dict:
+        """S_OK(({lfn: localFile}, failed)) from the accepted argument shapes."""
+        if isinstance(lfn, dict):
+            pairs = dict(lfn)
+        elif isinstance(lfn, str):
+            pairs = {lfn: fileName}
+        elif isinstance(lfn, (list, tuple)) and isinstance(fileName, (list, tuple)) and len(lfn) == len(fileName):
+            pairs = dict(zip(lfn, fileName, strict=True))
+        else:
+            return S_ERROR(
+                DErrno.EINVAL,
+                "putAndRegister needs one LFN and one file, two lists of the same length, or {lfn: file}",
+            )
+        result = splitLFNs(list(pairs))
+        if not result["OK"]:
+            return result
+        lfns, failed = result["Value"]
+        return S_OK(({name: pairs[name] for name in lfns}, failed))
+
+    @staticmethod
+    def _describeLocal(localFile: Any, checksum: Any) -> dict:
+        """S_OK({'Size', 'Checksum'}) of a readable regular local file; a given checksum must match."""
+        if not isinstance(localFile, str) or not localFile:
+            return S_ERROR(DErrno.EINVAL, f"local file name must be a non-empty string, got {localFile!r}")
+        if not os.path.isfile(localFile):
+            return S_ERROR(DErrno.ENOENT, f"local file {localFile} does not exist or is not a regular file")
+        adler = fileAdler(localFile)
+        if adler is False:
+            return S_ERROR(DErrno.EIO, f"local file {localFile} cannot be read")
+        if checksum and not compareAdler(adler, str(checksum)):
+            return S_ERROR(DErrno.EBADCKS, f"local file {localFile} has adler32 {adler}, not the given {checksum}")
+        return S_OK({"Size": os.path.getsize(localFile), "Checksum": adler})
+
+    def _notRegistered(self, lfns: list[str], failed: dict) -> list[str]:
+        """LFNs not yet in the catalog; the others fail (uploading would overwrite a registered file)."""
+        answers, errors = self._catalog("exists", lfns, lfns)
+        failed.update(errors)
+        free = []
+        for name, exists in answers.items():
+            if exists:
+                failed[name] = f"{name} is already registered in the catalog; nothing uploaded"
+            else:
+                free.append(name)
+        return free
+
+    # ------------------------------------------------------------------ download
+
+    def getFile(self, lfn: Any, destinationDir: str = "", sourceSE: str | None = None) -> dict:
+        """Download file(s) into ``destinationDir`` (default: the current folder) from the first replica that works.
+
+        Each copy is checked against the catalog's size and adler32; a bad copy
+        is deleted and the next replica tried. A local file already there with
+        the right checksum is kept. Successful: ``{lfn: localPath}``.
+        """
+        parsed = splitLFNs(lfn)
+        if not parsed["OK"]:
+            return parsed
+        lfns, failed = parsed["Value"]
+        destination = os.path.abspath(destinationDir or os.getcwd())
+        try:
+            os.makedirs(destination, exist_ok=True)
+        except OSError as exc:
+            return S_ERROR(DErrno.EACCES, f"cannot create the destination folder {destination}: {exc.strerror}")
+
+        metadata, errors = self._catalog("getFileMetadata", lfns, lfns)
+        failed.update(errors)
+        replicas, errors = self._catalog("getReplicas", list(metadata), list(metadata))
+        failed.update(errors)
+
+        successful: dict[str, str] = {}
+        candidates: dict[str, list[str]] = {}
+        owners: dict[str, str] = {}
+        for name, ses in replicas.items():
+            target = os.path.join(destination, os.path.basename(name))
+            if target in owners:
+                failed[name] = f"{owners[target]} has the same file name in this call; nothing overwritten"
+                continue
+            owners[target] = name
+            meta = metadata[name]
+            if os.path.isfile(target) and checkLocalCopy(target, meta.get("Size"), meta.get("Checksum"))["OK"]:
+                successful[name] = target
+                continue
+            order = [se for se in ses if not sourceSE or se == sourceSE]
+            if not order:
+                failed[name] = f"no replica of {name}" + (f" at {sourceSE}" if sourceSE else "")
+                continue
+            candidates[name] = order
+
+        reasons: dict[str, list[str]] = {name: [] for name in candidates}
+        for attempt in range(max((len(order) for order in candidates.values()), default=0)):
+            bySE: dict[str, list[str]] = {}
+            for name, order in candidates.items():
+                if name not in successful and attempt < len(order):
+                    bySE.setdefault(order[attempt], []).append(name)
+            for seName, names in bySE.items():
+                for name, outcome in self._downloadFrom(seName, names, destination, metadata).items():
+                    if outcome["OK"]:
+                        successful[name] = outcome["Value"]
+                    else:
+                        reasons[name].append(f"{seName}: {outcome['Message']}")
+        for name in candidates:
+            if name not in successful:
+                failed[name] = "no replica could be downloaded: " + " | ".join(reasons[name])
+        return _bulk(successful, failed)
+
+    def _downloadFrom(self, seName: str, lfns: list[str], destination: str, metadata: dict) -> dict:
+        """{lfn: S_OK(localPath) / S_ERROR} for downloading ``lfns`` from one SE, checked against the catalog."""
+        result = self._storageElement(seName, "getFile")
+        if not result["OK"]:
+            return dict.fromkeys(lfns, result)
+        got, errors = splitBulk(result["Value"].getFile(lfns, localPath=destination), lfns, "download")
+        outcome = {name: S_ERROR(reason) for name, reason in errors.items()}
+        for name in got:
+            target = os.path.join(destination, os.path.basename(name))
+            checked = checkLocalCopy(target, metadata[name].get("Size"), metadata[name].get("Checksum"))
+            if checked["OK"]:
+                outcome[name] = S_OK(target)
+            else:
+                _unlink(target)
+                outcome[name] = S_ERROR(f"{checked['Message']}; the bad copy was deleted")
+        return outcome
+
+    # ------------------------------------------------------------------ replication
+
+    def replicateAndRegister(
+        self, lfn: Any, destSE: str, sourceSE: str = "", destPath: str = "", localCache: str = ""
+    ) -> dict:
+        """Copy file(s) to ``destSE`` from an existing replica and register the new replica.
+
+        ``sourceSE`` restricts the source; ``destPath`` may only be the LFN's own
+        directory (a replica's path is its LFN). Without a usable third-party
+        protocol (always the case with S3) the copy goes through a local file;
+        see the module documentation. Successful:
+        ``{lfn: {'replicate': seconds, 'register': seconds, 'transfer': 'local copy'}}``;
+        an LFN already at ``destSE`` succeeds with nothing done.
+        """
+        parsed = splitLFNs(lfn)
+        if not parsed["OK"]:
+            return parsed
+        lfns, failed = parsed["Value"]
+        result = self._storageElement(destSE, "putFile")
+        if not result["OK"]:
+            return result
+        destination = result["Value"]
+        for name in list(lfns):
+            if destPath and destPath.rstrip("/") != os.path.dirname(name):
+                failed[name] = f"destPath {destPath} differs from the directory of {name}: replicas keep their LFN"
+                lfns.remove(name)
+
+        metadata, errors = self._catalog("getFileMetadata", lfns, lfns)
+        failed.update(errors)
+        replicas, errors = self._catalog("getReplicas", list(metadata), list(metadata))
+        failed.update(errors)
+        successful: dict[str, dict] = {}
+        sources: dict[str, list[str]] = {}
+        for name, ses in replicas.items():
+            if destSE in ses:
+                successful[name] = {"replicate": 0.0, "register": 0.0, "transfer": "none: already there"}
+            elif sourceSE and sourceSE not in ses:
+                failed[name] = f"{name} has no replica at {sourceSE} (replicas: {', '.join(ses) or 'none'})"
+            elif not ses:
+                failed[name] = f"{name} has no replica to copy from"
+            else:
+                sources[name] = [sourceSE] if sourceSE else list(ses)
+        pending = self._allowed(list(sources), "addReplica", failed)
+        if not pending:
+            return _bulk(successful, failed)
+
+        self._logTransferMethod(destination, {se for name in pending for se in sources[name]})
+        start = time.monotonic()
+        copied, copyFailed = self._copyThroughLocalFiles(
+            {name: sources[name] for name in pending}, destination, metadata, localCache
+        )
+        replicateTime = time.monotonic() - start
+        failed.update(copyFailed)
+
+        names = list(copied)
+        urls = self._urls(destination, names)
+        start = time.monotonic()
+        registered, notRegistered = self._catalog(
+            "addReplica", {name: {"SE": destSE, "PFN": urls[name]} for name in names}, names
+        )
+        registerTime = time.monotonic() - start
+        self._cleanUp(destination, notRegistered, "new replica")
+        failed.update(notRegistered)
+        for name in registered:
+            successful[name] = {"replicate": replicateTime, "register": registerTime, "transfer": LOCAL_COPY}
+        return _bulk(successful, failed)
+
+    def thirdPartyProtocols(self) -> list[str]:
+        """Operations ``DataManagement/ThirdPartyProtocols`` without ``s3`` (warned about when configured)."""
+        configured = Operations(vo=self.vo).getValue("DataManagement/ThirdPartyProtocols", [])
+        if isinstance(configured, str):
+            configured = [item.strip() for item in configured.split(",") if item.strip()]
+        dropped = [p for p in configured if p.lower() in NEVER_THIRD_PARTY]
+        if dropped:
+            self.log.warn(
+                "S3 cannot do third-party copy: ignoring it in Operations DataManagement/ThirdPartyProtocols",
+                ", ".join(dropped),
+            )
+        return [p for p in configured if p.lower() not in NEVER_THIRD_PARTY]
+
+    def _logTransferMethod(self, destination: StorageElement, sourceNames: set[str]) -> None:
+        """Negotiate third-party protocols per source and say why the local-copy path is taken."""
+        protocols = self.thirdPartyProtocols()
+        for name in sorted(sourceNames):
+            result = self._storageElement(name)
+            if not result["OK"]:
+                continue
+            common = destination.negociateProtocolWithOtherSE(result["Value"], protocols=protocols)
+            shared = common["Value"] if common["OK"] else []
+            if shared:
+                self.log.info(
+                    f"{name} -> {destination.name} share third-party protocols {shared}, but the storage "
+                    "layer has no third-party copy: going through a local copy"
+                )
+            else:
+                self.log.info(f"No third-party protocol between {name} and {destination.name}: local copy")
+
+    def _copyThroughLocalFiles(
+        self, sources: dict[str, list[str]], destination: StorageElement, metadata: dict, localCache: str
+    ) -> tuple[dict, dict]:
+        """Copy each LFN via a local file in one fresh temporary folder, always removed at the end."""
+        try:
+            if localCache:
+                os.makedirs(localCache, exist_ok=True)
+            workdir = tempfile.mkdtemp(prefix="dirac-replicate-", dir=localCache or None)
+        except OSError as exc:
+            where = localCache or tempfile.gettempdir()
+            return {}, dict.fromkeys(sources, f"cannot create a temporary folder in {where}: {exc.strerror}")
+        numbered = {name: index for index, name in enumerate(sources)}
+        try:
+
+            def copyOne(name: str, seNames: list[str]) -> dict:
+                folder = os.path.join(workdir, str(numbered[name]))
+                os.mkdir(folder)
+                try:
+                    return self._copyOne(name, seNames, destination, metadata[name], folder)
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
+
+            return runBulk(sources.items(), copyOne, maxWorkers=REPLICATION_WORKERS)
+        finally:
+            shutil.rmtree(workdir, onerror=self._rmtreeError)
+
+    def _rmtreeError(self, _function: Any, path: str, excInfo: Any) -> None:
+        self.log.error("Cannot remove the temporary copy", f"{path}: {excInfo[1]}")
+
+    def _copyOne(self, lfn: str, seNames: list[str], destination: StorageElement, meta: dict, folder: str) -> dict:
+        """Download ``lfn`` from the first good source, check it, upload it, check the destination."""
+        local = os.path.join(folder, os.path.basename(lfn))
+        problems = []
+        for seName in seNames:
+            outcome = self._downloadFrom(seName, [lfn], folder, {lfn: meta})[lfn]
+            if outcome["OK"]:
+                break
+            problems.append(f"{seName}: {outcome['Message']}")
+        else:
+            return S_ERROR(DErrno.EIO, "no good source copy: " + " | ".join(problems) + "; nothing registered")
+        put = returnSingleResult(destination.putFile({lfn: local}, sourceSize=meta.get("Size") or 0))
+        _unlink(local)
+        if not put["OK"]:
+            return self._undoCopy(destination, lfn, f"upload to {destination.name} failed: {put['Message']}")
+        stored = returnSingleResult(destination.getFileMetadata(lfn))
+        if not stored["OK"]:
+            return self._undoCopy(destination, lfn, f"cannot check the copy at {destination.name}: {stored['Message']}")
+        size, checksum = stored["Value"].get("Size"), stored["Value"].get("Checksum")
+        if size != meta.get("Size") or (meta.get("Checksum") and not compareAdler(str(checksum), meta["Checksum"])):
+            message = (
+                f"the copy at {destination.name} has size {size} and adler32 {checksum}, "
+                f"the catalog says {meta.get('Size')} and {meta.get('Checksum')}"
+            )
+            return self._undoCopy(destination, lfn, message)
+        return S_OK(True)
+
+    def _undoCopy(self, destination: StorageElement, lfn: str, message: str) -> dict:
+        reasons = {lfn: message}
+        self._cleanUp(destination, reasons, "half-made copy")
+        return S_ERROR(f"{reasons[lfn]}; nothing registered")
+
+    # ------------------------------------------------------------------ removal
+
+    def removeFile(self, lfn: Any, force: Any = None) -> dict:
+        """Remove every replica of file(s) from storage, then the catalog entry.
+
+        An LFN not in the catalog counts as removed. When a replica cannot be
+        removed, the file stays registered with the replicas that remain.
+        ``force`` is accepted for DIRAC compatibility.
+        """
+        parsed = splitLFNs(lfn)
+        if not parsed["OK"]:
+            return parsed
+        lfns, failed = parsed["Value"]
+        answers, errors = self._catalog("exists", lfns, lfns)
+        failed.update(errors)
+        successful = {name: True for name, exists in answers.items() if not exists}
+        present = self._allowed([name for name, exists in answers.items() if exists], "removeFile", failed)
+        replicas, errors = self._catalog("getReplicas", present, present)
+        failed.update(errors)
+
+        gone, stuck = self._removeReplicasFromStorage(replicas)
+        complete = [name for name in replicas if not stuck.get(name)]
+        removed, errors = self._catalog("removeFile", complete, complete)
+        failed.update(errors)
+        successful.update(dict.fromkeys(removed, True))
+        partial = {name: [{"SE": se} for se in gone[name]] for name in replicas if stuck.get(name) and gone[name]}
+        self._unregisterReplicas(partial)
+        for name, reasons in stuck.items():
+            if reasons:
+                failed[name] = "; ".join(reasons) + "; the file stays registered with its remaining replicas"
+        return _bulk(successful, failed)
+
+    def _removeReplicasFromStorage(self, replicas: dict[str, dict]) -> tuple[dict, dict]:
+        """Remove the listed replicas from storage: ({lfn: [SEs done]}, {lfn: [reasons]})."""
+        bySE: dict[str, list[str]] = {}
+        for name, ses in replicas.items():
+            for seName in ses:
+                bySE.setdefault(seName, []).append(name)
+        gone: dict[str, list[str]] = {name: [] for name in replicas}
+        stuck: dict[str, list[str]] = {name: [] for name in replicas}
+        for seName, names in bySE.items():
+            result = self._storageElement(seName, "removeFile")
+            problems = dict.fromkeys(names, result.get("Message")) if not result["OK"] else {}
+            if result["OK"]:
+                problems = self._removeFromStorage(result["Value"], names)
+            for name in names:
+                if name in problems:
+                    stuck[name].append(f"replica at {seName} not removed: {problems[name]}")
+                else:
+                    gone[name].append(seName)
+        return gone, stuck
+
+    def _unregisterReplicas(self, replicas: dict[str, list[dict]]) -> dict:
+        """Remove catalog replicas ``{lfn: [{'SE': name}]}`` one SE at a time; {lfn: reason} of failures."""
+        failed: dict[str, str] = {}
+        for round_ in range(max((len(items) for items in replicas.values()), default=0)):
+            batch = {name: items[round_] for name, items in replicas.items() if round_ < len(items)}
+            failed.update(self._catalog("removeReplica", batch, list(batch))[1])
+        return failed
+
+    def removeReplica(self, storageElementName: str, lfn: Any) -> dict:
+        """Remove the replica(s) of file(s) at ``storageElementName``: storage, then catalog.
+
+        An LFN without a replica there succeeds with nothing done; the last
+        replica of a file is never removed (use ``removeFile``).
+        """
+        parsed = splitLFNs(lfn)
+        if not parsed["OK"]:
+            return parsed
+        lfns, failed = parsed["Value"]
+        result = self._storageElement(storageElementName, "removeFile")
+        if not result["OK"]:
+            return result
+        se = result["Value"]
+        replicas, errors = self._catalog("getReplicas", lfns, lfns)
+        failed.update(errors)
+        successful: dict[str, bool] = {}
+        candidates = []
+        for name, ses in replicas.items():
+            if storageElementName not in ses:
+                successful[name] = True
+            elif len(ses) == 1:
+                failed[name] = f"{storageElementName} holds the only replica of {name}; use removeFile to delete it"
+            else:
+                candidates.append(name)
+        candidates = self._allowed(candidates, "removeReplica", failed)
+        problems = self._removeFromStorage(se, candidates)
+        failed.update({name: f"{reason}; the catalog is unchanged" for name, reason in problems.items()})
+        removed = [name for name in candidates if name not in problems]
+        errors = self._unregisterReplicas({name: [{"SE": storageElementName}] for name in removed})
+        failed.update(errors)
+        successful.update({name: True for name in removed if name not in errors})
+        return _bulk(successful, failed)
+
+    # ------------------------------------------------------------------ queries
+
+    def getReplicas(self, lfn: Any, allStatus: bool = True, getUrl: bool = True, **_kwargs: Any) -> dict:
+        """``{lfn: {SE: URL}}`` from the catalog; with ``getUrl`` the URLs are the SEs' current native ones."""
+        parsed = splitLFNs(lfn)
+        if not parsed["OK"]:
+            return parsed
+        lfns, failed = parsed["Value"]
+        replicas, errors = self._catalog("getReplicas", lfns, lfns, allStatus)
+        failed.update(errors)
+        if getUrl:
+            bySE: dict[str, list[str]] = {}
+            for name, ses in replicas.items():
+                for seName in ses:
+                    bySE.setdefault(seName, []).append(name)
+            for seName, names in bySE.items():
+                result = self._storageElement(seName)
+                if not result["OK"]:
+                    continue
+                for name, url in self._urls(result["Value"], names).items():
+                    if url:
+                        replicas[name] = {**replicas[name], seName: url}
+        return _bulk(replicas, failed)
+
+    def getReplicaAccessUrl(self, lfn: Any, storageElementName: str, protocol: Any = False) -> dict:
+        """``{lfn: URL}`` to read the replica(s) at ``storageElementName`` in ``protocol`` (a name or list).
+
+        For S3 with ``http(s)`` this is a presigned URL for external applications.
+        LFNs without a replica at that SE fail.
+        """
+        parsed = splitLFNs(lfn)
+        if not parsed["OK"]:
+            return parsed
+        lfns, failed = parsed["Value"]
+        result = self._storageElement(storageElementName, "getFile")
+        if not result["OK"]:
+            return result
+        replicas, errors = self._catalog("getReplicas", lfns, lfns)
+        failed.update(errors)
+        present = []
+        for name, ses in replicas.items():
+            if storageElementName in ses:
+                present.append(name)
+            else:
+                failed[name] = f"{name} has no replica at {storageElementName}"
+        if not present:
+            return _bulk({}, failed)
+        urls = result["Value"].getURL(present, protocol=protocol)
+        successful, errors = splitBulk(urls, present, f"access URL at {storageElementName}")
+        failed.update(errors)
+        return _bulk(successful, failed)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        gLogger.getSubLogger("DataManager").error("Cannot delete a local copy", f"{path}: {exc.strerror}")

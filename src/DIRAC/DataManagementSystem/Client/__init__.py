@@ -1,0 +1,1 @@
+"""DataManagement system clients: DataManager."""

@@ -1,0 +1,378 @@
+"""DataManager against real S3 servers (rclone, moto), File SEs and a real FileCatalogDB on SQLite.
+
+The catalog is injected: ``DBCatalog`` below gives the FileCatalog facade's
+interface over a real ``FileCatalogDB`` file with one user's credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.Adler import fileAdler
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.DataManagementSystem.Client.DataManager import DataManager
+from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
+from DIRAC.Resources.Storage.StorageElement import StorageElement
+from s3_fixtures import S3Server, corrupt_object, file_se_cfg, s3_se_cfg
+
+ALICE = {"DN": "/CN=alice", "username": "alice", "group": "vo_user", "properties": ["NormalUser"], "VO": "vo"}
+BOB = {"DN": "/CN=bob", "username": "bob", "group": "vo_user", "properties": ["NormalUser"], "VO": "vo"}
+HOME = "/vo/user/a/alice"
+LFN = f"{HOME}/data/f.dat"
+OPERATIONS_CFG = """
+Operations
+{
+  Defaults
+  {
+    DataManagement
+    {
+      ThirdPartyProtocols = file, s3
+    }
+  }
+}
+"""
+
+
+class DBCatalog:
+    """The FileCatalog facade's methods over a real FileCatalogDB, called with fixed credentials."""
+
+    def __init__(self, db: FileCatalogDB, credentials: dict):
+        self.db = db
+        self.credentials = credentials
+
+    def addFile(self, lfns):
+        return self.db.addFile(lfns, self.credentials)
+
+    def addReplica(self, lfns):
+        return self.db.addReplica(lfns, self.credentials)
+
+    def removeFile(self, lfns):
+        return self.db.removeFile(lfns, self.credentials)
+
+    def removeReplica(self, lfns):
+        return self.db.removeReplica(lfns, self.credentials)
+
+    def getReplicas(self, lfns, allStatus=False):
+        return self.db.getReplicas(lfns, self.credentials, allStatus)
+
+    def getFileMetadata(self, lfns):
+        return self.db.getFileMetadata(lfns, self.credentials)
+
+    def exists(self, lfns):
+        return self.db.exists(lfns, self.credentials)
+
+    def hasAccess(self, paths, opType):
+        return self.db.hasAccess(paths, opType, self.credentials)
+
+
+class RefusingCatalog(DBCatalog):
+    """A real catalog whose addFile / addReplica fail: registration failures after a transfer."""
+
+    def addFile(self, lfns):
+        return S_ERROR(DErrno.EIO, "catalog is down for maintenance")
+
+    def addReplica(self, lfns):
+        return S_OK({"Successful": {}, "Failed": dict.fromkeys(lfns, "replica table is locked")})
+
+
+@dataclass
+class Env:
+    server: S3Server
+    buckets: dict[str, str]
+    fileRoots: dict[str, Path]
+    db: FileCatalogDB
+    dm: DataManager
+    tmp: Path
+
+    def storage(self, seName: str) -> StorageElement:
+        return StorageElement(seName)
+
+    def stored(self, seName: str, lfn: str) -> bool:
+        return self.storage(seName).exists(lfn)["Value"]["Successful"][lfn]
+
+    def replicas(self, lfn: str) -> dict:
+        return self.db.getReplicas(lfn, ALICE)["Value"]["Successful"].get(lfn)
+
+
+def _write(path: Path, size: int, seed: int = 7) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes((bytes(range(seed, seed + 200)) * (size // 200 + 1))[:size])
+    return str(path)
+
+
+def _ok(result: dict) -> dict:
+    assert result["OK"], result
+    return result["Value"]
+
+
+def _environment(server, dirac_cfg, tmp_path) -> Env:
+    buckets = {"S3-A": server.make_bucket(), "S3-B": server.make_bucket()}
+    fileRoots = {"FILE-A": tmp_path / "file-a", "FILE-B": tmp_path / "file-b"}
+    for root in fileRoots.values():
+        root.mkdir()
+    dirac_cfg(
+        [
+            *(s3_se_cfg(name, server, bucket) for name, bucket in buckets.items()),
+            *(file_se_cfg(name, root) for name, root in fileRoots.items()),
+            s3_se_cfg("S3-NOBUCKET", server, "no-such-bucket-here"),
+            OPERATIONS_CFG,
+        ]
+    )
+    db = FileCatalogDB(f"sqlite:///{tmp_path / 'fc.sqlite'}")
+    assert db.isConnected()["OK"], db.connectionError
+    return Env(server, buckets, fileRoots, db, DataManager(fileCatalog=DBCatalog(db, ALICE)), tmp_path)
+
+
+@pytest.fixture
+def env(rclone_s3_server, dirac_cfg, tmp_path):
+    environment = _environment(rclone_s3_server, dirac_cfg, tmp_path)
+    yield environment
+    environment.db.close()
+
+
+@pytest.fixture
+def moto_env(moto_server, dirac_cfg, tmp_path):
+    environment = _environment(moto_server, dirac_cfg, tmp_path)
+    yield environment
+    environment.db.close()
+
+
+# ---------------------------------------------------------------------- upload and download
+
+
+@pytest.mark.parametrize("seName", ["S3-A", "FILE-A"])
+def test_put_and_register_then_get(env, seName):
+    source = _write(env.tmp / "src" / "f.dat", 5000)
+    value = _ok(env.dm.putAndRegister(LFN, source, seName))
+    assert list(value["Successful"]) == [LFN] and not value["Failed"], value
+    assert set(value["Successful"][LFN]) == {"put", "register"}
+
+    meta = env.db.getFileMetadata(LFN, ALICE)["Value"]["Successful"][LFN]
+    assert meta["Size"] == 5000 and meta["Checksum"] == fileAdler(source) and meta["GUID"]
+    assert list(env.replicas(LFN)) == [seName]
+    assert env.stored(seName, LFN)
+
+    out = env.tmp / "out"
+    got = _ok(env.dm.getFile(LFN, destinationDir=str(out)))
+    assert got["Successful"] == {LFN: str(out / "f.dat")}, got
+    assert (out / "f.dat").read_bytes() == Path(source).read_bytes()
+
+    replicas = _ok(env.dm.getReplicas([LFN]))["Successful"][LFN]
+    assert set(replicas) == {seName} and replicas[seName].endswith(LFN)
+
+
+def test_put_and_register_on_moto(moto_env):
+    source = _write(moto_env.tmp / "src" / "f.dat", 3000)
+    value = _ok(moto_env.dm.putAndRegister(LFN, source, "S3-A"))
+    assert list(value["Successful"]) == [LFN], value
+    assert moto_env.stored("S3-A", LFN)
+
+
+def test_bulk_put_with_bad_items(env):
+    good = {f"{HOME}/bulk/f{i}.dat": _write(env.tmp / "src" / f"f{i}", 100 + i) for i in range(3)}
+    lfns = [*good, f"{HOME}/bulk/missing.dat", "relative/name"]
+    files = [*good.values(), str(env.tmp / "nope"), str(env.tmp / "nope")]
+    value = _ok(env.dm.putAndRegister(lfns, files, "S3-A"))
+    assert sorted(value["Successful"]) == sorted(good)
+    assert "does not exist" in value["Failed"][f"{HOME}/bulk/missing.dat"]
+    assert "absolute" in value["Failed"]["relative/name"]
+    assert env.db.exists(f"{HOME}/bulk/missing.dat", ALICE)["Value"]["Successful"][f"{HOME}/bulk/missing.dat"] is False
+
+
+def test_wrong_given_checksum_uploads_nothing(env):
+    source = _write(env.tmp / "src" / "f.dat", 100)
+    value = _ok(env.dm.putAndRegister(LFN, source, "S3-A", checksum="00000001"))
+    assert "not the given 00000001" in value["Failed"][LFN]
+    assert not env.stored("S3-A", LFN)
+
+
+def test_upload_failure_registers_nothing(env):
+    source = _write(env.tmp / "src" / "f.dat", 100)
+    value = _ok(env.dm.putAndRegister(LFN, source, "S3-NOBUCKET"))
+    assert LFN in value["Failed"] and "nothing registered" in value["Failed"][LFN], value
+    assert env.db.exists(LFN, ALICE)["Value"]["Successful"][LFN] is False
+
+
+def test_registration_failure_leaves_no_object(env):
+    source = _write(env.tmp / "src" / "f.dat", 100)
+    dm = DataManager(fileCatalog=RefusingCatalog(env.db, ALICE))
+    value = _ok(dm.putAndRegister(LFN, source, "S3-A"))
+    reason = value["Failed"][LFN]
+    assert "catalog is down" in reason and "uploaded copy at S3-A was removed" in reason, reason
+    assert not env.stored("S3-A", LFN)
+    assert env.db.exists(LFN, ALICE)["Value"]["Successful"][LFN] is False
+
+
+def test_registered_file_is_not_overwritten(env):
+    first = _write(env.tmp / "src" / "a", 100, seed=1)
+    second = _write(env.tmp / "src" / "b", 100, seed=2)
+    assert _ok(env.dm.putAndRegister(LFN, first, "S3-A"))["Successful"]
+    value = _ok(env.dm.putAndRegister(LFN, second, "S3-B"))
+    assert "already registered" in value["Failed"][LFN]
+    assert not env.stored("S3-B", LFN)
+
+
+def test_writing_into_another_users_home_is_denied(env):
+    source = _write(env.tmp / "src" / "f.dat", 100)
+    assert _ok(env.dm.putAndRegister(LFN, source, "S3-A"))["Successful"]
+    other = f"{HOME}/data/from-bob.dat"
+    dm = DataManager(fileCatalog=DBCatalog(env.db, BOB))
+    value = _ok(dm.putAndRegister(other, source, "FILE-A"))
+    assert "Permission denied" in value["Failed"][other], value
+    assert not env.stored("FILE-A", other)
+    assert not list(env.fileRoots["FILE-A"].rglob("*.dat"))
+
+
+def test_unknown_se_and_bad_arguments_are_errors(env):
+    assert not env.dm.putAndRegister(LFN, "x", "NO-SUCH-SE")["OK"]
+    assert not env.dm.putAndRegister([LFN], ["a", "b"], "S3-A")["OK"]
+    assert not env.dm.getFile(42)["OK"]
+    assert not env.dm.replicateAndRegister(LFN, "NO-SUCH-SE")["OK"]
+
+
+def test_get_file_falls_over_to_a_good_replica(env):
+    source = _write(env.tmp / "src" / "f.dat", 3000)
+    _ok(env.dm.putAndRegister(LFN, source, "S3-A"))
+    _ok(env.dm.replicateAndRegister(LFN, "FILE-A"))
+    corrupt_object(env.server, env.buckets["S3-A"], LFN.lstrip("/"))
+    out = env.tmp / "out"
+    got = _ok(env.dm.getFile(LFN, destinationDir=str(out)))
+    assert got["Successful"] == {LFN: str(out / "f.dat")}, got
+    assert (out / "f.dat").read_bytes() == Path(source).read_bytes()
+    assert [p.name for p in out.iterdir()] == ["f.dat"]
+
+    only = _ok(env.dm.getFile(LFN, destinationDir=str(env.tmp / "out2"), sourceSE="S3-A"))
+    assert "corrupt" in only["Failed"][LFN], only
+    assert not (env.tmp / "out2" / "f.dat").exists()
+
+
+# ---------------------------------------------------------------------- replication
+
+
+@pytest.mark.parametrize(("sourceSE", "destSE"), [("S3-A", "FILE-A"), ("FILE-A", "S3-A"), ("S3-A", "S3-B")])
+def test_replicate_through_a_local_copy(env, sourceSE, destSE):
+    source = _write(env.tmp / "src" / "f.dat", 70000)
+    _ok(env.dm.putAndRegister(LFN, source, sourceSE))
+    cache = env.tmp / "cache"
+    value = _ok(env.dm.replicateAndRegister(LFN, destSE, localCache=str(cache)))
+    assert list(value["Successful"]) == [LFN], value
+    assert value["Successful"][LFN]["transfer"] == "local copy"
+    assert cache.is_dir() and list(cache.iterdir()) == [], "the temporary folder must be gone"
+
+    assert set(env.replicas(LFN)) == {sourceSE, destSE}
+    stored = env.storage(destSE).getFileMetadata(LFN)["Value"]["Successful"][LFN]
+    assert stored["Size"] == 70000 and stored["Checksum"] == fileAdler(source)
+    out = env.tmp / "out"
+    _ok(env.dm.getFile(LFN, destinationDir=str(out), sourceSE=destSE))
+    assert (out / "f.dat").read_bytes() == Path(source).read_bytes()
+
+    again = _ok(env.dm.replicateAndRegister(LFN, destSE))
+    assert again["Successful"][LFN]["transfer"].startswith("none")
+
+
+def test_bulk_replication_with_source_choice(env):
+    files = {f"{HOME}/bulk/f{i}.dat": _write(env.tmp / "src" / str(i) / "same.dat", 1000 + i) for i in range(4)}
+    _ok(env.dm.putAndRegister(files, None, "S3-A"))
+    missing = f"{HOME}/bulk/never-registered.dat"
+    value = _ok(env.dm.replicateAndRegister([*files, missing], "FILE-A", sourceSE="S3-A"))
+    assert sorted(value["Successful"]) == sorted(files), value
+    assert "No such file" in value["Failed"][missing]
+    wrongSource = _ok(env.dm.replicateAndRegister(list(files)[0], "S3-B", sourceSE="FILE-B"))
+    assert "no replica at FILE-B" in wrongSource["Failed"][list(files)[0]]
+
+
+def test_corrupted_s3_object_is_detected_and_nothing_registered(env):
+    source = _write(env.tmp / "src" / "f.dat", 4096)
+    _ok(env.dm.putAndRegister(LFN, source, "S3-A"))
+    corrupt_object(env.server, env.buckets["S3-A"], LFN.lstrip("/"))
+    cache = env.tmp / "cache"
+    value = _ok(env.dm.replicateAndRegister(LFN, "FILE-A", localCache=str(cache)))
+    assert LFN in value["Failed"] and "corrupt" in value["Failed"][LFN], value
+    assert "nothing registered" in value["Failed"][LFN]
+    assert set(env.replicas(LFN)) == {"S3-A"}
+    assert not env.stored("FILE-A", LFN)
+    assert list(cache.iterdir()) == []
+
+
+def test_copy_not_matching_the_catalog_is_refused(env):
+    """The storage's own checksum is fine but the catalog disagrees: the local copy check catches it."""
+    source = _write(env.tmp / "src" / "f.dat", 2048)
+    _ok(env.storage("S3-A").putFile({LFN: source}))
+    entry = {"SE": "S3-A", "PFN": "", "Size": 2048, "Checksum": "0badc0de", "GUID": "G-1"}
+    _ok(env.db.addFile({LFN: entry}, ALICE))
+    value = _ok(env.dm.replicateAndRegister(LFN, "S3-B", localCache=str(env.tmp / "cache")))
+    assert "the catalog says 0badc0de" in value["Failed"][LFN], value
+    assert not env.stored("S3-B", LFN)
+    assert set(env.replicas(LFN)) == {"S3-A"}
+
+
+def test_replica_registration_failure_removes_the_new_copy(env):
+    source = _write(env.tmp / "src" / "f.dat", 500)
+    _ok(env.dm.putAndRegister(LFN, source, "S3-A"))
+    dm = DataManager(fileCatalog=RefusingCatalog(env.db, ALICE))
+    value = _ok(dm.replicateAndRegister(LFN, "FILE-A"))
+    assert "replica table is locked" in value["Failed"][LFN] and "was removed" in value["Failed"][LFN], value
+    assert not env.stored("FILE-A", LFN)
+    assert set(env.replicas(LFN)) == {"S3-A"}
+
+
+def test_s3_is_never_a_third_party_protocol(env, caplog):
+    logger = logging.getLogger("DIRAC.DataManager")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG, logger="DIRAC.DataManager")
+    try:
+        assert env.dm.thirdPartyProtocols() == ["file"]
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert any("S3 cannot do third-party copy" in record.getMessage() for record in caplog.records)
+
+
+# ---------------------------------------------------------------------- removal and URLs
+
+
+def test_remove_replica_then_file(env):
+    source = _write(env.tmp / "src" / "f.dat", 300)
+    _ok(env.dm.putAndRegister(LFN, source, "S3-A"))
+    only = _ok(env.dm.removeReplica("S3-A", LFN))
+    assert "only replica" in only["Failed"][LFN]
+    assert env.stored("S3-A", LFN)
+
+    _ok(env.dm.replicateAndRegister(LFN, "FILE-A"))
+    assert _ok(env.dm.removeReplica("S3-A", [LFN]))["Successful"] == {LFN: True}
+    assert not env.stored("S3-A", LFN) and env.stored("FILE-A", LFN)
+    assert set(env.replicas(LFN)) == {"FILE-A"}
+    assert _ok(env.dm.removeReplica("S3-A", LFN))["Successful"] == {LFN: True}  # nothing left there
+
+    _ok(env.dm.replicateAndRegister(LFN, "S3-B"))
+    assert _ok(env.dm.removeFile(LFN))["Successful"] == {LFN: True}
+    assert not env.stored("FILE-A", LFN) and not env.stored("S3-B", LFN)
+    assert env.db.exists(LFN, ALICE)["Value"]["Successful"][LFN] is False
+    assert _ok(env.dm.removeFile([LFN]))["Successful"] == {LFN: True}  # already gone
+
+
+def test_remove_file_denied_for_another_user(env):
+    source = _write(env.tmp / "src" / "f.dat", 300)
+    _ok(env.dm.putAndRegister(LFN, source, "S3-A"))
+    value = _ok(DataManager(fileCatalog=DBCatalog(env.db, BOB)).removeFile(LFN))
+    assert "Permission denied" in value["Failed"][LFN]
+    assert env.stored("S3-A", LFN)
+
+
+def test_replica_access_url(env):
+    source = _write(env.tmp / "src" / "f.dat", 1234)
+    _ok(env.dm.putAndRegister(LFN, source, "S3-A"))
+    urls = _ok(env.dm.getReplicaAccessUrl([LFN], "S3-A", protocol="http"))["Successful"]
+    assert "X-Amz-Expires=86400" in urls[LFN]
+    assert requests.get(urls[LFN], timeout=10).content == Path(source).read_bytes()
+    native = _ok(env.dm.getReplicaAccessUrl(LFN, "S3-A"))["Successful"][LFN]
+    assert native.startswith("s3://")
+    elsewhere = _ok(env.dm.getReplicaAccessUrl(LFN, "FILE-A"))
+    assert "no replica at FILE-A" in elsewhere["Failed"][LFN]
+    assert os.path.exists(source)
