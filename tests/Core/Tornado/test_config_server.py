@@ -237,3 +237,47 @@ def test_no_server_reachable_is_a_clear_load_error(test_ca, tmp_path, monkeypatc
         gConfigurationData.setCentralLoader(centralFileLoader)
         monkeypatch.undo()
         gConfigurationData.loadAll()
+
+
+def test_client_keeps_its_cached_copy_when_the_servers_go_away(cs_server, cs_client):
+    loader, _ = cs_client
+    version = loader.version
+    assert cs_server.stop() == 0
+    assert loader.refreshNow()["OK"]
+    assert gConfigurationData.refreshCentral()["OK"]
+    assert loader.version == version
+    assert gConfig.getValue(f"{SE}/S3/Path", "") == "central-bucket"
+
+
+def test_a_host_loads_the_configuration_with_its_certificate(cs_server, test_ca, tmp_path, monkeypatch):
+    local = tmp_path / "host.cfg"
+    local.write_text(
+        f"""
+DIRAC
+{{
+  Security
+  {{
+    CALocation = {test_ca.caDir}
+    CertFile = {test_ca.hostCert}
+    KeyFile = {test_ca.hostKey}
+    UseServerCertificate = yes
+  }}
+  Configuration
+  {{
+    Servers = {cs_server.url()}
+  }}
+}}
+"""
+    )
+    monkeypatch.setenv("DIRACSYSCONFIG", str(local))
+    monkeypatch.setenv("X509_CERT_DIR", test_ca.caDir)
+    monkeypatch.setenv("X509_USER_PROXY", str(tmp_path / "no-proxy-here"))
+    loader = installCentralLoader()
+    try:
+        assert gConfigurationData.loadAll()["OK"]
+        assert gConfig.getValue(f"{SE}/S3/Host", "") == "s3.central.example"
+    finally:
+        loader.stop()
+        gConfigurationData.setCentralLoader(centralFileLoader)
+        monkeypatch.undo()
+        gConfigurationData.loadAll()
