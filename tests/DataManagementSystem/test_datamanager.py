@@ -6,6 +6,7 @@ interface over a real ``FileCatalogDB`` file with one user's credentials.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from dataclasses import dataclass
@@ -376,3 +377,97 @@ def test_replica_access_url(env):
     elsewhere = _ok(env.dm.getReplicaAccessUrl(LFN, "FILE-A"))
     assert "no replica at FILE-A" in elsewhere["Failed"][LFN]
     assert os.path.exists(source)
+
+
+# ---------------------------------------------------------------------- the dirac-dms-* commands
+
+COMMANDS = [
+    "dirac_dms_add_file",
+    "dirac_dms_get_file",
+    "dirac_dms_replicate_lfn",
+    "dirac_dms_remove_files",
+    "dirac_dms_remove_replicas",
+    "dirac_dms_lfn_replicas",
+    "dirac_dms_lfn_metadata",
+    "dirac_dms_lfn_accessURL",
+]
+
+
+def _command(name: str):
+    return importlib.import_module(f"DIRAC.DataManagementSystem.scripts.{name}").main
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_command_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _command(name)(["--help"])
+    assert exit_.value.code == 0
+    assert "usage: dirac-dms-" in capsys.readouterr().out
+
+
+@pytest.fixture
+def commands(env, monkeypatch, capsys):
+    """Run a command in-process with the test catalog; returns (exit code, output lines)."""
+    from DIRAC.DataManagementSystem.scripts import _common
+
+    monkeypatch.setattr(_common, "makeDataManager", lambda: DataManager(fileCatalog=DBCatalog(env.db, ALICE)))
+
+    def run(name: str, *argv: str) -> tuple[int, list[str]]:
+        capsys.readouterr()
+        code = _command(name)(list(argv))
+        return code, capsys.readouterr().out.splitlines()
+
+    return run
+
+
+def test_commands_round_trip(env, commands):
+    first, second = f"{HOME}/cmd/a.dat", f"{HOME}/cmd/b.dat"
+    listing = env.tmp / "uploads.txt"
+    listing.write_text(
+        f"{first} {_write(env.tmp / 'src' / 'a.dat', 300)} S3-A\n"
+        f"# a comment\n\n{second} {_write(env.tmp / 'src' / 'b.dat', 400)} S3-A GUID-B\n"
+    )
+    code, lines = commands("dirac_dms_add_file", str(listing))
+    assert code == 0 and lines == [
+        f"OK {first} uploaded to S3-A and registered",
+        f"OK {second} uploaded to S3-A and registered",
+    ]
+
+    lfnList = env.tmp / "lfns.txt"
+    lfnList.write_text(f"{first}\n{second}\n")
+    code, lines = commands("dirac_dms_replicate_lfn", str(lfnList), "FILE-A", "S3-A", str(env.tmp / "cache"))
+    assert code == 0 and len(lines) == 2 and all("local copy" in line for line in lines), lines
+    assert list((env.tmp / "cache").iterdir()) == []
+
+    code, lines = commands("dirac_dms_lfn_replicas", first)
+    assert code == 0 and lines[0].startswith(f"OK {first} ") and "S3-A=s3://" in lines[0] and "FILE-A=" in lines[0]
+
+    code, lines = commands("dirac_dms_lfn_metadata", second)
+    assert code == 0 and "Size=400" in lines[0] and "GUID=GUID-B" in lines[0] and "Mode=0o644" in lines[0]
+
+    out = env.tmp / "out"
+    code, lines = commands("dirac_dms_get_file", str(lfnList), "-D", str(out))
+    assert code == 0 and lines == [f"OK {first} -> {out / 'a.dat'}", f"OK {second} -> {out / 'b.dat'}"]
+    assert (out / "b.dat").read_bytes() == (env.tmp / "src" / "b.dat").read_bytes()
+
+    code, lines = commands("dirac_dms_lfn_accessURL", first, "S3-A", "http")
+    assert code == 0 and "X-Amz-Signature=" in lines[0]
+
+    code, lines = commands("dirac_dms_remove_replicas", str(lfnList), "S3-A")
+    assert code == 0 and lines == [f"OK {lfn} replica removed from S3-A" for lfn in (first, second)]
+    code, lines = commands("dirac_dms_remove_replicas", first, "FILE-A")
+    assert code == 1 and lines[0].startswith(f"FAILED {first} FILE-A: FILE-A holds the only replica")
+
+    code, lines = commands("dirac_dms_remove_files", first, second)
+    assert code == 0 and lines == [f"OK {first} removed", f"OK {second} removed"]
+    assert env.db.exists(first, ALICE)["Value"]["Successful"][first] is False
+
+
+def test_command_exit_codes(env, commands):
+    missing = f"{HOME}/cmd/missing.dat"
+    code, lines = commands("dirac_dms_get_file", missing, "-D", str(env.tmp / "out"))
+    assert code == 1 and lines[0].startswith(f"FAILED {missing} ") and "No such file" in lines[0]
+    code, lines = commands("dirac_dms_replicate_lfn", missing, "NO-SUCH-SE")
+    assert code == 2 and lines == []
+    code, _lines = commands("dirac_dms_add_file", missing, "a", "b", "c", "d")
+    assert code == 2

@@ -1,0 +1,114 @@
+"""What every ``dirac-dms-*`` command shares: LFN arguments, start-up, bulk calls and result lines.
+
+A command is a parser plus one function ``action(args, dataManager) -> result``
+(a bulk ``S_OK({'Successful', 'Failed'})`` or S_ERROR) and a ``describe`` that
+turns one successful value into text. ``runCommand`` does the rest: parse,
+``DIRAC.initialize()``, call, print one line per LFN (``OK <lfn> <detail>`` or
+``FAILED <lfn> <reason>``) and return the exit code: 0 when everything
+succeeded, 1 when an LFN failed, 2 when the whole call failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import DIRAC
+from DIRAC.Core.Utilities.ReturnValues import S_OK
+from DIRAC.DataManagementSystem.Client.DataManager import DataManager
+from DIRAC.DataManagementSystem.Client.DataManagerUtilities import reasonText
+
+EXIT_OK, EXIT_FAILED_ITEMS, EXIT_ERROR = 0, 1, 2
+#: Bulk calls are cut into chunks of this many LFNs when a progress bar is shown.
+CHUNK = 50
+
+LFN_HELP = "Logical File Name, or a local file listing LFNs (one per line)"
+
+
+def makeDataManager() -> DataManager:
+    """The DataManager the commands use (the configured catalogs)."""
+    return DataManager()
+
+
+def readLFNs(items: Iterable[str]) -> list[str]:
+    """The LFNs named by command-line items: an item that is an existing local file is read as a list.
+
+    In a list file, the first word of each non-empty line that does not start
+    with ``#`` is an LFN. Duplicates are dropped, order is kept.
+    """
+    lfns: list[str] = []
+    for item in items:
+        if os.path.isfile(item):
+            with open(item, encoding="utf-8") as handle:
+                lfns.extend(line.split()[0] for line in handle if line.strip() and not line.lstrip().startswith("#"))
+        else:
+            lfns.append(item)
+    return list(dict.fromkeys(lfns))
+
+
+def makeParser(prog: str, description: str, epilog: str = "", usage: str | None = None) -> argparse.ArgumentParser:
+    """An argument parser with DIRAC's common ``-d/--debug`` option."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        usage=usage,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-d", "--debug", action="store_true", help="show debug messages")
+    return parser
+
+
+def bulkInChunks(call: Callable[[list[str]], dict], lfns: list[str], label: str = "") -> dict:
+    """``call(lfns)`` for many LFNs, in chunks with a progress bar when stderr is a terminal."""
+    if len(lfns) <= CHUNK or not sys.stderr.isatty():
+        return call(lfns)
+    from tqdm import tqdm
+
+    successful: dict[str, Any] = {}
+    failed: dict[str, Any] = {}
+    with tqdm(total=len(lfns), desc=label, unit="file", file=sys.stderr) as bar:
+        for start in range(0, len(lfns), CHUNK):
+            chunk = lfns[start : start + CHUNK]
+            result = call(chunk)
+            if not result["OK"]:
+                failed.update(dict.fromkeys(chunk, result["Message"]))
+            else:
+                successful.update(result["Value"]["Successful"])
+                failed.update(result["Value"]["Failed"])
+            bar.update(len(chunk))
+    return S_OK({"Successful": successful, "Failed": failed})
+
+
+def report(result: dict, describe: Callable[[Any], str], order: Iterable[str] = ()) -> int:
+    """Print one line per LFN of a bulk result (in ``order`` first) and return the exit code."""
+    if not result.get("OK"):
+        print(f"ERROR: {result.get('Message', 'unknown error')}", file=sys.stderr)
+        return EXIT_ERROR
+    successful = result["Value"].get("Successful", {})
+    failed = result["Value"].get("Failed", {})
+    for lfn in dict.fromkeys([*order, *successful, *failed]):
+        if lfn in failed:
+            print(f"FAILED {lfn} {reasonText(failed[lfn])}")
+        elif lfn in successful:
+            print(f"OK {lfn} {describe(successful[lfn])}".rstrip())
+    return EXIT_FAILED_ITEMS if failed else EXIT_OK
+
+
+def runCommand(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    action: Callable[[argparse.Namespace, DataManager], dict],
+    describe: Callable[[Any], str],
+    order: Callable[[argparse.Namespace], Iterable[str]] = lambda _args: (),
+) -> int:
+    """Parse, initialise DIRAC, run ``action`` and report; the process exit code."""
+    args = parser.parse_args(argv)
+    started = DIRAC.initialize(log_level="DEBUG" if args.debug else None)
+    if not started["OK"]:
+        print(f"ERROR: cannot load the configuration: {started['Message']}", file=sys.stderr)
+        return EXIT_ERROR
+    return report(action(args, makeDataManager()), describe, order(args))
