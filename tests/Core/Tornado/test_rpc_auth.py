@@ -327,3 +327,11 @@ def test_delegation_is_refused_to_users_and_untrusted_hosts(service, creds, clie
         "bob is not a member of group dirac_admin",
     )
     _refused(rpc(service, useCertificates=True, delegatedDN=creds["carolDN"]).ping(), "unknown identity")
+
+
+def test_a_renewed_proxy_is_used_at_the_next_call(service, test_ca, client_env, tmp_path):
+    path = tmp_path / "renewed"
+    client = rpc(service, test_ca.proxy("alice", "dirac_user", 3600, path))
+    assert _ok(client.whoami())["group"] == "dirac_user"
+    test_ca.proxy("alice", "dirac_admin", 3600, path)  # dirac-proxy-init again, same file
+    assert _ok(client.whoami())["group"] == "dirac_admin"

@@ -46,8 +46,8 @@ _log = gLogger.getSubLogger("RPCClient")
 # URL -> time until which it is tried last, after a transport failure.
 _banned: dict[str, float] = {}
 _bannedLock = threading.Lock()
-# (cert, key, CA folder, file stamps) -> (SSLContext, notAfter or None)
-_contexts: dict[tuple, tuple[ssl.SSLContext, float | None]] = {}
+# (cert, key, CA folder) -> (file stamps, SSLContext, notAfter or None); a renewed proxy replaces its entry.
+_contexts: dict[tuple, tuple[tuple, ssl.SSLContext, float | None]] = {}
 _contextsLock = threading.Lock()
 _threadSessions = threading.local()
 
@@ -182,10 +182,10 @@ def clientSSLContext(certFile: str, keyFile: str) -> dict:
         stamps = tuple((os.stat(path).st_mtime_ns, os.stat(path).st_size) for path in (certFile, keyFile))
     except OSError as exc:
         return S_ERROR(DErrno.ECERTREAD, f"cannot read credentials: {exc}")
-    key = (certFile, keyFile, caPath, stamps)
+    slot = (certFile, keyFile, caPath)
     with _contextsLock:
-        cached = _contexts.get(key)
-    if cached is None:
+        cached = _contexts.get(slot)
+    if cached is None or cached[0] != stamps:
         expiry = _notAfter(certFile)
         if not expiry["OK"]:
             return expiry
@@ -196,13 +196,13 @@ def clientSSLContext(certFile: str, keyFile: str) -> dict:
             context.load_cert_chain(certFile, keyFile)
         except (OSError, ssl.SSLError) as exc:
             return S_ERROR(DErrno.ECERTREAD, f"cannot use {certFile} with CA folder {caPath}: {exc}")
-        cached = (context, expiry["Value"])
+        cached = (stamps, context, expiry["Value"])
         with _contextsLock:
-            _contexts[key] = cached
-    context, notAfter = cached
+            _contexts[slot] = cached
+    _, context, notAfter = cached
     if notAfter is not None and time.time() >= notAfter:
         return S_ERROR(DErrno.ECERTEXPIRED, f"{certFile} has expired, run dirac-proxy-init")
-    return S_OK((key, context))
+    return S_OK((slot + (stamps,), context))
 
 
 class _SSLContextAdapter(HTTPAdapter):
@@ -231,23 +231,30 @@ class _SSLContextAdapter(HTTPAdapter):
 
 
 def sessionFor(contextKey: tuple, context: ssl.SSLContext) -> requests.Session:
-    """This thread's kept-alive session for these credentials."""
+    """This thread's kept-alive session for these credentials (``contextKey`` from ``clientSSLContext``).
+
+    A session made for an older version of the same files (a renewed proxy) is closed and replaced.
+    """
     sessions = getattr(_threadSessions, "sessions", None)
     if sessions is None:
         sessions = _threadSessions.sessions = {}
-    session = sessions.get(contextKey)
-    if session is None:
-        session = requests.Session()
-        session.trust_env = False  # no HTTP proxies or netrc from the environment for service calls
-        session.mount("https://", _SSLContextAdapter(context, pool_connections=8, pool_maxsize=4))
-        session.mount("http://", HTTPAdapter(max_retries=0))
-        sessions[contextKey] = session
+    slot, version = contextKey[:-1], contextKey[-1]
+    current = sessions.get(slot)
+    if current is not None and current[0] == version:
+        return current[1]
+    if current is not None:
+        current[1].close()
+    session = requests.Session()
+    session.trust_env = False  # no HTTP proxies or netrc from the environment for service calls
+    session.mount("https://", _SSLContextAdapter(context, pool_connections=8, pool_maxsize=4))
+    session.mount("http://", HTTPAdapter(max_retries=0))
+    sessions[slot] = (version, session)
     return session
 
 
 def closeThreadSessions() -> None:
     """Close this thread's kept-alive connections."""
-    for session in getattr(_threadSessions, "sessions", {}).values():
+    for _, session in getattr(_threadSessions, "sessions", {}).values():
         session.close()
     _threadSessions.sessions = {}
 
