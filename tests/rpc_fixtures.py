@@ -227,16 +227,16 @@ class ThreadedService:
 
 
 @pytest.fixture
-def rpc_launcher():
-    """A ServiceLauncher; its processes are stopped after the test."""
-    launcher = ServiceLauncher()
+def rpc_launcher(tmp_path_factory):
+    """A ServiceLauncher; its processes are stopped after the test (logs kept by pytest's tmp retention)."""
+    launcher = ServiceLauncher(logDir=str(tmp_path_factory.mktemp("rpc-logs")))
     yield launcher
     launcher.stopAll()
 
 
 @pytest.fixture(scope="module")
-def rpc_launcher_module():
+def rpc_launcher_module(tmp_path_factory):
     """A ServiceLauncher shared by a test module; its processes are stopped at the end."""
-    launcher = ServiceLauncher()
+    launcher = ServiceLauncher(logDir=str(tmp_path_factory.mktemp("rpc-logs")))
     yield launcher
     launcher.stopAll()
