@@ -471,3 +471,71 @@ def test_command_exit_codes(env, commands):
     assert code == 2 and lines == []
     code, _lines = commands("dirac_dms_add_file", missing, "a", "b", "c", "d")
     assert code == 2
+
+
+# ---------------------------------------------------------------------- end to end over the catalog service
+
+CATALOG_TEMPLATE = Path(__file__).resolve().parents[2] / "src/DIRAC/DataManagementSystem/ConfigTemplate.cfg"
+TEST_VO_HOME = "/testvo/user/a/alice"
+
+
+@pytest.fixture(scope="module")
+def catalog_service(test_ca, tmp_path_factory):
+    """The FileCatalog HTTPS service on a fresh SQLite file: (cfg text for clients, user proxies)."""
+    from diraccfg import CFG
+
+    from rpc_fixtures import ServiceLauncher, service_cfg
+
+    folder = tmp_path_factory.mktemp("dm-filecatalog")
+    system = CFG().loadFromFile(str(CATALOG_TEMPLATE))
+    system.setOption("Databases/FileCatalogDB/URL", f"sqlite:///{folder / 'fc.sqlite'}")
+    systems = CFG()
+    systems.createNewSection("Systems")
+    systems["Systems"].createNewSection("DataManagement", contents=system)
+    cfgPath = folder / "dirac.cfg"
+    cfgPath.write_text(service_cfg(test_ca, {}, extra=str(systems)))
+    launcher = ServiceLauncher()
+    service = launcher.start("DataManagement/FileCatalog", cfgPath)
+    catalogs = "Resources\n{\n  FileCatalogs\n  {\n    FileCatalog\n    {\n"
+    catalogs += f"      CatalogType = FileCatalog\n      CatalogURL = {service.url()}\n      Master = True\n"
+    catalogs += "    }\n  }\n}\n"
+    proxies = {user: str(test_ca.proxy(user, "dirac_user", path=folder / f"{user}.pem")) for user in ("alice", "bob")}
+    try:
+        yield cfgPath.read_text() + catalogs, proxies
+    finally:
+        launcher.stopAll()
+
+
+def test_commands_end_to_end_over_the_catalog_service(
+    catalog_service, rclone_s3_server, dirac_cfg, tmp_path, monkeypatch
+):
+    """The commands with their default DataManager: FileCatalog facade -> HTTPS service, real S3 and File SEs."""
+    from DIRAC.DataManagementSystem.scripts import (
+        dirac_dms_add_file,
+        dirac_dms_get_file,
+        dirac_dms_remove_files,
+        dirac_dms_replicate_lfn,
+    )
+
+    cfgText, proxies = catalog_service
+    bucket = rclone_s3_server.make_bucket()
+    (tmp_path / "fa").mkdir()
+    dirac_cfg([cfgText, s3_se_cfg("S3-A", rclone_s3_server, bucket), file_se_cfg("FILE-A", tmp_path / "fa")])
+    lfn = f"{TEST_VO_HOME}/e2e/f.dat"
+    source = _write(tmp_path / "src" / "f.dat", 9000)
+
+    monkeypatch.setenv("X509_USER_PROXY", proxies["bob"])
+    assert dirac_dms_add_file.main([lfn, source, "S3-A"]) == 1  # bob may not write into alice's home
+    assert not StorageElement("S3-A").exists(lfn)["Value"]["Successful"][lfn]
+
+    monkeypatch.setenv("X509_USER_PROXY", proxies["alice"])
+    assert dirac_dms_add_file.main([lfn, source, "S3-A"]) == 0
+    assert dirac_dms_replicate_lfn.main([lfn, "FILE-A", "S3-A", str(tmp_path / "cache")]) == 0
+    assert list((tmp_path / "cache").iterdir()) == []
+    replicas = _ok(DataManager().getReplicas(lfn))["Successful"][lfn]
+    assert set(replicas) == {"S3-A", "FILE-A"}
+    assert dirac_dms_get_file.main([lfn, "-D", str(tmp_path / "out"), "-d"]) == 0
+    assert (tmp_path / "out" / "f.dat").read_bytes() == Path(source).read_bytes()
+    assert dirac_dms_remove_files.main([lfn]) == 0
+    assert not StorageElement("FILE-A").exists(lfn)["Value"]["Successful"][lfn]
+    assert _ok(DataManager().getReplicas(lfn))["Failed"]
