@@ -215,8 +215,9 @@ class FileCatalogDB:
 
     @staticmethod
     def _mayDelete(ident: policy.Identity, view: CatalogView, path: str) -> bool:
+        """Write on the parent: the nearest existing directory, or the caller's own home yet to be made."""
         top = view.nearestDir(path)
-        return policy.mayWrite(ident, top.Owner, top.OwnerGroup, top.Mode)
+        return policy.mayWriteBelow(ident, path, top.Path, top.Owner, top.OwnerGroup, top.Mode)
 
     def _decide(self, opClass: str, ident: policy.Identity, view: CatalogView, path: str) -> bool:
         if opClass == policy.READ:

@@ -149,14 +149,15 @@ class S3Storage(StorageBase):
         for lfn, value in items.items():
             params = None
             if operation == "putFile":
-                if os.path.getsize(value) > self.settings.multipartThreshold:
+                size = os.path.getsize(value)
+                if size > self.settings.multipartThreshold:
                     answers[lfn] = None  # multipart: its URLs are asked step by step
                     continue
                 checksum = fileAdler(value)
                 if checksum is False:
                     answers[lfn] = S_ERROR(DErrno.EACCES, f"cannot read {value}")
                     continue
-                params = {"Checksum": checksum}
+                params = {"Checksum": checksum, "Size": size}
             requests[lfn] = (self.settings.objectKey(lfn), params)
         prepared = self.signer.authoriseMany(s3Method, requests, options.get("expiration", GATEWAY_URL_SECONDS))
         if not prepared["OK"]:
@@ -246,9 +247,7 @@ class S3Storage(StorageBase):
         checksum = intAdlerToHex(zlib.adler32(data))
         if isinstance(context, tuple) and context[1][1].get(CHECKSUM_HEADER) != checksum:
             return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
-        sent = self._send(
-            "put_object", lfn, {"Checksum": checksum}, context, {"Content-Length": str(len(data))}, body=data
-        )
+        sent = self._send("put_object", lfn, {"Checksum": checksum, "Size": len(data)}, context, body=data)
         if not sent["OK"]:
             return sent
         if sent["Value"].status != 200:
@@ -274,8 +273,8 @@ class S3Storage(StorageBase):
         abort = {"UploadId": uploadId}
 
         def sendPart(number: int, data: bytes) -> dict:
-            params = {"UploadId": uploadId, "PartNumber": number}
-            sent = self._send("upload_part", lfn, params, None, {"Content-Length": str(len(data))}, body=data)
+            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data)}
+            sent = self._send("upload_part", lfn, params, body=data)
             if not sent["OK"]:
                 return sent
             if sent["Value"].status != 200:

@@ -47,6 +47,7 @@ def buildRequest(s3Method: str, key: str, params: dict | None, requireChecksum: 
     """S_OK((httpMethod, key or None for the bucket, query, headers)) for an operation on ``key``.
 
     ``params``: ``Checksum`` (adler32, pinned as metadata on put / create),
+    ``Size`` (pinned as Content-Length on put / part),
     ``UploadId`` and ``PartNumber`` (multipart), ``ContinuationToken`` and
     ``MaxKeys`` (listing; ``key`` is then the directory's prefix). With
     ``requireChecksum`` (the gateway) a put or multipart creation without a
@@ -63,6 +64,11 @@ def buildRequest(s3Method: str, key: str, params: dict | None, requireChecksum: 
         if len(checksum) != 8 or hexAdlerToInt(checksum) is False:
             return S_ERROR(DErrno.EINVAL, f"{s3Method} needs the file's adler32 as Checksum (8 hex digits)")
         headers[CHECKSUM_HEADER] = checksum.lower()
+    size = params.get("Size")
+    if s3Method in ("put_object", "upload_part") and size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return S_ERROR(DErrno.EINVAL, f"{s3Method}: Size must be a number of bytes, not {size!r}")
+        headers["Content-Length"] = str(size)
     if operation.needsUploadId:
         if not params.get("UploadId") or not isinstance(params["UploadId"], str):
             return S_ERROR(DErrno.EINVAL, f"{s3Method} needs UploadId")

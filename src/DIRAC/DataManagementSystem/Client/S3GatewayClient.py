@@ -1,0 +1,19 @@
+"""S3GatewayClient: ask the ``DataManagement/S3Gateway`` service for presigned URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from DIRAC.Core.Base.Client import Client
+
+
+class S3GatewayClient(Client):
+    """Client of the S3 gateway; fails over across ``/Systems/DataManagement/URLs/S3Gateway``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.setServer("DataManagement/S3Gateway")
+
+    def createPresignedUrl(self, storageName: str, s3_method: str, urls: list | dict, expiration: int = 3600) -> dict:
+        """Bulk S_OK({'Successful': {url: presigned URL}, 'Failed': {url: reason}})."""
+        return self._getRPC().createPresignedUrl(storageName, s3_method, urls, expiration)

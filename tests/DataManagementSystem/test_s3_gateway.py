@@ -1,0 +1,223 @@
+"""The S3 gateway over real HTTPS RPC, with the file catalog deciding and rclone checking signatures.
+
+One bucket is defined as two SEs: ``S3-DIRECT`` (keys in the client's cfg) and
+``S3-INDIRECT`` (no keys for the client; the gateways' cfg has them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from diraccfg import CFG
+
+TESTS = Path(__file__).resolve().parents[1]
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData  # noqa: E402
+from DIRAC.Core.Utilities.Adler import fileAdler  # noqa: E402
+from DIRAC.DataManagementSystem.Client.S3GatewayClient import S3GatewayClient  # noqa: E402
+from DIRAC.Resources.Storage.StorageElement import StorageElement  # noqa: E402
+from rpc_fixtures import ServiceLauncher, free_port, service_cfg  # noqa: E402
+from s3_fixtures import merge_cfg, s3_se_cfg  # noqa: E402
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "src/DIRAC/DataManagementSystem/ConfigTemplate.cfg"
+HOME = "/testvo/user/a/alice"
+MiB = 1024 * 1024
+
+
+def _systemsCfg(folder: Path, ports: dict[str, int], gateways: list[int]) -> str:
+    system = CFG().loadFromFile(str(TEMPLATE))
+    system.setOption("Databases/FileCatalogDB/URL", f"sqlite:///{folder / 'fc.sqlite'}")
+    system.setOption("Services/S3Gateway/AuditFile", str(folder / "audit.jsonl"))
+    system.setOption("Services/S3Gateway/MaxExpiration", "86400")
+    system.createNewSection("URLs")
+    system["URLs"].setOption("FileCatalog", f"https://127.0.0.1:{ports['catalog']}/DataManagement/FileCatalog")
+    system["URLs"].setOption(
+        "S3Gateway", ", ".join(f"https://127.0.0.1:{port}/DataManagement/S3Gateway" for port in gateways)
+    )
+    wrapped = CFG()
+    wrapped.createNewSection("Systems")
+    wrapped["Systems"].createNewSection("DataManagement", contents=system)
+    catalogs = "Resources\n{\n FileCatalogs\n {\n  FileCatalog\n  {\n   Master = True\n  }\n }\n}\n"
+    return merge_cfg(str(wrapped), catalogs)
+
+
+@pytest.fixture(scope="module")
+def gateway(test_ca, rclone_s3_server, tmp_path_factory):
+    """A catalog and two gateways (subprocesses); the test process is a client without S3 keys."""
+    folder = tmp_path_factory.mktemp("gateway")
+    bucket = rclone_s3_server.make_bucket()
+    ports = {"catalog": free_port()}
+    gatewayPorts = [free_port(), free_port()]
+    systems = _systemsCfg(folder, ports, gatewayPorts)
+    serverCfg = folder / "server.cfg"
+    serverCfg.write_text(
+        service_cfg(test_ca, {}, extra=merge_cfg(systems, s3_se_cfg("S3-INDIRECT", rclone_s3_server, bucket)))
+    )
+    small = {"MultipartThreshold": 5 * MiB, "MultipartChunkSize": 5 * MiB}
+    clientCfg = folder / "client.cfg"
+    clientCfg.write_text(
+        service_cfg(
+            test_ca,
+            {},
+            extra=merge_cfg(
+                systems,
+                s3_se_cfg("S3-INDIRECT", rclone_s3_server, bucket, with_keys=False, **small),
+                s3_se_cfg("S3-DIRECT", rclone_s3_server, bucket),
+            ),
+        )
+    )
+    launcher = ServiceLauncher()
+    launcher.start("DataManagement/FileCatalog", serverCfg, port=ports["catalog"])
+    gateways = [launcher.start("DataManagement/S3Gateway", serverCfg, port=port) for port in gatewayPorts]
+    previous = {name: os.environ.get(name) for name in ("DIRACSYSCONFIG", "X509_USER_PROXY", "X509_CERT_DIR")}
+    os.environ["DIRACSYSCONFIG"] = str(clientCfg)
+    os.environ["X509_CERT_DIR"] = str(test_ca.caDir)
+    gConfigurationData.loadAll()
+    proxies = {user: test_ca.proxy(user, "dirac_user", path=folder / f"{user}.pem") for user in ("alice", "bob")}
+    try:
+        yield {"folder": folder, "gateways": gateways, "proxies": proxies, "server": rclone_s3_server, "bucket": bucket}
+    finally:
+        launcher.stopAll()
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        gConfigurationData.loadAll()
+
+
+@pytest.fixture
+def asAlice(gateway, monkeypatch):
+    monkeypatch.setenv("X509_USER_PROXY", str(gateway["proxies"]["alice"]))
+    return StorageElement("S3-INDIRECT")
+
+
+def _file(tmp_path, name: str, size: int) -> str:
+    path = tmp_path / name
+    path.write_bytes(os.urandom(size))
+    return str(path)
+
+
+def _ok(result: dict) -> dict:
+    assert result["OK"], result
+    assert not result["Value"]["Failed"], result["Value"]["Failed"]
+    return result["Value"]["Successful"]
+
+
+def test_every_operation_through_the_gateway(asAlice, tmp_path):
+    lfn = f"{HOME}/gw/f.dat"
+    source = _file(tmp_path, "f.dat", 70000)
+    assert _ok(asAlice.putFile({lfn: source})) == {lfn: 70000}
+    assert _ok(asAlice.exists(lfn)) == {lfn: True}
+    assert _ok(asAlice.isFile(lfn)) == {lfn: True}
+    meta = _ok(asAlice.getFileMetadata(lfn))[lfn]
+    assert (meta["Size"], meta["Checksum"]) == (70000, fileAdler(source))
+    assert _ok(asAlice.getFileSize(lfn)) == {lfn: 70000}
+    out = tmp_path / "out"
+    out.mkdir()
+    assert _ok(asAlice.getFile(lfn, localPath=str(out))) == {lfn: 70000}
+    assert (out / "f.dat").read_bytes() == Path(source).read_bytes()
+    listing = _ok(asAlice.listDirectory(f"{HOME}/gw"))[f"{HOME}/gw"]
+    assert list(listing["Files"]) == [lfn]
+    assert _ok(asAlice.removeFile(lfn)) == {lfn: True}
+    assert _ok(asAlice.exists(lfn)) == {lfn: False}
+    direct = StorageElement("S3-DIRECT")
+    assert _ok(direct.exists(lfn)) == {lfn: False}
+
+
+def test_multipart_upload_through_the_gateway(asAlice, tmp_path):
+    lfn = f"{HOME}/gw/big.dat"
+    source = _file(tmp_path, "big.dat", 11 * MiB + 5)
+    assert _ok(asAlice.putFile({lfn: source})) == {lfn: 11 * MiB + 5}
+    meta = _ok(StorageElement("S3-DIRECT").getFileMetadata(lfn))[lfn]
+    assert meta["Checksum"] == fileAdler(source)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert _ok(asAlice.getFile(lfn, localPath=str(out)))
+    assert fileAdler(str(out / "big.dat")) == fileAdler(source)
+
+
+def test_denied_user_gets_failed_and_no_object_appears(gateway, monkeypatch, tmp_path):
+    monkeypatch.setenv("X509_USER_PROXY", str(gateway["proxies"]["bob"]))
+    lfn = f"{HOME}/from-bob.dat"
+    result = StorageElement("S3-INDIRECT").putFile({lfn: _file(tmp_path, "b", 100)})
+    assert result["OK"] and "permission denied" in result["Value"]["Failed"][lfn], result
+    assert _ok(StorageElement("S3-DIRECT").exists(lfn)) == {lfn: False}
+
+
+def _presigned(lfn: str, method: str = "get_object", expiration: int = 3600) -> dict:
+    base = StorageElement("S3-INDIRECT").storages[0]._lfnToURL(lfn)
+    return S3GatewayClient().createPresignedUrl("S3-INDIRECT", method, [base], expiration), base
+
+
+def test_signatures_are_checked_by_the_s3_server(asAlice, tmp_path):
+    first, second = f"{HOME}/sig/a.dat", f"{HOME}/sig/b.dat"
+    _ok(asAlice.putFile({first: _file(tmp_path, "a", 1000), second: _file(tmp_path, "b", 1000)}))
+    result, url = _presigned(first)
+    signed = _ok(result)[url]
+    assert requests.get(signed, timeout=10).status_code == 200
+    altered = signed[:-4] + ("0000" if not signed.endswith("0000") else "1111")
+    assert requests.get(altered, timeout=10).status_code == 403
+    otherKey = signed.replace("/sig/a.dat", "/sig/b.dat")
+    assert requests.get(otherKey, timeout=10).status_code == 403
+    shortLived, url = _presigned(first, expiration=1)
+    time.sleep(2.1)
+    expired = requests.get(_ok(shortLived)[url], timeout=10)
+    assert expired.status_code in (400, 403) and "AccessDenied" in expired.text, expired.text
+
+
+def test_bad_requests_get_clear_errors_and_the_service_stays_up(asAlice):
+    client = S3GatewayClient()
+    _result, url = _presigned(f"{HOME}/x")
+    tooLong = client.createPresignedUrl("S3-INDIRECT", "get_object", [url], 86401)
+    assert not tooLong["OK"] and "expiration must be 1..86400" in tooLong["Message"]
+    unknownSE = client.createPresignedUrl("NOPE", "get_object", [url], 60)
+    assert not unknownSE["OK"] and "does not serve SE NOPE" in unknownSE["Message"]
+    unknownMethod = client.createPresignedUrl("S3-INDIRECT", "copy_object", [url], 60)
+    assert not unknownMethod["OK"] and "unknown S3 method" in unknownMethod["Message"]
+    wrongType = client.createPresignedUrl("S3-INDIRECT", "get_object", url, 60)
+    assert not wrongType["OK"]
+    traversal = client.createPresignedUrl("S3-INDIRECT", "get_object", [url.replace("/x", "/../x")], 60)
+    assert traversal["OK"] and traversal["Value"]["Failed"]
+    putWithoutChecksum = client.createPresignedUrl("S3-INDIRECT", "put_object", [url], 60)
+    assert "Checksum" in putWithoutChecksum["Value"]["Failed"][url]
+    assert _ok(client.createPresignedUrl("S3-INDIRECT", "head_object", [url], 60))
+
+
+def test_access_url_for_external_applications(asAlice, tmp_path):
+    lfn = f"{HOME}/share/f.dat"
+    source = _file(tmp_path, "f.dat", 5000)
+    _ok(asAlice.putFile({lfn: source}))
+    url = _ok(asAlice.getURL(lfn, protocol="http"))[lfn]
+    assert "X-Amz-Expires=86400" in url
+    assert requests.get(url, timeout=10).content == Path(source).read_bytes()
+
+
+def test_one_gateway_down_every_call_still_answered(gateway, asAlice, tmp_path):
+    gateway["gateways"][0].stop()
+    for index in range(6):
+        lfn = f"{HOME}/failover/f{index}"
+        assert _ok(asAlice.putFile({lfn: _file(tmp_path, f"f{index}", 100)})) == {lfn: 100}
+        assert _ok(asAlice.exists(lfn)) == {lfn: True}
+
+
+def test_audit_has_one_line_per_decision_and_no_secret(gateway, asAlice, tmp_path):
+    audit = gateway["folder"] / "audit.jsonl"
+    before = audit.read_text().count("\n") if audit.exists() else 0
+    lfns = [f"{HOME}/audit/f{index}" for index in range(3)]
+    _ok(asAlice.putFile({lfn: _file(tmp_path, lfn.rsplit("/", 1)[-1], 10) for lfn in lfns}))
+    lines = audit.read_text().splitlines()[before:]
+    records = [json.loads(line) for line in lines]
+    putRecords = [r for r in records if r["method"] == "put_object"]
+    assert sorted(r["lfn"] for r in putRecords) == lfns
+    assert all(r["granted"] and r["group"] == "dirac_user" and "alice" in r["dn"] for r in putRecords)
+    text = audit.read_text()
+    assert gateway["server"].secret_key not in text and gateway["server"].access_key not in text
