@@ -539,3 +539,15 @@ def test_commands_end_to_end_over_the_catalog_service(
     assert dirac_dms_remove_files.main([lfn]) == 0
     assert not StorageElement("FILE-A").exists(lfn)["Value"]["Successful"][lfn]
     assert _ok(DataManager().getReplicas(lfn))["Failed"]
+
+
+def test_overwrite_replaces_the_registered_file(env):
+    first = _write(env.tmp / "src" / "a", 100, seed=1)
+    second = _write(env.tmp / "src" / "b", 150, seed=2)
+    _ok(env.dm.putAndRegister(LFN, first, "S3-A"))
+    _ok(env.dm.replicateAndRegister(LFN, "FILE-A"))
+    value = _ok(env.dm.putAndRegister(LFN, second, "S3-B", overwrite=True))
+    assert list(value["Successful"]) == [LFN], value
+    assert set(env.replicas(LFN)) == {"S3-B"}
+    assert not env.stored("S3-A", LFN) and not env.stored("FILE-A", LFN)
+    assert env.db.getFileMetadata(LFN, ALICE)["Value"]["Successful"][LFN]["Size"] == 150

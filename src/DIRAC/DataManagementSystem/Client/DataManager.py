@@ -151,6 +151,7 @@ class DataManager:
         guid: Any = None,
         path: Any = None,
         checksum: Any = None,
+        overwrite: bool = False,
     ) -> dict:
         """Upload local file(s) to ``diracSE`` and register them with size, adler32 and GUID.
 
@@ -158,6 +159,8 @@ class DataManager:
         length, or ``lfn`` is a dict ``{lfn: localFile}``. ``guid`` / ``checksum``
         are values (one file) or dicts by LFN; a given checksum must match the
         file's adler32. ``path`` is accepted for DIRAC compatibility and unused.
+        An LFN already registered fails, unless ``overwrite``: then, as in DIRAC,
+        the existing file (all replicas and its entry) is removed first.
         Successful: ``{lfn: {'put': seconds, 'register': seconds}}``.
         """
         pairs = self._uploadPairs(lfn, fileName)
@@ -178,7 +181,7 @@ class DataManager:
                 continue
             infos[name] = {**info["Value"], "GUID": perItem(guid, name, single) or str(uuid.uuid4()).upper()}
 
-        candidates = self._notRegistered(list(infos), failed)
+        candidates = self._notRegistered(list(infos), failed, overwrite)
         candidates = self._allowed(candidates, "addFile", failed)
         if not candidates:
             return _bulk({}, failed)
@@ -245,26 +248,30 @@ class DataManager:
             return S_ERROR(DErrno.EBADCKS, f"local file {localFile} has adler32 {adler}, not the given {checksum}")
         return S_OK({"Size": os.path.getsize(localFile), "Checksum": adler})
 
-    def _notRegistered(self, lfns: list[str], failed: dict) -> list[str]:
-        """LFNs not yet in the catalog; the others fail (uploading would overwrite a registered file)."""
+    def _notRegistered(self, lfns: list[str], failed: dict, overwrite: bool) -> list[str]:
+        """LFNs free in the catalog: registered ones fail, or with ``overwrite`` are removed first."""
         answers, errors = self._catalog("exists", lfns, lfns)
         failed.update(errors)
-        free = []
-        for name, exists in answers.items():
-            if exists:
-                failed[name] = f"{name} is already registered in the catalog; nothing uploaded"
-            else:
-                free.append(name)
+        free = [name for name, exists in answers.items() if not exists]
+        taken = [name for name, exists in answers.items() if exists]
+        if taken and overwrite:
+            result = self.removeFile(taken)
+            removed, notRemoved = splitBulk(result, taken, "removing the existing file")
+            failed.update({name: f"{reason}; nothing uploaded" for name, reason in notRemoved.items()})
+            return free + list(removed)
+        for name in taken:
+            failed[name] = f"{name} is already registered in the catalog; nothing uploaded"
         return free
 
     # ------------------------------------------------------------------ download
 
-    def getFile(self, lfn: Any, destinationDir: str = "", sourceSE: str | None = None) -> dict:
+    def getFile(self, lfn: Any, destinationDir: str = "", sourceSE: str | None = None, diskOnly: bool = False) -> dict:
         """Download file(s) into ``destinationDir`` (default: the current folder) from the first replica that works.
 
         Each copy is checked against the catalog's size and adler32; a bad copy
         is deleted and the next replica tried. A local file already there with
-        the right checksum is kept. Successful: ``{lfn: localPath}``.
+        the right checksum is kept. ``diskOnly`` is accepted for DIRAC
+        compatibility (every SE here is a disk SE). Successful: ``{lfn: localPath}``.
         """
         parsed = splitLFNs(lfn)
         if not parsed["OK"]:
