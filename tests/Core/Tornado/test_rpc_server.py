@@ -75,6 +75,7 @@ def test_unknown_service_is_a_clear_error(test_ca, tmp_path):
     done = _run(args, _write(tmp_path, test_ca, {}))
     assert done.returncode == 1
     assert "unknown service Framework/NoSuchThing" in done.stdout, done.stdout + done.stderr
+    assert done.stderr == "", "dirac-service logs to stdout"
     assert "NoSuchThingHandler" in done.stdout
 
 

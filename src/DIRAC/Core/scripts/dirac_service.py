@@ -25,9 +25,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _logToStdout() -> None:
     """Send DIRAC's and tornado's log records to stdout, line buffered."""
+    from DIRAC.FrameworkSystem.Client.Logger import ROOT_NAME  # sets up DIRAC's log handler
+
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
-    root = logging.getLogger("DIRAC")
+    root = logging.getLogger(ROOT_NAME)
     for handler in root.handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(sys.stdout)
