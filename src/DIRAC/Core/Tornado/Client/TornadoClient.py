@@ -334,6 +334,13 @@ class TornadoClient:
 
     def executeRPC(self, method: str, *args: Any) -> dict:
         """Call ``method(*args)`` on the service: its S_OK/S_ERROR, or S_ERROR when no URL answered."""
+        try:
+            return self._execute(method, args)
+        except Exception as exc:  # noqa: BLE001 - a client call returns an error, it never raises
+            _log.exception(f"Unexpected error calling {self.serviceName}.{method}")
+            return S_ERROR(DErrno.ERPC, f"cannot call {self.serviceName}.{method}: unexpected {exc!r}")
+
+    def _execute(self, method: str, args: tuple) -> dict:
         if not isinstance(method, str) or not method or method.startswith("_"):
             return S_ERROR(DErrno.EVALUE, f"invalid method name {method!r}")
         body = self._body(method, args)
