@@ -25,8 +25,6 @@ Consistency rules:
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from typing import Any
@@ -34,7 +32,8 @@ from typing import Any
 from DIRAC.ConfigurationSystem.Client.Helpers.Operations import Operations
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import compareAdler, fileAdler
-from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, returnSingleResult
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.DataManagementSystem.Client.DataManagerStorage import StorageOperations
 from DIRAC.DataManagementSystem.Client.DataManagerUtilities import (
     checkLocalCopy,
     perItem,
@@ -43,12 +42,9 @@ from DIRAC.DataManagementSystem.Client.DataManagerUtilities import (
 )
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 from DIRAC.Resources.Storage.StorageElement import StorageElement
-from DIRAC.Resources.Storage.Utilities import runBulk
 
 #: Protocols that can never be used for third-party copy (S3 cannot pull from another storage).
 NEVER_THIRD_PARTY = ("s3",)
-#: Parallel local-copy replications in one bulk call.
-REPLICATION_WORKERS = 8
 LOCAL_COPY = "local copy"
 
 
@@ -69,8 +65,8 @@ class DataManager:
         self.catalogs = catalogs
         self.vo = vo
         self._fileCatalog = fileCatalog
-        self._storageElements: dict[str, StorageElement] = {}
         self.log = gLogger.getSubLogger("DataManager")
+        self.storage = StorageOperations(vo, self.log)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -106,41 +102,6 @@ class DataManager:
                 failed[lfn] = f"Permission denied: the catalog does not allow {operation} on {lfn}"
         return allowed
 
-    def _storageElement(self, name: Any, operation: str = "") -> dict:
-        """S_OK(StorageElement) for ``name`` when it is defined and allows ``operation``."""
-        if not isinstance(name, str) or not name:
-            return S_ERROR(DErrno.EINVAL, f"storage element name must be a non-empty string, got {name!r}")
-        se = self._storageElements.get(name)
-        if se is None:
-            se = StorageElement(name, vo=self.vo)
-            if not se.valid:
-                return S_ERROR(DErrno.ECONF, f"storage element {name} is not usable: {se.errorReason}")
-            self._storageElements[name] = se
-        allowed = se.isValid(operation)
-        return S_OK(se) if allowed["OK"] else allowed
-
-    def _urls(self, se: StorageElement, lfns: list[str]) -> dict:
-        """{lfn: native URL at ``se``}, '' where the SE cannot tell (the catalog accepts an empty PFN)."""
-        result = se.getURL(lfns) if lfns else S_ERROR("nothing to do")
-        found = result["Value"]["Successful"] if result["OK"] else {}
-        return {lfn: found.get(lfn, "") for lfn in lfns}
-
-    def _removeFromStorage(self, se: StorageElement, lfns: list[str]) -> dict:
-        """{lfn: reason} for LFNs whose object at ``se`` could not be removed (a missing one is removed)."""
-        if not lfns:
-            return {}
-        return splitBulk(se.removeFile(lfns), lfns, f"removal from {se.name}")[1]
-
-    def _cleanUp(self, se: StorageElement, reasons: dict, what: str) -> None:
-        """Remove the objects made at ``se`` for the LFNs of ``reasons`` and say so in each reason."""
-        leftovers = self._removeFromStorage(se, list(reasons))
-        for lfn in reasons:
-            if lfn in leftovers:
-                reasons[lfn] += f"; removing the {what} at {se.name} failed too ({leftovers[lfn]}): dark data left"
-                self.log.error("Dark data left after a failure", f"{lfn} at {se.name}")
-            else:
-                reasons[lfn] += f"; the {what} at {se.name} was removed"
-
     # ------------------------------------------------------------------ upload
 
     def putAndRegister(
@@ -167,7 +128,7 @@ class DataManager:
         if not pairs["OK"]:
             return pairs
         sources, failed = pairs["Value"]
-        result = self._storageElement(diracSE, "putFile")
+        result = self.storage.storageElement(diracSE, "putFile")
         if not result["OK"]:
             return result
         se = result["Value"]
@@ -194,7 +155,7 @@ class DataManager:
         failed.update({name: f"{reason}; nothing registered" for name, reason in uploadFailed.items()})
         uploaded = list(uploaded)
 
-        urls = self._urls(se, uploaded)
+        urls = self.storage.urls(se, uploaded)
         entries = {
             name: {
                 "PFN": urls[name],
@@ -209,7 +170,7 @@ class DataManager:
         start = time.monotonic()
         registered, notRegistered = self._catalog("addFile", entries, uploaded)
         registerTime = time.monotonic() - start
-        self._cleanUp(se, notRegistered, "uploaded copy")
+        self.storage.cleanUp(se, notRegistered, "uploaded copy")
         failed.update(notRegistered)
         successful = {name: {"put": putTime, "register": registerTime} for name in registered}
         return _bulk(successful, failed)
@@ -314,7 +275,7 @@ class DataManager:
                 if name not in successful and attempt < len(order):
                     bySE.setdefault(order[attempt], []).append(name)
             for seName, names in bySE.items():
-                for name, outcome in self._downloadFrom(seName, names, destination, metadata).items():
+                for name, outcome in self.storage.download(seName, names, destination, metadata).items():
                     if outcome["OK"]:
                         successful[name] = outcome["Value"]
                     else:
@@ -323,23 +284,6 @@ class DataManager:
             if name not in successful:
                 failed[name] = "no replica could be downloaded: " + " | ".join(reasons[name])
         return _bulk(successful, failed)
-
-    def _downloadFrom(self, seName: str, lfns: list[str], destination: str, metadata: dict) -> dict:
-        """{lfn: S_OK(localPath) / S_ERROR} for downloading ``lfns`` from one SE, checked against the catalog."""
-        result = self._storageElement(seName, "getFile")
-        if not result["OK"]:
-            return dict.fromkeys(lfns, result)
-        got, errors = splitBulk(result["Value"].getFile(lfns, localPath=destination), lfns, "download")
-        outcome = {name: S_ERROR(reason) for name, reason in errors.items()}
-        for name in got:
-            target = os.path.join(destination, os.path.basename(name))
-            checked = checkLocalCopy(target, metadata[name].get("Size"), metadata[name].get("Checksum"))
-            if checked["OK"]:
-                outcome[name] = S_OK(target)
-            else:
-                _unlink(target)
-                outcome[name] = S_ERROR(f"{checked['Message']}; the bad copy was deleted")
-        return outcome
 
     # ------------------------------------------------------------------ replication
 
@@ -359,7 +303,7 @@ class DataManager:
         if not parsed["OK"]:
             return parsed
         lfns, failed = parsed["Value"]
-        result = self._storageElement(destSE, "putFile")
+        result = self.storage.storageElement(destSE, "putFile")
         if not result["OK"]:
             return result
         destination = result["Value"]
@@ -389,20 +333,20 @@ class DataManager:
 
         self._logTransferMethod(destination, {se for name in pending for se in sources[name]})
         start = time.monotonic()
-        copied, copyFailed = self._copyThroughLocalFiles(
+        copied, copyFailed = self.storage.copyThroughLocalFiles(
             {name: sources[name] for name in pending}, destination, metadata, localCache
         )
         replicateTime = time.monotonic() - start
         failed.update(copyFailed)
 
         names = list(copied)
-        urls = self._urls(destination, names)
+        urls = self.storage.urls(destination, names)
         start = time.monotonic()
         registered, notRegistered = self._catalog(
             "addReplica", {name: {"SE": destSE, "PFN": urls[name]} for name in names}, names
         )
         registerTime = time.monotonic() - start
-        self._cleanUp(destination, notRegistered, "new replica")
+        self.storage.cleanUp(destination, notRegistered, "new replica")
         failed.update(notRegistered)
         for name in registered:
             successful[name] = {"replicate": replicateTime, "register": registerTime, "transfer": LOCAL_COPY}
@@ -425,7 +369,7 @@ class DataManager:
         """Negotiate third-party protocols per source and say why the local-copy path is taken."""
         protocols = self.thirdPartyProtocols()
         for name in sorted(sourceNames):
-            result = self._storageElement(name)
+            result = self.storage.storageElement(name)
             if not result["OK"]:
                 continue
             common = destination.negociateProtocolWithOtherSE(result["Value"], protocols=protocols)
@@ -437,67 +381,6 @@ class DataManager:
                 )
             else:
                 self.log.info(f"No third-party protocol between {name} and {destination.name}: local copy")
-
-    def _copyThroughLocalFiles(
-        self, sources: dict[str, list[str]], destination: StorageElement, metadata: dict, localCache: str
-    ) -> tuple[dict, dict]:
-        """Copy each LFN via a local file in one fresh temporary folder, always removed at the end."""
-        try:
-            if localCache:
-                os.makedirs(localCache, exist_ok=True)
-            workdir = tempfile.mkdtemp(prefix="dirac-replicate-", dir=localCache or None)
-        except OSError as exc:
-            where = localCache or tempfile.gettempdir()
-            return {}, dict.fromkeys(sources, f"cannot create a temporary folder in {where}: {exc.strerror}")
-        numbered = {name: index for index, name in enumerate(sources)}
-        try:
-
-            def copyOne(name: str, seNames: list[str]) -> dict:
-                folder = os.path.join(workdir, str(numbered[name]))
-                os.mkdir(folder)
-                try:
-                    return self._copyOne(name, seNames, destination, metadata[name], folder)
-                finally:
-                    shutil.rmtree(folder, ignore_errors=True)
-
-            return runBulk(sources.items(), copyOne, maxWorkers=REPLICATION_WORKERS)
-        finally:
-            shutil.rmtree(workdir, onerror=self._rmtreeError)
-
-    def _rmtreeError(self, _function: Any, path: str, excInfo: Any) -> None:
-        self.log.error("Cannot remove the temporary copy", f"{path}: {excInfo[1]}")
-
-    def _copyOne(self, lfn: str, seNames: list[str], destination: StorageElement, meta: dict, folder: str) -> dict:
-        """Download ``lfn`` from the first good source, check it, upload it, check the destination."""
-        local = os.path.join(folder, os.path.basename(lfn))
-        problems = []
-        for seName in seNames:
-            outcome = self._downloadFrom(seName, [lfn], folder, {lfn: meta})[lfn]
-            if outcome["OK"]:
-                break
-            problems.append(f"{seName}: {outcome['Message']}")
-        else:
-            return S_ERROR(DErrno.EIO, "no good source copy: " + " | ".join(problems) + "; nothing registered")
-        put = returnSingleResult(destination.putFile({lfn: local}, sourceSize=meta.get("Size") or 0))
-        _unlink(local)
-        if not put["OK"]:
-            return self._undoCopy(destination, lfn, f"upload to {destination.name} failed: {put['Message']}")
-        stored = returnSingleResult(destination.getFileMetadata(lfn))
-        if not stored["OK"]:
-            return self._undoCopy(destination, lfn, f"cannot check the copy at {destination.name}: {stored['Message']}")
-        size, checksum = stored["Value"].get("Size"), stored["Value"].get("Checksum")
-        if size != meta.get("Size") or (meta.get("Checksum") and not compareAdler(str(checksum), meta["Checksum"])):
-            message = (
-                f"the copy at {destination.name} has size {size} and adler32 {checksum}, "
-                f"the catalog says {meta.get('Size')} and {meta.get('Checksum')}"
-            )
-            return self._undoCopy(destination, lfn, message)
-        return S_OK(True)
-
-    def _undoCopy(self, destination: StorageElement, lfn: str, message: str) -> dict:
-        reasons = {lfn: message}
-        self._cleanUp(destination, reasons, "half-made copy")
-        return S_ERROR(f"{reasons[lfn]}; nothing registered")
 
     # ------------------------------------------------------------------ removal
 
@@ -540,10 +423,10 @@ class DataManager:
         gone: dict[str, list[str]] = {name: [] for name in replicas}
         stuck: dict[str, list[str]] = {name: [] for name in replicas}
         for seName, names in bySE.items():
-            result = self._storageElement(seName, "removeFile")
+            result = self.storage.storageElement(seName, "removeFile")
             problems = dict.fromkeys(names, result.get("Message")) if not result["OK"] else {}
             if result["OK"]:
-                problems = self._removeFromStorage(result["Value"], names)
+                problems = self.storage.removeObjects(result["Value"], names)
             for name in names:
                 if name in problems:
                     stuck[name].append(f"replica at {seName} not removed: {problems[name]}")
@@ -569,7 +452,7 @@ class DataManager:
         if not parsed["OK"]:
             return parsed
         lfns, failed = parsed["Value"]
-        result = self._storageElement(storageElementName, "removeFile")
+        result = self.storage.storageElement(storageElementName, "removeFile")
         if not result["OK"]:
             return result
         se = result["Value"]
@@ -585,7 +468,7 @@ class DataManager:
             else:
                 candidates.append(name)
         candidates = self._allowed(candidates, "removeReplica", failed)
-        problems = self._removeFromStorage(se, candidates)
+        problems = self.storage.removeObjects(se, candidates)
         failed.update({name: f"{reason}; the catalog is unchanged" for name, reason in problems.items()})
         removed = [name for name in candidates if name not in problems]
         errors = self._unregisterReplicas({name: [{"SE": storageElementName}] for name in removed})
@@ -609,10 +492,10 @@ class DataManager:
                 for seName in ses:
                     bySE.setdefault(seName, []).append(name)
             for seName, names in bySE.items():
-                result = self._storageElement(seName)
+                result = self.storage.storageElement(seName)
                 if not result["OK"]:
                     continue
-                for name, url in self._urls(result["Value"], names).items():
+                for name, url in self.storage.urls(result["Value"], names).items():
                     if url:
                         replicas[name] = {**replicas[name], seName: url}
         return _bulk(replicas, failed)
@@ -627,7 +510,7 @@ class DataManager:
         if not parsed["OK"]:
             return parsed
         lfns, failed = parsed["Value"]
-        result = self._storageElement(storageElementName, "getFile")
+        result = self.storage.storageElement(storageElementName, "getFile")
         if not result["OK"]:
             return result
         replicas, errors = self._catalog("getReplicas", lfns, lfns)
@@ -644,12 +527,3 @@ class DataManager:
         successful, errors = splitBulk(urls, present, f"access URL at {storageElementName}")
         failed.update(errors)
         return _bulk(successful, failed)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        gLogger.getSubLogger("DataManager").error("Cannot delete a local copy", f"{path}: {exc.strerror}")

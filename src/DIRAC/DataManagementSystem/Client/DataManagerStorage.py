@@ -1,0 +1,165 @@
+"""The storage side of the DataManager: SE look-up, checked downloads, verified copies, clean-up.
+
+Everything here talks to ``StorageElement`` objects only, never to the
+catalog; the DataManager decides what to do with the outcomes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any
+
+from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.Adler import compareAdler
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, returnSingleResult
+from DIRAC.DataManagementSystem.Client.DataManagerUtilities import checkLocalCopy, splitBulk
+from DIRAC.FrameworkSystem.Client.Logger import gLogger
+from DIRAC.Resources.Storage.StorageElement import StorageElement
+from DIRAC.Resources.Storage.Utilities import runBulk
+
+#: Parallel local-copy replications in one bulk call.
+REPLICATION_WORKERS = 8
+
+
+class StorageOperations:
+    """Storage elements by name (cached) and the checked transfers the DataManager builds on."""
+
+    def __init__(self, vo: str | None = None, log: Any = None):
+        self.vo = vo
+        self.log = log or gLogger.getSubLogger("DataManager")
+        self._cache: dict[str, StorageElement] = {}
+
+    def storageElement(self, name: Any, operation: str = "") -> dict:
+        """S_OK(StorageElement) for ``name`` when it is defined and allows ``operation``."""
+        if not isinstance(name, str) or not name:
+            return S_ERROR(DErrno.EINVAL, f"storage element name must be a non-empty string, got {name!r}")
+        se = self._cache.get(name)
+        if se is None:
+            se = StorageElement(name, vo=self.vo)
+            if not se.valid:
+                return S_ERROR(DErrno.ECONF, f"storage element {name} is not usable: {se.errorReason}")
+            self._cache[name] = se
+        allowed = se.isValid(operation)
+        return S_OK(se) if allowed["OK"] else allowed
+
+    def urls(self, se: StorageElement, lfns: list[str]) -> dict:
+        """{lfn: native URL at ``se``}, '' where the SE cannot tell (the catalog accepts an empty PFN)."""
+        result = se.getURL(lfns) if lfns else S_ERROR("nothing to do")
+        found = result["Value"]["Successful"] if result["OK"] else {}
+        return {lfn: found.get(lfn, "") for lfn in lfns}
+
+    def removeObjects(self, se: StorageElement, lfns: list[str]) -> dict:
+        """{lfn: reason} for LFNs whose object at ``se`` could not be removed (a missing one is removed)."""
+        if not lfns:
+            return {}
+        return splitBulk(se.removeFile(lfns), lfns, f"removal from {se.name}")[1]
+
+    def cleanUp(self, se: StorageElement, reasons: dict, what: str) -> None:
+        """Remove the objects made at ``se`` for the LFNs of ``reasons`` and say so in each reason."""
+        leftovers = self.removeObjects(se, list(reasons))
+        for lfn in reasons:
+            if lfn in leftovers:
+                reasons[lfn] += f"; removing the {what} at {se.name} failed too ({leftovers[lfn]}): dark data left"
+                self.log.error("Dark data left after a failure", f"{lfn} at {se.name}")
+            else:
+                reasons[lfn] += f"; the {what} at {se.name} was removed"
+
+    def download(self, seName: str, lfns: list[str], destination: str, metadata: dict) -> dict:
+        """{lfn: S_OK(localPath) / S_ERROR} for downloading ``lfns`` from one SE, checked against the catalog."""
+        result = self.storageElement(seName, "getFile")
+        if not result["OK"]:
+            return dict.fromkeys(lfns, result)
+        got, errors = splitBulk(result["Value"].getFile(lfns, localPath=destination), lfns, "download")
+        outcome = {name: S_ERROR(reason) for name, reason in errors.items()}
+        for name in got:
+            target = os.path.join(destination, os.path.basename(name))
+            checked = checkLocalCopy(target, metadata[name].get("Size"), metadata[name].get("Checksum"))
+            if checked["OK"]:
+                outcome[name] = S_OK(target)
+            else:
+                unlink(target)
+                outcome[name] = S_ERROR(f"{checked['Message']}; the bad copy was deleted")
+        return outcome
+
+    def copyThroughLocalFiles(
+        self, sources: dict[str, list[str]], destination: StorageElement, metadata: dict, localCache: str
+    ) -> tuple[dict, dict]:
+        """Copy each LFN via a local file in one fresh temporary folder, always removed at the end."""
+        try:
+            if localCache:
+                os.makedirs(localCache, exist_ok=True)
+            workdir = tempfile.mkdtemp(prefix="dirac-replicate-", dir=localCache or None)
+        except OSError as exc:
+            where = localCache or tempfile.gettempdir()
+            return {}, dict.fromkeys(sources, f"cannot create a temporary folder in {where}: {exc.strerror}")
+        numbered = {name: index for index, name in enumerate(sources)}
+        try:
+
+            def copyOne(name: str, seNames: list[str]) -> dict:
+                folder = os.path.join(workdir, str(numbered[name]))
+                os.mkdir(folder)
+                try:
+                    return self._copyOne(name, seNames, destination, metadata[name], folder)
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
+
+            return runBulk(sources.items(), copyOne, maxWorkers=REPLICATION_WORKERS)
+        finally:
+            self._removeFolder(workdir)
+
+    def _removeFolder(self, folder: str) -> None:
+        """Remove a temporary folder; what cannot be removed is logged (rmtree's error hook differs by version)."""
+
+        def report(_function: Any, path: str, error: Any) -> None:
+            problem = error[1] if isinstance(error, tuple) else error
+            self.log.error("Cannot remove the temporary copy", f"{path}: {problem}")
+
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(folder, onexc=report)
+        else:
+            shutil.rmtree(folder, onerror=report)
+
+    def _copyOne(self, lfn: str, seNames: list[str], destination: StorageElement, meta: dict, folder: str) -> dict:
+        """Download ``lfn`` from the first good source, check it, upload it, check the destination."""
+        local = os.path.join(folder, os.path.basename(lfn))
+        problems = []
+        for seName in seNames:
+            outcome = self.download(seName, [lfn], folder, {lfn: meta})[lfn]
+            if outcome["OK"]:
+                break
+            problems.append(f"{seName}: {outcome['Message']}")
+        else:
+            return S_ERROR(DErrno.EIO, "no good source copy: " + " | ".join(problems) + "; nothing registered")
+        put = returnSingleResult(destination.putFile({lfn: local}, sourceSize=meta.get("Size") or 0))
+        unlink(local)
+        if not put["OK"]:
+            return self._undoCopy(destination, lfn, f"upload to {destination.name} failed: {put['Message']}")
+        stored = returnSingleResult(destination.getFileMetadata(lfn))
+        if not stored["OK"]:
+            return self._undoCopy(destination, lfn, f"cannot check the copy at {destination.name}: {stored['Message']}")
+        size, checksum = stored["Value"].get("Size"), stored["Value"].get("Checksum")
+        if size != meta.get("Size") or (meta.get("Checksum") and not compareAdler(str(checksum), meta["Checksum"])):
+            message = (
+                f"the copy at {destination.name} has size {size} and adler32 {checksum}, "
+                f"the catalog says {meta.get('Size')} and {meta.get('Checksum')}"
+            )
+            return self._undoCopy(destination, lfn, message)
+        return S_OK(True)
+
+    def _undoCopy(self, destination: StorageElement, lfn: str, message: str) -> dict:
+        reasons = {lfn: message}
+        self.cleanUp(destination, reasons, "half-made copy")
+        return S_ERROR(f"{reasons[lfn]}; nothing registered")
+
+
+def unlink(path: str) -> None:
+    """Delete a local file; a missing one is fine, another failure is logged."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        gLogger.getSubLogger("DataManager").error("Cannot delete a local copy", f"{path}: {exc.strerror}")
