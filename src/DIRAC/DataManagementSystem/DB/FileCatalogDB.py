@@ -215,9 +215,13 @@ class FileCatalogDB:
 
     @staticmethod
     def _mayDelete(ident: policy.Identity, view: CatalogView, path: str) -> bool:
-        """Write on the parent: the nearest existing directory, or the caller's own home yet to be made."""
+        """Write on the parent directory; a parent not yet in the catalog counts as the caller's
+        when it lies in the caller's own home (as for writing there)."""
         top = view.nearestDir(path)
-        return policy.mayWriteBelow(ident, path, top.Path, top.Owner, top.OwnerGroup, top.Mode)
+        parent = path.rsplit("/", 1)[0] or "/"
+        if top.Path == parent:
+            return policy.mayWrite(ident, top.Owner, top.OwnerGroup, top.Mode)
+        return policy.mayWriteBelow(ident, parent, top.Path, top.Owner, top.OwnerGroup, top.Mode)
 
     def _decide(self, opClass: str, ident: policy.Identity, view: CatalogView, path: str) -> bool:
         if opClass == policy.READ:
