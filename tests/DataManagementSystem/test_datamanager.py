@@ -257,7 +257,9 @@ def test_get_file_falls_over_to_a_good_replica(env):
 # ---------------------------------------------------------------------- replication
 
 
-@pytest.mark.parametrize(("sourceSE", "destSE"), [("S3-A", "FILE-A"), ("FILE-A", "S3-A"), ("S3-A", "S3-B")])
+@pytest.mark.parametrize(
+    ("sourceSE", "destSE"), [("S3-A", "FILE-A"), ("FILE-A", "S3-A"), ("S3-A", "S3-B"), ("FILE-A", "FILE-B")]
+)
 def test_replicate_through_a_local_copy(env, sourceSE, destSE):
     source = _write(env.tmp / "src" / "f.dat", 70000)
     _ok(env.dm.putAndRegister(LFN, source, sourceSE))
