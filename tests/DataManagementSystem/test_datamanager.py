@@ -553,3 +553,17 @@ def test_overwrite_replaces_the_registered_file(env):
     assert set(env.replicas(LFN)) == {"S3-B"}
     assert not env.stored("S3-A", LFN) and not env.stored("FILE-A", LFN)
     assert env.db.getFileMetadata(LFN, ALICE)["Value"]["Successful"][LFN]["Size"] == 150
+
+
+def test_installed_commands_run_as_processes(tmp_path):
+    """The console scripts point at the main() functions and pass their exit codes on."""
+    import subprocess
+    import sys
+
+    bin_ = Path(sys.executable).parent
+    shown = subprocess.run([bin_ / "dirac-dms-lfn-accessURL", "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "LFN SE [PROTOCOL]" in shown.stdout
+    binary = tmp_path / "lfns.txt"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    bad = subprocess.run([bin_ / "dirac-dms-lfn-replicas", str(binary)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "cannot read the LFN list" in bad.stderr

@@ -37,15 +37,20 @@ def readLFNs(items: Iterable[str]) -> list[str]:
     """The LFNs named by command-line items: an item that is an existing local file is read as a list.
 
     In a list file, the first word of each non-empty line that does not start
-    with ``#`` is an LFN. Duplicates are dropped, order is kept.
+    with ``#`` is an LFN. Duplicates are dropped, order is kept. A list that
+    cannot be read ends the command (exit code 2) with the reason.
     """
     lfns: list[str] = []
     for item in items:
-        if os.path.isfile(item):
+        if not os.path.isfile(item):
+            lfns.append(item)
+            continue
+        try:
             with open(item, encoding="utf-8") as handle:
                 lfns.extend(line.split()[0] for line in handle if line.strip() and not line.lstrip().startswith("#"))
-        else:
-            lfns.append(item)
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"ERROR: cannot read the LFN list {item}: {exc}", file=sys.stderr)
+            raise SystemExit(EXIT_ERROR) from exc
     return list(dict.fromkeys(lfns))
 
 
