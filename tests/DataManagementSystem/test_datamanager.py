@@ -567,3 +567,23 @@ def test_installed_commands_run_as_processes(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00bad")
     bad = subprocess.run([bin_ / "dirac-dms-lfn-replicas", str(binary)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "cannot read the LFN list" in bad.stderr
+
+
+def test_many_lfns_go_in_chunks_behind_a_progress_bar(capsys):
+    from DIRAC.DataManagementSystem.scripts import _common
+
+    calls = []
+
+    def call(chunk):
+        calls.append(len(chunk))
+        if len(calls) == 2:
+            return S_ERROR(DErrno.EIO, "service busy")
+        return S_OK({"Successful": dict.fromkeys(chunk[1:], True), "Failed": {chunk[0]: "nope"}})
+
+    lfns = [f"{HOME}/many/f{i}" for i in range(2 * _common.CHUNK + 7)]
+    value = _ok(_common.bulkInChunks(call, lfns, "test", progress=True))
+    assert calls == [_common.CHUNK, _common.CHUNK, 7]
+    assert len(value["Successful"]) == _common.CHUNK - 1 + 6
+    assert "service busy" in value["Failed"][lfns[_common.CHUNK + 3]] and value["Failed"][lfns[0]] == "nope"
+    assert "test" in capsys.readouterr().err
+    assert _ok(_common.bulkInChunks(call, lfns[:3], progress=True))["Failed"] == {lfns[0]: "nope"}

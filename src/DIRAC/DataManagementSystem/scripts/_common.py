@@ -67,9 +67,13 @@ def makeParser(prog: str, description: str, epilog: str = "", usage: str | None 
     return parser
 
 
-def bulkInChunks(call: Callable[[list[str]], dict], lfns: list[str], label: str = "") -> dict:
-    """``call(lfns)`` for many LFNs, in chunks with a progress bar when stderr is a terminal."""
-    if len(lfns) <= CHUNK or not sys.stderr.isatty():
+def bulkInChunks(
+    call: Callable[[list[str]], dict], lfns: list[str], label: str = "", progress: bool | None = None
+) -> dict:
+    """``call(lfns)`` for many LFNs, in chunks with a progress bar (default: when stderr is a terminal)."""
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if len(lfns) <= CHUNK or not progress:
         return call(lfns)
     from tqdm import tqdm
 
