@@ -339,7 +339,13 @@ class StorageBenchmark:
         oursOut.mkdir()
         botoOut.mkdir()
         se, client, bucket = self.se, self.client, self.botoBucket
-        label = f"{count} x {self.options.size_kib} KiB"
+        times: dict[str, tuple[list[float], list[float]]] = {}
+
+        def record(phase: str, ours: float, boto: float) -> None:
+            times.setdefault(phase, ([], []))
+            times[phase][0].append(ours)
+            times[phase][1].append(boto)
+            print(f"  {phase}: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
 
         def botoPut():
             for key, path in zip(keys, files.values(), strict=True):
@@ -367,61 +373,69 @@ class StorageBenchmark:
             for key in keys:
                 client.delete_object(Bucket=bucket, Key=key)
 
-        # putFile
-        ours, result = timed(se.putFile, files)
-        sizes = expectAll(result, lfns, "putFile")
-        if set(sizes.values()) != {size}:
-            raise BenchmarkError(f"putFile reported sizes {set(sizes.values())}, expected {size}")
-        boto, _ = timed(botoPut)
-        self.rows.append(Row(f"putFile         {label}", ours, boto, "small"))
-        print(f"  putFile: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
+        for round_ in range(self.options.repeat):
+            print(f" round {round_ + 1} of {self.options.repeat}", flush=True)
+            for folder in (oursOut, botoOut):
+                for old in folder.iterdir():
+                    old.unlink()
+            # putFile
+            ours, result = timed(se.putFile, files)
+            sizes = expectAll(result, lfns, "putFile")
+            if set(sizes.values()) != {size}:
+                raise BenchmarkError(f"putFile reported sizes {set(sizes.values())}, expected {size}")
+            boto, _ = timed(botoPut)
+            record("putFile", ours, boto)
 
-        # exists
-        ours, result = timed(se.exists, lfns)
-        if not all(expectAll(result, lfns, "exists").values()):
-            raise BenchmarkError("exists: some uploaded file is reported missing")
-        boto, found = timed(botoExists)
-        if found != count:
-            raise BenchmarkError(f"boto3 head_object found {found} of {count}")
-        self.rows.append(Row(f"exists          {label}", ours, boto, "small"))
-        print(f"  exists: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
+            # exists
+            ours, result = timed(se.exists, lfns)
+            if not all(expectAll(result, lfns, "exists").values()):
+                raise BenchmarkError("exists: some uploaded file is reported missing")
+            boto, found = timed(botoExists)
+            if found != count:
+                raise BenchmarkError(f"boto3 head_object found {found} of {count}")
+            record("exists", ours, boto)
 
-        # getFileMetadata
-        ours, result = timed(se.getFileMetadata, lfns)
-        metadata = expectAll(result, lfns, "getFileMetadata")
-        boto, botoSizes = timed(botoMetadata)
-        for lfn, path in files.items():
-            meta = metadata[lfn]
-            expected = f"{zlib.adler32(Path(path).read_bytes()):08x}"
-            if meta["Size"] != size or meta["Checksum"].lower().zfill(8) != expected:
-                raise BenchmarkError(f"getFileMetadata {lfn}: {meta} (expected size {size}, adler32 {expected})")
-        if set(botoSizes.values()) != {size}:
-            raise BenchmarkError(f"boto3 head_object sizes {set(botoSizes.values())}")
-        self.rows.append(Row(f"getFileMetadata {label}", ours, boto, "small"))
-        print(f"  getFileMetadata: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
+            # getFileMetadata
+            ours, result = timed(se.getFileMetadata, lfns)
+            metadata = expectAll(result, lfns, "getFileMetadata")
+            boto, botoSizes = timed(botoMetadata)
+            for lfn, path in files.items():
+                meta = metadata[lfn]
+                expected = f"{zlib.adler32(Path(path).read_bytes()):08x}"
+                if meta["Size"] != size or meta["Checksum"].lower().zfill(8) != expected:
+                    raise BenchmarkError(f"getFileMetadata {lfn}: {meta} (expected size {size}, adler32 {expected})")
+            if set(botoSizes.values()) != {size}:
+                raise BenchmarkError(f"boto3 head_object sizes {set(botoSizes.values())}")
+            record("getFileMetadata", ours, boto)
 
-        # getFile
-        ours, result = timed(se.getFile, lfns, localPath=str(oursOut))
-        expectAll(result, lfns, "getFile")
-        boto, _ = timed(botoGet)
-        for lfn, path in files.items():
-            original = Path(path).read_bytes()
-            name = os.path.basename(lfn)
-            if (oursOut / name).read_bytes() != original or (botoOut / name).read_bytes() != original:
-                raise BenchmarkError(f"getFile {lfn}: downloaded bytes differ from the source")
-        self.rows.append(Row(f"getFile         {label}", ours, boto, "small"))
-        print(f"  getFile: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
+            # getFile
+            ours, result = timed(se.getFile, lfns, localPath=str(oursOut))
+            expectAll(result, lfns, "getFile")
+            boto, _ = timed(botoGet)
+            for lfn, path in files.items():
+                original = Path(path).read_bytes()
+                name = os.path.basename(lfn)
+                if (oursOut / name).read_bytes() != original or (botoOut / name).read_bytes() != original:
+                    raise BenchmarkError(f"getFile {lfn}: downloaded bytes differ from the source")
+            record("getFile", ours, boto)
 
-        # removeFile
-        ours, result = timed(se.removeFile, lfns)
-        expectAll(result, lfns, "removeFile")
-        boto, _ = timed(botoRemove)
-        left = self.client.list_objects_v2(Bucket=self.oursBucket).get("KeyCount", 0)
-        left += self.client.list_objects_v2(Bucket=self.botoBucket).get("KeyCount", 0)
-        if left:
-            raise BenchmarkError(f"removeFile: {left} objects left in the buckets")
-        self.rows.append(Row(f"removeFile      {label}", ours, boto, "small"))
-        print(f"  removeFile: ours {ours:.3f} s, boto3 {boto:.3f} s", flush=True)
+            # removeFile
+            ours, result = timed(se.removeFile, lfns)
+            expectAll(result, lfns, "removeFile")
+            boto, _ = timed(botoRemove)
+            left = self.client.list_objects_v2(Bucket=self.oursBucket).get("KeyCount", 0)
+            left += self.client.list_objects_v2(Bucket=self.botoBucket).get("KeyCount", 0)
+            if left:
+                raise BenchmarkError(f"removeFile: {left} objects left in the buckets")
+            record("removeFile", ours, boto)
+        label = f"{count} x {self.options.size_kib} KiB"
+        for phase, (ours, boto) in times.items():
+            self.rows.append(Row(f"{phase:<15s} {label}", min(ours), min(boto), "small"))
+            if len(ours) > 1:
+                self.notes.append(
+                    f"{phase} {label} every round (s): ours {' '.join(f'{t:.3f}' for t in ours)}; "
+                    f"boto3 {' '.join(f'{t:.3f}' for t in boto)}"
+                )
         for folder in (source, oursOut, botoOut):
             shutil.rmtree(folder)
 
@@ -522,6 +536,7 @@ class StorageBenchmark:
 
     def run(self) -> int:
         status = 0
+        loadBefore = os.getloadavg()[0]
         self.startServer()
         self.configure()
         print(f"small files: {self.options.files} x {self.options.size_kib} KiB", flush=True)
@@ -535,7 +550,14 @@ class StorageBenchmark:
             f"Storage benchmark against rclone serve s3 on 127.0.0.1 ({os.cpu_count()} cores): "
             "our StorageElement (bulk calls) vs plain boto3 (serial)"
         )
+        title += f", small files best of {self.options.repeat} rounds"
         printTable(self.rows, title)
+        loads = (loadBefore, os.getloadavg()[0])
+        cores = os.cpu_count() or 1
+        loadNote = f"1-minute load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end ({cores} cores)"
+        if max(loads) > cores:
+            loadNote += ": the machine was busy with other work, the timings are noisy"
+        self.notes.append(loadNote)
         for note in self.notes:
             print(f"note: {note}")
         missed = [row.phase.split()[0] + " " + row.phase.split()[-1] for row in self.rows if not row.passed()]
@@ -549,14 +571,17 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size-kib", type=int, default=10, help="size of each small file in KiB (default 10)")
     parser.add_argument("--big-mib", type=int, default=None, help="size of the big file in MiB (default 1024)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 files and 64 MiB unless given")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of the small-file phases, the best is reported (default 3)"
+    )
     parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
     options = parser.parse_args(argv)
     if options.files is None:
         options.files = 100 if options.quick else 1000
     if options.big_mib is None:
         options.big_mib = 64 if options.quick else 1024
-    if options.files < 1 or options.size_kib < 1 or options.big_mib < 1:
-        parser.error("--files, --size-kib and --big-mib must be positive")
+    if min(options.files, options.size_kib, options.big_mib, options.repeat) < 1:
+        parser.error("--files, --size-kib, --big-mib and --repeat must be positive")
     return options
 
 
