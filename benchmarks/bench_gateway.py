@@ -20,7 +20,8 @@ is the client, with alice's proxy (``X509_USER_PROXY``); LFNs are under her home
 Verification (every bulk result all ``Successful``, downloaded bytes equal the sources, the
 stored adler32 of the gateway's uploads, a presigned URL that really downloads, the big file's
 size and adler32) happens outside the timed sections. Every process started here is stopped by
-its PID at the end, also on an error, Ctrl-C or SIGTERM. Run::
+its PID at the end, also on an error, Ctrl-C or SIGTERM. Before each big transfer ``os.sync()``
+flushes earlier writes (outside the timing) so disk write-back does not land in one side's time. Run::
 
     python benchmarks/bench_gateway.py            # full size (a few minutes)
     python benchmarks/bench_gateway.py --quick    # smoke run: 100 files, 64 MiB
@@ -388,13 +389,12 @@ class GatewayBenchmark:
                 adler = zlib.adler32(chunk, adler)
                 handle.write(chunk)
                 written += len(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())  # no write-back of the source during the first timed transfer
         label = f"{self.options.big_mib} MiB"
         seconds = {}
         for name in (DIRECT, INDIRECT):
             se = self.ses[name]
             lfn = f"{HOME}/bench/big-{name.lower()}/big.dat"
+            os.sync()  # write-back of earlier phases must not land in this timing
             seconds[name, "put"], result = timed(se.putFile, {lfn: str(source)})
             expectAll(result, [lfn], f"{name} putFile {label}")
             meta = expectAll(self.ses[DIRECT].getFileMetadata(lfn), [lfn], "getFileMetadata big")[lfn]
@@ -402,6 +402,7 @@ class GatewayBenchmark:
                 raise BenchmarkError(f"{name} big upload: {meta} (expected size {size}, adler32 {adler:08x})")
             out = self.work / f"big-out-{name}"
             out.mkdir()
+            os.sync()  # the server's copy is on disk before the download is timed
             seconds[name, "get"], result = timed(se.getFile, lfn, localPath=str(out))
             expectAll(result, [lfn], f"{name} getFile {label}")
             downloaded = out / "big.dat"
