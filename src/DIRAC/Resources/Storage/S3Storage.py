@@ -258,10 +258,11 @@ class S3Storage(StorageBase):
         """Multipart upload with the adler32 computed as the parts are read.
 
         With keys the checksum, known only at the end, is then set by a server-side
-        self-copy. Through the gateway it must be pinned when the upload starts, so
-        the file is read once more beforehand.
+        self-copy. Through the gateway, or above the 5 GiB copy limit, it must be
+        pinned when the upload starts, so the file is read once more beforehand.
         """
-        upfront = fileAdler(localFile) if self.signer.needsChecksumUpfront else None
+        # S3 cannot copy (so cannot re-label) objects over 5 GiB: pin the checksum at the start then.
+        upfront = fileAdler(localFile) if self.signer.needsChecksumUpfront or size > MAX_SINGLE_COPY else None
         if upfront is False:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
         created = self._send("create_multipart_upload", lfn, {"Checksum": upfront} if upfront else None)
@@ -300,8 +301,6 @@ class S3Storage(StorageBase):
 
     def _setChecksum(self, lfn: str, checksum: str, size: int) -> dict:
         """Store ``checksum`` on an existing object by copying it onto itself with new metadata."""
-        if size > MAX_SINGLE_COPY:
-            return S_ERROR(DErrno.EFBIG, f"{lfn} uploaded, but S3 cannot set metadata on objects over 5 GiB")
         key = self.settings.objectKey(lfn)
         headers = {
             "x-amz-copy-source": f"/{self.settings.bucket}/{quote(key, safe='/~')}",
