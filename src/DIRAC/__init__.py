@@ -10,11 +10,13 @@ import os
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
 from DIRAC.ConfigurationSystem.Client.ConfigurationData import cfgWithOption, gConfigurationData
+from DIRAC.ConfigurationSystem.Client.CSServerLoader import installCentralLoader
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, returnSingleResult
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 
 __all__ = ["S_OK", "S_ERROR", "returnSingleResult", "gLogger", "gConfig", "initialize", "siteName", "rootPath"]
 
+installCentralLoader()  # the central configuration from /DIRAC/Configuration/Servers when set
 version = "0.1.0"
 rootPath = os.environ.get("DIRAC", os.getcwd())
 
@@ -30,6 +32,7 @@ def initialize(*, log_level: str | None = None, host_credentials: bool = False, 
         gLogger.setLevel(log_level)
     if host_credentials:
         gConfigurationData.mergeLocal(cfgWithOption("/DIRAC/Security/UseServerCertificate", "yes"))
+        gConfigurationData.refreshCentral()  # fetch the central configuration as the host
     return result
 
 
