@@ -489,6 +489,7 @@ class StorageBenchmark:
             for tool in ("ours", "boto3"):
                 outDirs[tool] = self.work / f"big-{tool}-{op}"
                 outDirs[tool].mkdir()
+                os.sync()  # flush the previous transfer's dirty pages first: no writeback competes with this one
                 results[tool, op] = runChild({**common, "tool": tool, "op": op, "dir": str(outDirs[tool])})
                 answer = results[tool, op]
                 print(
