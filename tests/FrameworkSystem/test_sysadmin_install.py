@@ -320,10 +320,17 @@ def test_uninstall_removes_the_gateway(site, installed):
     assert not _ping(url, site.user)["OK"]
 
 
-def test_stop_ends_every_process(site):
+def test_stop_ends_every_process_and_setup_brings_the_site_back(site):
     pids = site.treePids()
     assert len(pids) >= 7  # runsvdir, 3 x (runsv, service, svlogd) at least
     stopped = site.setup("--stop", site.settings.instancePath)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert [pid for pid in pids if Runit.isAlive(pid)] == []
     assert not os.path.exists(site.settings.pidFile)
+
+    again = site.setup(str(site.siteCfg))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "DataManagement/FileCatalog: started" in again.stdout  # installed earlier, back with the site
+    answer = _ping(_urlOf(site.central(), *CATALOG), site.user)
+    assert answer["OK"], answer
+    assert not set(site.treePids()) & set(pids)

@@ -356,11 +356,17 @@ class ComponentInstaller:
             return S_ERROR(DErrno.EIO, f"cannot set up runit for {system}/{service} in {folder}: {exc}")
         return S_OK(changed)
 
-    def _logSize(self, settings: InstanceSettings, system: str, service: str) -> int:
+    @staticmethod
+    def _logSize(settings: InstanceSettings, system: str, service: str) -> int:
         try:
             return os.path.getsize(settings.logFile(system, service))
         except OSError:
             return 0
+
+    def logSize(self, system: str, service: str) -> int:
+        """Bytes in the component's current log (an offset for ``waitForComponent``)."""
+        settings = self.getSettings()
+        return self._logSize(settings["Value"], system, service) if settings["OK"] else 0
 
     def _logSince(self, settings: InstanceSettings, system: str, service: str, offset: int) -> str:
         path = settings.logFile(system, service)

@@ -311,6 +311,20 @@ def _writeLocalConfiguration(settings: InstanceSettings, options: SiteOptions, s
     return S_OK()
 
 
+def _otherComponents(installer: ComponentInstaller, settings: InstanceSettings) -> list[tuple[str, str]]:
+    """Installed components other than the seeds that runit will start by itself (no ``down`` file)."""
+    installed = installer.getInstalledComponents()
+    if not installed["OK"]:
+        return []
+    return [
+        (system, component)
+        for system, components in installed["Value"]["Services"].items()
+        for component in components
+        if (system, component) not in SEEDS
+        and not os.path.exists(os.path.join(settings.componentDir(system, component), "down"))
+    ]
+
+
 def runsvdirEnvironment() -> dict[str, str]:
     """The environment runsvdir (and so every component) starts with: no credentials or DIRAC variables."""
     return {key: value for key, value in os.environ.items() if key in KEEP_ENV or key.startswith("LC_")}
@@ -352,6 +366,10 @@ def setupSite(options: SiteOptions, report=lambda message: None) -> dict:
     result = _writeLocalConfiguration(settings, options, serverURL)
     if not result["OK"]:
         return result
+    # Components installed earlier start with runsvdir; when this run starts it, wait for them too.
+    fresh = not Runit.runsvdirPid(settings.pidFile, settings.startupDir)
+    others = _otherComponents(installer, settings) if fresh else []
+    offsets = {item: installer.logSize(*item) for item in others}
     runsvdir = Runit.startRunsvdir(settings.startupDir, settings.pidFile, settings.runsvdirLog, runsvdirEnvironment())
     if not runsvdir["OK"]:
         return runsvdir
@@ -365,6 +383,11 @@ def setupSite(options: SiteOptions, report=lambda message: None) -> dict:
             return done
         summary["Components"][name] = done["Value"]
         report(f"{name}: {done['Value']['Action']}, pid {done['Value']['Status'].get('PID')}")
+    for system, component in others:
+        done = installer.waitForComponent(system, component, offsets[(system, component)])
+        if not done["OK"]:
+            return S_ERROR(done["Errno"], f"the instance runs, but: {done['Message']}")
+        report(f"{system}/{component}: started, pid {done['Value'].get('PID')}")
     for name in options.services:
         system, component = name.split("/")
         report(f"{name}: installing")
