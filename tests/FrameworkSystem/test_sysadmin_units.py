@@ -309,3 +309,14 @@ def test_cli_parses_commands_and_counts_failures():
     assert "expected Option=Value" in errors
     assert "unknown command: bogus" in errors
     assert "DataManagement/S3Gateway installed at https://x:1/y (pid 7)" in out.getvalue()
+
+
+def test_one_installer_action_at_a_time(instance):
+    settings = instance.getSettings()["Value"]
+    other = ComponentInstaller(settings)  # another process would hold the same lock file
+    with instance._exclusive(settings) as held:
+        assert held["OK"]
+        with other._exclusive(settings, timeout=0.3) as refused:
+            assert not refused["OK"] and "another installation is running" in refused["Message"]
+    with other._exclusive(settings, timeout=0.3) as later:
+        assert later["OK"]

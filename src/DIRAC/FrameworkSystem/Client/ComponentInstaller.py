@@ -63,6 +63,7 @@ STOP_WAIT = 15
 MAX_LOG_LINES = 10000
 MAX_RESTARTS_SEEN = 4
 DOWN_GRACE = 2.0
+LOCK_WAIT = 120.0
 PORT_SEARCH = 1000
 _log = gLogger.getSubLogger("ComponentInstaller")
 
@@ -84,7 +85,7 @@ class ComponentInstaller:
         self._csAPIFactory = csAPIFactory
         self._onCommit = onCommit
         self.waitTimeout = waitTimeout
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
 
     # settings and locks
 
@@ -98,25 +99,39 @@ class ComponentInstaller:
         return S_OK(self._settings)
 
     @contextlib.contextmanager
-    def _exclusive(self, settings: InstanceSettings, timeout: float = 120.0) -> Iterator[bool]:
-        """One installer action at a time, across threads and processes (a lock file in etc/)."""
-        with self._lock:
+    def _exclusive(self, settings: InstanceSettings, timeout: float = LOCK_WAIT) -> Iterator[dict]:
+        """One installer action at a time, across threads and processes (a lock file in etc/).
+
+        Yields S_OK() holding the lock, or S_ERROR when it could not be had in ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        if not self._lock.acquire(timeout=timeout):
+            yield S_ERROR(DErrno.ETIMEDOUT, "another installation is running on this instance; try again")
+            return
+        try:
             os.makedirs(settings.etcDir, exist_ok=True)
-            with open(os.path.join(settings.etcDir, ".installer.lock"), "a") as lockFile:
-                deadline = time.monotonic() + timeout
-                while True:
-                    try:
-                        fcntl.flock(lockFile, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            yield False
-                            return
-                        time.sleep(0.1)
+            lockFile = open(os.path.join(settings.etcDir, ".installer.lock"), "a")
+        except OSError as exc:
+            self._lock.release()
+            yield S_ERROR(DErrno.EIO, f"cannot lock the instance {settings.instancePath}: {exc}")
+            return
+        try:
+            while True:
                 try:
-                    yield True
-                finally:
-                    fcntl.flock(lockFile, fcntl.LOCK_UN)
+                    fcntl.flock(lockFile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        yield S_ERROR(DErrno.ETIMEDOUT, "another installation is running on this instance; try again")
+                        return
+                    time.sleep(0.1)
+            try:
+                yield S_OK()
+            finally:
+                fcntl.flock(lockFile, fcntl.LOCK_UN)
+        finally:
+            lockFile.close()
+            self._lock.release()
 
     def _newCSAPI(self) -> Any:
         if self._csAPIFactory is not None:
@@ -440,8 +455,8 @@ class ComponentInstaller:
         if not settings["OK"]:
             return settings
         with self._exclusive(settings["Value"]) as locked:
-            if not locked:
-                return S_ERROR(DErrno.ETIMEDOUT, "another installation is running on this instance; try again")
+            if not locked["OK"]:
+                return locked
             prepared = self._prepare(componentType, system, component, options)
             return prepared if not prepared["OK"] else self._activate(prepared["Value"])
 
@@ -456,8 +471,8 @@ class ComponentInstaller:
         if not settings["OK"]:
             return settings
         with self._exclusive(settings["Value"]) as locked:
-            if not locked:
-                return S_ERROR(DErrno.ETIMEDOUT, "another installation is running on this instance; try again")
+            if not locked["OK"]:
+                return locked
             return self._prepare(componentType, system, component, options)
 
     def activateComponent(self, pending: dict) -> dict:
@@ -466,8 +481,8 @@ class ComponentInstaller:
         if not settings["OK"]:
             return settings
         with self._exclusive(settings["Value"]) as locked:
-            if not locked:
-                return S_ERROR(DErrno.ETIMEDOUT, "another installation is running on this instance; try again")
+            if not locked["OK"]:
+                return locked
             return self._activate(pending)
 
     def _prepare(self, componentType: str, system: str, component: str, options: dict | None) -> dict:
@@ -565,8 +580,8 @@ class ComponentInstaller:
             return settings
         settings = settings["Value"]
         with self._exclusive(settings) as locked:
-            if not locked:
-                return S_ERROR(DErrno.ETIMEDOUT, "another installation is running on this instance; try again")
+            if not locked["OK"]:
+                return locked
             folder = settings.componentDir(system, component)
             link = settings.startupLink(system, component)
             present = os.path.isdir(folder) or os.path.islink(link)
