@@ -235,3 +235,15 @@ def test_unknown_se_and_empty_port(moto_server, dirac_cfg):
     assert se.storages[0].settings.port == 80
     result = StorageElement("NOPE").exists(LFN)
     assert not result["OK"] and "NOPE is not defined" in result["Message"]
+
+
+def test_requests_with_a_body_declare_an_unsigned_payload(se):
+    """rclone and moto do not check x-amz-content-sha256; AWS, MinIO and Ceph do.
+
+    The body is sent apart from the signed request, so the signature must say
+    UNSIGNED-PAYLOAD rather than the hash of an empty body.
+    """
+    signer = se.storages[0].signer
+    for method in ("PUT", "POST", "HEAD"):
+        _url, headers = signer.sign(method, "vo/f.dat", None, {"x-amz-meta-checksum": "00000001"})
+        assert headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
+from botocore.config import Config
 from botocore.credentials import Credentials
 
 from DIRAC.Core.DISET.RPCClient import RPCClient
@@ -22,6 +23,7 @@ from DIRAC.Resources.Storage.S3.Methods import buildRequest
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+_UNSIGNED_PAYLOAD_CONFIG = Config(s3={"payload_signing_enabled": False})
 GATEWAY_SERVICE = "DataManagement/S3Gateway"
 GATEWAY_URL_SECONDS = 3600
 GATEWAY_BATCH = 1000
@@ -48,7 +50,10 @@ class DirectSigner:
 
         ``key=None`` addresses the bucket itself (listing).
         """
-        request = self._request(method, key, query, {**(headers or {}), "X-Amz-Content-SHA256": UNSIGNED_PAYLOAD})
+        request = self._request(method, key, query, headers)
+        # The body travels separately: tell botocore not to hash the (empty) request body,
+        # so the signature covers UNSIGNED-PAYLOAD, which every S3 server accepts.
+        request.context["client_config"] = _UNSIGNED_PAYLOAD_CONFIG
         S3SigV4Auth(self._credentials, "s3", self.settings.region).add_auth(request)
         return request.url, dict(request.headers.items())
 
