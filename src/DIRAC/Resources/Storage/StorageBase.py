@@ -119,6 +119,10 @@ class StorageBase:
         """S_OK(LFN) for a URL of this storage; S_ERROR saying exactly why not otherwise."""
         if not isinstance(url, str) or not url:
             return S_ERROR(DErrno.ETYPE, f"URL must be a non-empty string, got {url!r}")
+        base = self._urlBase()
+        if url.startswith(base + "/") and "?" not in url and "#" not in url:
+            result = checkLFN(url[len(base) :])  # the common case: a URL this plugin made
+            return result if result["OK"] else S_ERROR(DErrno.EINVAL, f"URL {url}: {result['Message']}")
         try:
             parts = urlsplit(url)
             port = parts.port

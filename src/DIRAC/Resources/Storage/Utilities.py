@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,30 +42,60 @@ def bulkResult(successful: dict | None = None, failed: dict | None = None) -> di
     return S_OK({"Successful": successful or {}, "Failed": failed or {}})
 
 
+_POOL_THREADS = 64
+_inPoolWorker = threading.local()
+_pool: ThreadPoolExecutor | None = None
+_poolLock = threading.Lock()
+
+
+def _sharedPool() -> ThreadPoolExecutor:
+    """One process-wide pool: starting threads for every bulk call costs more than the calls."""
+    global _pool
+    with _poolLock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=_POOL_THREADS,
+                thread_name_prefix="dirac-bulk",
+                initializer=lambda: setattr(_inPoolWorker, "active", True),
+            )
+        return _pool
+
+
 def runBulk(
     items: Iterable[tuple[str, Any]],
     action: Callable[[str, Any], dict],
     maxWorkers: int = DEFAULT_MAX_WORKERS,
 ) -> tuple[dict, dict]:
-    """Apply ``action(item, value) -> S_OK/S_ERROR`` to each item in a bounded thread pool.
+    """Apply ``action(item, value) -> S_OK/S_ERROR`` to each item, at most ``maxWorkers`` at a time.
 
     Returns ``(successful, failed)``: values of S_OK, messages of S_ERROR. An
     exception in ``action`` is a bug, but it still becomes that item's
-    ``Failed`` entry rather than losing the other items' results.
+    ``Failed`` entry rather than losing the other items' results. A bulk call
+    made from inside another one runs serially, so the shared pool cannot deadlock.
     """
     pairs = list(items)
+    results: list[dict | None] = [None] * len(pairs)
+    cursor = iter(range(len(pairs)))
+    cursorLock = threading.Lock()
 
-    def guarded(pair: tuple[str, Any]) -> dict:
-        try:
-            return action(*pair)
-        except Exception as exc:  # noqa: BLE001 - one item's bug must not lose the others' results
-            return S_ERROR(DErrno.EEEXCEPTION, f"{type(exc).__name__}: {exc}")
+    def drain() -> None:
+        while True:
+            with cursorLock:
+                index = next(cursor, None)
+            if index is None:
+                return
+            try:
+                results[index] = action(*pairs[index])
+            except Exception as exc:  # noqa: BLE001 - one item's bug must not lose the others' results
+                results[index] = S_ERROR(DErrno.EEEXCEPTION, f"{type(exc).__name__}: {exc}")
 
-    if len(pairs) <= 1 or maxWorkers <= 1:
-        results = [guarded(pair) for pair in pairs]
+    workers = min(maxWorkers, len(pairs))
+    if workers <= 1 or getattr(_inPoolWorker, "active", False):
+        drain()
     else:
-        with ThreadPoolExecutor(max_workers=min(maxWorkers, len(pairs))) as pool:
-            results = list(pool.map(guarded, pairs))
+        futures = [_sharedPool().submit(drain) for _ in range(workers)]
+        for future in futures:
+            future.result()
     successful, failed = {}, {}
     for (item, _), result in zip(pairs, results, strict=True):
         if result["OK"]:

@@ -2,28 +2,20 @@
 
 Both signers answer ``authorise(s3Method, lfn, key, params)`` with the URL to
 call and the headers to send, so ``S3Storage`` builds every request the same
-way whichever holds the keys. ``DirectSigner`` signs locally with botocore
-(SigV4); ``GatewaySigner`` asks the gateway, which checks the caller's catalog
+way whichever holds the keys. ``DirectSigner`` signs locally (SigV4);
+``GatewaySigner`` asks the gateway, which checks the caller's catalog
 permission first, and can do that for a whole bulk call in one round trip.
 """
 
 from __future__ import annotations
-
-from urllib.parse import urlencode
-
-from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
 
 from DIRAC.Core.DISET.RPCClient import RPCClient
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.Methods import buildRequest
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
+from DIRAC.Resources.Storage.S3.SigV4 import SigV4Signer, canonicalQuery
 
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-_UNSIGNED_PAYLOAD_CONFIG = Config(s3={"payload_signing_enabled": False})
 GATEWAY_SERVICE = "DataManagement/S3Gateway"
 GATEWAY_URL_SECONDS = 3600
 GATEWAY_BATCH = 1000
@@ -37,25 +29,24 @@ class DirectSigner:
 
     def __init__(self, settings: S3Settings):
         self.settings = settings
-        self._credentials = Credentials(settings.accessKey, settings.secretKey)
+        self._sigv4 = SigV4Signer(settings.accessKey, settings.secretKey, settings.region)
+        self._defaultPort = {"https": 443, "http": 80}[settings.scheme]
 
-    def _request(self, method: str, key: str | None, query: dict | None, headers: dict | None) -> AWSRequest:
-        url = self.settings.objectURL(key if key is not None else "")[2]
-        if query:
-            url = f"{url}?{urlencode(sorted(query.items()))}"
-        return AWSRequest(method=method, url=url, headers=dict(headers or {}))
+    def _target(self, key: str | None) -> tuple[str, str, str]:
+        """(Host header as the HTTP client sends it, URL path, URL without query)."""
+        netloc, path, url = self.settings.objectURL(key if key is not None else "")
+        host = netloc.rsplit(":", 1)[0] if netloc.endswith(f":{self._defaultPort}") else netloc
+        return host, path, url
 
     def sign(self, method: str, key: str | None, query: dict | None = None, headers: dict | None = None) -> tuple:
-        """(url, headers) authorised by an ``Authorization`` header; the payload is not hashed.
+        """(url, headers) authorised by an ``Authorization`` header over UNSIGNED-PAYLOAD.
 
         ``key=None`` addresses the bucket itself (listing).
         """
-        request = self._request(method, key, query, headers)
-        # The body travels separately: tell botocore not to hash the (empty) request body,
-        # so the signature covers UNSIGNED-PAYLOAD, which every S3 server accepts.
-        request.context["client_config"] = _UNSIGNED_PAYLOAD_CONFIG
-        S3SigV4Auth(self._credentials, "s3", self.settings.region).add_auth(request)
-        return request.url, dict(request.headers.items())
+        host, path, url = self._target(key)
+        query = query or {}
+        signed = self._sigv4.signHeaders(method, host, path, query, dict(headers or {}))
+        return (f"{url}?{canonicalQuery(query)}" if query else url), signed
 
     def presign(
         self, method: str, key: str | None, expiration: int, query: dict | None = None, headers: dict | None = None
@@ -65,10 +56,9 @@ class DirectSigner:
         Headers given here are signed, so the user of the URL must send them unchanged
         (this is how a PUT URL pins the checksum metadata).
         """
-        request = self._request(method, key, query, headers)
-        S3SigV4QueryAuth(self._credentials, "s3", self.settings.region, expires=expiration).add_auth(request)
-        signedHeaders = {name: value for name, value in request.headers.items() if name.lower() != "host"}
-        return request.url, signedHeaders
+        host, path, url = self._target(key)
+        headers = dict(headers or {})
+        return f"{url}?{self._sigv4.presignQuery(method, host, path, query or {}, headers, expiration)}", headers
 
     def authorise(self, s3Method: str, lfn: str, key: str, params: dict | None = None) -> dict:
         """S_OK((url, headers)) for one operation, signed here."""
