@@ -143,7 +143,7 @@ def site(test_ca, tmp_path_factory):
     siteCfg = folder / "site.cfg"
     siteCfg.write_text(_siteCfg(test_ca, folder, _freePortBase()))
     settings = InstanceSettings(str(folder / "instance"), host="localhost", listenAddress="127.0.0.1")
-    clientCfg = folder / "client.cfg"
+    clientCfg = Path(settings.clientCfgPath)  # written by the bootstrap for users' clients
     made = Site(
         folder=folder,
         settings=settings,
@@ -159,10 +159,6 @@ def site(test_ca, tmp_path_factory):
     seen = made.treePids()
     try:
         assert started.returncode == 0, made.bootstrapOutput
-        clientCfg.write_text(
-            f"DIRAC\n{{\n  Security\n  {{\n    CALocation = {test_ca.caDir}\n  }}\n"
-            f"  Configuration\n  {{\n    Servers = {made.serverURL}\n  }}\n}}\n"
-        )
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("X509_CERT_DIR", test_ca.caDir)  # this process's own RPC calls trust the test CA
             yield made
@@ -202,6 +198,9 @@ def test_bootstrap_lays_out_and_starts_the_instance(site):
     local = CFG().loadFromFile(settings.localCfgPath)
     assert local.getOption("LocalSite/InstancePath") == settings.instancePath
     assert oct(os.stat(settings.localCfgPath).st_mode & 0o777) == "0o600"
+    client = CFG().loadFromFile(settings.clientCfgPath)
+    assert client.getOption("DIRAC/Configuration/Servers") == site.serverURL
+    assert client.getAsDict("DIRAC/Security") == {"CALocation": site.caDir}  # no host key, no secrets
     central = site.central()
     assert central.getOption("Systems/Configuration/URLs/Server") == site.serverURL
     assert "ServiceAdministrator" in central.getOption("Registry/Hosts/localhost/Properties", [])

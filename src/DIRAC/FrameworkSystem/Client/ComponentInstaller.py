@@ -605,7 +605,7 @@ class ComponentInstaller:
         folder = settings.componentDir(system, component)
         link = settings.startupLink(system, component)
         status = Runit.serviceStatus(folder) if os.path.isdir(folder) else S_ERROR("")
-        pids = [pid for pid in self._componentPids(folder, status) if pid]
+        pids = [pid for pid in self._componentPids(folder) if pid]
         try:
             if os.path.islink(link):
                 os.unlink(link)
@@ -627,7 +627,8 @@ class ComponentInstaller:
                 os.makedirs(settings.logsDir, exist_ok=True)
                 with open(current, "rb") as source, open(kept, "ab") as target:
                     shutil.copyfileobj(source, target)
-            shutil.rmtree(folder, ignore_errors=False) if os.path.isdir(folder) else None
+            if os.path.isdir(folder):
+                shutil.rmtree(folder)
             with contextlib.suppress(OSError):
                 os.rmdir(os.path.dirname(folder))  # the system folder, when empty
         except OSError as exc:
@@ -635,7 +636,7 @@ class ComponentInstaller:
         return S_OK(pids)
 
     @staticmethod
-    def _componentPids(folder: str, status: dict) -> list[int]:
+    def _componentPids(folder: str) -> list[int]:
         """PIDs of the service and its logger (from runit's supervise/pid files) and their runsv."""
         pids = []
         for path in (os.path.join(folder, "supervise", "pid"), os.path.join(folder, "log", "supervise", "pid")):

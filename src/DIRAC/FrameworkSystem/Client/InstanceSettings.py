@@ -5,6 +5,7 @@ An instance folder (``/LocalSite/InstancePath``) holds::
     etc/dirac.cfg                     the host's local configuration (every component reads it)
     etc/<System>_<Component>.cfg      optional extra local options of one component
     etc/CentralConfiguration.cfg      the central configuration (on the configuration server's host)
+    etc/client.cfg                    for users' clients: configuration server URL and CA folder
     work/                             working folder of the components (databases, caches)
     runit/<System>/<Component>/       run, log/run, log/current (the component's log), supervise/
     startup/<System>_<Component>      links to runit folders: what runsvdir supervises
@@ -69,6 +70,11 @@ class InstanceSettings:
     @property
     def localCfgPath(self) -> str:
         return os.path.join(self.etcDir, "dirac.cfg")
+
+    @property
+    def clientCfgPath(self) -> str:
+        """``etc/client.cfg``: a configuration for users' clients of this instance (no secrets)."""
+        return os.path.join(self.etcDir, "client.cfg")
 
     @property
     def centralCfgPath(self) -> str:

@@ -12,7 +12,8 @@
    ``/DIRAC/Configuration/Servers``;
 5. writes the host's local ``etc/dirac.cfg`` (configuration server URL, security locations,
    ``/LocalSite/InstancePath``, the site cfg's ``LocalConfiguration`` section: S3 keys go
-   there) and ``etc/Configuration_Server.cfg`` (the server's ``CentralFile``);
+   there), ``etc/Configuration_Server.cfg`` (the server's ``CentralFile``) and
+   ``etc/client.cfg`` (what a user's client needs: server URL and CA folder, no secrets);
 6. starts ``runsvdir`` on ``startup/`` (PID in ``runsvdir.pid``; an alive one is reused), starts
    the configuration server, waits until it is ready, then the SystemAdministrator;
 7. installs the site cfg's ``Services`` list.
@@ -221,8 +222,8 @@ def _union(value: str, wanted: tuple[str, ...] | list[str]) -> str:
     return ", ".join(items + [item for item in wanted if item not in items])
 
 
-def _ensureCentralFile(settings: InstanceSettings, options: SiteOptions) -> dict:
-    """Create a minimal central file when there is none; S_OK(current CFG)."""
+def _checkAdministrator(settings: InstanceSettings, options: SiteOptions) -> dict:
+    """S_OK() when the administrator's DN is given or already in the central configuration."""
     current = _readCFG(settings.centralCfgPath)
     if not current["OK"]:
         return current
@@ -232,6 +233,11 @@ def _ensureCentralFile(settings: InstanceSettings, options: SiteOptions) -> dict
             DErrno.EVALUE,
             f"no administrator: give --admin-dn (the DN of {options.adminName}'s certificate) or AdminUserDN",
         )
+    return S_OK()
+
+
+def _ensureCentralFile(settings: InstanceSettings, options: SiteOptions) -> dict:
+    """Create a minimal central file (name and version) when there is none."""
     if not os.path.exists(settings.centralCfgPath):
         cfg = CFG()
         cfg.createNewSection("DIRAC")
@@ -302,10 +308,17 @@ def _writeLocalConfiguration(settings: InstanceSettings, options: SiteOptions, s
         return existing
     final = existing["Value"].mergeWith(options.local).mergeWith(CFG().loadFromDict(generated))
     server = CFG().loadFromDict({"DIRAC": {"Configuration": {"CentralFile": settings.centralCfgPath}}})
+    client = {
+        "DIRAC": {"Configuration": {"Servers": serverURL}, "Security": {"CALocation": options.caLocation}},
+        "LocalSite": {"Site": options.siteName},
+    }
+    if options.vo:
+        client["DIRAC"]["VirtualOrganization"] = options.vo
     try:
         # 0600: the local file may hold S3 keys and other secrets of this host.
         _writeAtomically(settings.localCfgPath, str(final), 0o600)
         _writeAtomically(settings.componentCfgPath(*SEEDS[0]), str(server), 0o600)
+        _writeAtomically(settings.clientCfgPath, str(CFG().loadFromDict(client)), 0o644)
     except OSError as exc:
         return S_ERROR(DErrno.EIO, f"cannot write the local configuration in {settings.etcDir}: {exc}")
     return S_OK()
@@ -342,6 +355,9 @@ def setupSite(options: SiteOptions, report=lambda message: None) -> dict:
     if not hostDN["OK"]:
         return hostDN
     settings = settingsFor(options)
+    result = _checkAdministrator(settings, options)
+    if not result["OK"]:
+        return result
     try:
         for folder in settings.folders():
             os.makedirs(folder, exist_ok=True)
@@ -402,6 +418,7 @@ def setupSite(options: SiteOptions, report=lambda message: None) -> dict:
         SystemAdministratorPort=pending[1]["Port"],
         Host=settings.host,
         LocalConfiguration=settings.localCfgPath,
+        ClientConfiguration=settings.clientCfgPath,
         CentralConfiguration=settings.centralCfgPath,
     )
     return S_OK(summary)

@@ -102,6 +102,7 @@ Instance ready in {folder}
   SystemAdministrator:   {summary["SystemAdministrator"]}
   runsvdir:              pid {summary["RunsvdirPID"]} (in {folder}/runsvdir.pid)
   Local configuration:   {summary["LocalConfiguration"]}
+  Client configuration:  {summary["ClientConfiguration"]} (DIRACSYSCONFIG for users)
   Central configuration: {summary["CentralConfiguration"]}
 Administer it (with an administrator's proxy, or as the host with its local configuration):
   dirac-admin-sysadmin-cli -H {summary["Host"]} -p {summary["SystemAdministratorPort"]}
