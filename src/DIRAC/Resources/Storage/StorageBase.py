@@ -12,8 +12,9 @@ primitives (``_exists``, ``_getMetadata``, ``_getFile``, ``_putFile``,
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -287,23 +288,24 @@ class StorageBase:
         return self._fanOut({url: targets.get(url) for url in result["Value"]}, "getFile", download, preFailed)
 
     def _downloadSafely(self, lfn: str, target: str, context: Any) -> dict:
-        """Download to a temporary file beside ``target`` and rename it when complete."""
+        """Download to a fresh hidden name beside ``target`` and rename it only when complete."""
         folder = os.path.dirname(target)
-        try:
-            handle, partial = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder)
-            os.close(handle)
-        except OSError as exc:
-            return S_ERROR(DErrno.EACCES, f"cannot write into {folder}: {exc.strerror}")
+        if not os.access(folder, os.W_OK):
+            return S_ERROR(DErrno.EACCES, f"cannot write into {folder}")
+        partial = os.path.join(folder, f".{os.path.basename(target)}.{uuid.uuid4().hex}.part")
+        renamed = False
         try:
             result = self._getFile(lfn, partial, context)
             if result["OK"]:
                 os.replace(partial, target)
+                renamed = True
             return result
         except OSError as exc:
             return S_ERROR(DErrno.EIO, f"cannot write {target}: {exc.strerror}")
         finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
+            if not renamed:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(partial)
 
     # ------------------------------------------------------------------ directories
 
