@@ -265,6 +265,7 @@ def load_config(cfg_text: str | Iterable[str], tmp_path: Path, monkeypatch) -> P
     path = Path(tmp_path) / "dirac.cfg"
     path.write_text(text)
     monkeypatch.setenv("DIRACSYSCONFIG", str(path))
+    gConfigurationData.reset()
     result = gConfigurationData.loadAll()
     if not result["OK"]:
         raise RuntimeError(f"configuration {path} did not load: {result['Message']}")
@@ -281,4 +282,5 @@ def dirac_cfg(tmp_path, monkeypatch) -> Iterator:
 
     yield load
     monkeypatch.undo()
+    gConfigurationData.reset()
     gConfigurationData.loadAll()

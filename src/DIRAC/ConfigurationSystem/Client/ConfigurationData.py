@@ -65,10 +65,11 @@ class ConfigurationData:
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything; the next access reloads from the files."""
+        """Forget everything, options merged at run time included; the next access reloads the files."""
         with self._lock:
             self.localCFG = CFG()
             self.centralCFG = CFG()
+            self._overrides = CFG()
             self._merged: CFG | None = None
             self.loaded = False
             self.loadErrors: list[str] = []
@@ -97,6 +98,7 @@ class ConfigurationData:
                     self.localCFG = self.localCFG.mergeWith(result["Value"])
                 elif os.environ.get("DIRACSYSCONFIG"):
                     self.loadErrors.append(result["Message"])
+            self.localCFG = self.localCFG.mergeWith(self._overrides)
             self.loaded = True
             self._merged = None
             self.refreshCentral()
@@ -116,9 +118,10 @@ class ConfigurationData:
             return S_OK()
 
     def mergeLocal(self, cfg: CFG) -> None:
-        """Merge ``cfg`` into the local configuration (its options win)."""
+        """Merge ``cfg`` into the local configuration (its options win), also across reloads."""
         self.ensureLoaded()
         with self._lock:
+            self._overrides = self._overrides.mergeWith(cfg)
             self.localCFG = self.localCFG.mergeWith(cfg)
             self._merged = None
 

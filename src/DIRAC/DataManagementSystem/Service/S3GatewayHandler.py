@@ -67,7 +67,7 @@ class S3GatewayHandler(RequestHandler):
         if cls.storages:
             log.always("Serving S3 storage elements:", ", ".join(sorted(cls.storages)))
         else:
-            log.warn("No S3 storage element with Aws keys in this host's configuration: every request will fail")
+            log.error("No S3 storage element with Aws keys in this host's configuration: every request will fail")
         return S_OK()
 
     types_createPresignedUrl = [str, str, (list, dict), int]
