@@ -453,7 +453,8 @@ def test_commands_round_trip(env, commands):
     assert (out / "b.dat").read_bytes() == (env.tmp / "src" / "b.dat").read_bytes()
 
     code, lines = commands("dirac_dms_lfn_accessURL", first, "S3-A", "http")
-    assert code == 0 and "X-Amz-Signature=" in lines[0]
+    assert code == 0 and lines[0].startswith("http://") and "X-Amz-Signature=" in lines[0]
+    assert requests.get(lines[0], timeout=10).content == (env.tmp / "src" / "a.dat").read_bytes()
 
     code, lines = commands("dirac_dms_remove_replicas", str(lfnList), "S3-A")
     assert code == 0 and lines == [f"OK {lfn} replica removed from S3-A" for lfn in (first, second)]

@@ -92,8 +92,12 @@ def bulkInChunks(
     return S_OK({"Successful": successful, "Failed": failed})
 
 
-def report(result: dict, describe: Callable[[Any], str], order: Iterable[str] = ()) -> int:
-    """Print one line per LFN of a bulk result (in ``order`` first) and return the exit code."""
+def report(result: dict, describe: Callable[[Any], str], order: Iterable[str] = (), bare: bool = False) -> int:
+    """Print one line per LFN of a bulk result (in ``order`` first) and return the exit code.
+
+    With ``bare`` a success line is just the detail (e.g. a URL to hand to curl)
+    and failures go to standard error.
+    """
     if not result.get("OK"):
         print(f"ERROR: {result.get('Message', 'unknown error')}", file=sys.stderr)
         return EXIT_ERROR
@@ -101,7 +105,9 @@ def report(result: dict, describe: Callable[[Any], str], order: Iterable[str] = 
     failed = result["Value"].get("Failed", {})
     for lfn in dict.fromkeys([*order, *successful, *failed]):
         if lfn in failed:
-            print(f"FAILED {lfn} {reasonText(failed[lfn])}")
+            print(f"FAILED {lfn} {reasonText(failed[lfn])}", file=sys.stderr if bare else sys.stdout)
+        elif bare:
+            print(describe(successful[lfn]))
         elif lfn in successful:
             print(f"OK {lfn} {describe(successful[lfn])}".rstrip())
     return EXIT_FAILED_ITEMS if failed else EXIT_OK
@@ -113,6 +119,7 @@ def runCommand(
     action: Callable[[argparse.Namespace, DataManager], dict],
     describe: Callable[[Any], str],
     order: Callable[[argparse.Namespace], Iterable[str]] = lambda _args: (),
+    bare: bool = False,
 ) -> int:
     """Parse, initialise DIRAC, run ``action`` and report; the process exit code."""
     args = parser.parse_args(argv)
@@ -120,4 +127,4 @@ def runCommand(
     if not started["OK"]:
         print(f"ERROR: cannot load the configuration: {started['Message']}", file=sys.stderr)
         return EXIT_ERROR
-    return report(action(args, makeDataManager()), describe, order(args))
+    return report(action(args, makeDataManager()), describe, order(args), bare)

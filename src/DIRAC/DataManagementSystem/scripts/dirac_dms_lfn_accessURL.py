@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         str,
         lambda args: _common.readLFNs([args.lfn]),
+        bare=True,  # one URL per line, usable as is by curl; failures on stderr
     )
 
 
