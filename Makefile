@@ -1,10 +1,10 @@
-# Quick start: `make demo` (a real S3 round trip), `make test` (the test suite).
+# Quick start: `make demo` (a full local deployment and round trip), `make test` (the test suite).
 VENV ?= .venv
 PYTHON ?= python3
 APT_PACKAGES = swig libssl-dev runit
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench lint system-packages
+.PHONY: demo demo-stop demo-storage test bench lint system-packages
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@$(MAKE) --no-print-directory system-packages
@@ -20,7 +20,14 @@ system-packages:
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/dirac-s3-demo --folder demo
+	VENV_BIN=$(abspath $(VENV))/bin bash tools/demo.sh
+
+demo-stop:
+	VENV_BIN=$(abspath $(VENV))/bin bash tools/demo-stop.sh
+
+# A smaller demo: one StorageElement round trip on an embedded S3 server, no services.
+demo-storage: $(VENV)/.installed
+	$(VENV)/bin/dirac-s3-demo --folder demo-storage
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q

@@ -6,17 +6,26 @@ import sys
 
 from DIRAC.DataManagementSystem.scripts import _common
 
+#: without a protocol: a URL plain HTTP clients can use when the SE offers one
+FOR_CURL = ["https", "http", "file", "s3"]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _common.makeParser("dirac-dms-lfn-accessURL", __doc__.splitlines()[0])
     parser.add_argument("lfn", metavar="LFN", help=_common.LFN_HELP)
     parser.add_argument("se", metavar="SE", help="storage element holding the replica")
-    parser.add_argument("protocol", metavar="PROTOCOL", nargs="?", default="", help="e.g. https, http, s3, file")
+    parser.add_argument(
+        "protocol",
+        metavar="PROTOCOL",
+        nargs="?",
+        default="",
+        help="e.g. https, http, s3, file (default: https or http when the SE offers them, for curl)",
+    )
     return _common.runCommand(
         parser,
         argv,
         lambda args, dm: _common.bulkInChunks(
-            lambda lfns: dm.getReplicaAccessUrl(lfns, args.se, protocol=args.protocol or False),
+            lambda lfns: dm.getReplicaAccessUrl(lfns, args.se, protocol=[args.protocol] if args.protocol else FOR_CURL),
             _common.readLFNs([args.lfn]),
             "URLs",
         ),

@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from DIRAC.FrameworkSystem.Client.SystemAdministratorClientCLI import SystemAdministratorClientCLI
 
     installCentralLoader()
+    if args.proxy:
+        os.environ["X509_USER_PROXY"] = args.proxy  # also for reading the central configuration
     loaded = DIRAC.initialize(log_level=args.log_level or "ERROR")
     if not loaded["OK"]:
         print(f"WARNING: configuration: {loaded['Message']}", file=sys.stderr)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
+import tempfile
 
 import DIRAC
-from DIRAC.Core.Security.ProxyGeneration import DEFAULT_LIFETIME, generateProxy, parseLifetime
+from DIRAC.Core.Security.ProxyGeneration import DEFAULT_LIFETIME, generateProxy, loadUserCredentials, parseLifetime
 from DIRAC.Core.Security.ProxyInfo import formatProxyInfoAsString
+from DIRAC.Core.Security.X509Chain import X509Chain
+
+BOOTSTRAP_SECONDS = 600
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,20 +35,45 @@ def main(argv: list[str] | None = None) -> int:
         if not result["OK"]:
             return _fail(result["Message"])
         lifetime = result["Value"]
-    result = DIRAC.initialize()
+    password = sys.stdin.readline().rstrip("\n") if args.pwstdin else None
+    credentials = loadUserCredentials(args.cert, args.key, password)
+    if not credentials["OK"] and password is None and sys.stdin.isatty() and "password" in credentials["Message"]:
+        password = getpass.getpass("Enter the password of your certificate key: ")
+        credentials = loadUserCredentials(args.cert, args.key, password)
+    if not credentials["OK"]:
+        return _fail(credentials["Message"])
+    result = _initializeAs(credentials["Value"])
     if not result["OK"]:
         return _fail(result["Message"])
-
-    password = sys.stdin.readline().rstrip("\n") if args.pwstdin else None
     result = generateProxy(args.cert, args.key, args.group, lifetime, args.out, password)
-    if not result["OK"] and password is None and sys.stdin.isatty() and "password" in result["Message"]:
-        password = getpass.getpass("Enter the password of your certificate key: ")
-        result = generateProxy(args.cert, args.key, args.group, lifetime, args.out, password)
     if not result["OK"]:
         return _fail(result["Message"])
     print(f"Proxy generated for group {result['Value'].get('group')}:")
     print(formatProxyInfoAsString(result["Value"]))
     return 0
+
+
+def _initializeAs(chain: X509Chain) -> dict:
+    """Load the configuration as the certificate's owner.
+
+    The registry (which groups the user has) may come from the configuration
+    server, which only answers authenticated callers, and there is no proxy yet:
+    a ten-minute proxy without group, in a private temporary folder, opens that door.
+    """
+    with tempfile.TemporaryDirectory(prefix="dirac-proxy-init-") as folder:
+        bootstrap = os.path.join(folder, "bootstrap.pem")
+        made = chain.generateProxyToFile(bootstrap, BOOTSTRAP_SECONDS)
+        if not made["OK"]:
+            return made
+        previous = os.environ.get("X509_USER_PROXY")
+        os.environ["X509_USER_PROXY"] = bootstrap
+        try:
+            return DIRAC.initialize()
+        finally:
+            if previous is None:
+                os.environ.pop("X509_USER_PROXY", None)
+            else:
+                os.environ["X509_USER_PROXY"] = previous
 
 
 def _fail(message: str) -> int:
