@@ -56,9 +56,9 @@ class CSAPI:
         target = self._url or ",".join(gConfig.getValue(SERVERS_OPTION, [])) or "Configuration/Server"
         return RPCClient(target, **self._rpcOptions)
 
-    def downloadCSData(self) -> dict:
-        """Fetch the current central configuration, dropping unsaved changes; S_OK(version)."""
-        from DIRAC.ConfigurationSystem.Service.CentralStore import decompress, parseCFG
+    def _fetch(self) -> dict:
+        """S_OK((text, version)) of the current central configuration, from the server."""
+        from DIRAC.ConfigurationSystem.Service.CentralStore import decompress
 
         data = self._rpc().getCompressedDataIfNewer("")
         if not data["OK"]:
@@ -66,11 +66,25 @@ class CSAPI:
         text = decompress(data["Value"].get("data", ""))
         if not text["OK"]:
             return text
-        parsed = parseCFG(text["Value"])
+        return S_OK((text["Value"], data["Value"]["newestVersion"]))
+
+    def _send(self, text: str, version: str) -> dict:
+        """Store ``text`` as the change of ``version``, through the server; S_OK(new version)."""
+        return self._rpc().commitNewData(text, version)
+
+    def downloadCSData(self) -> dict:
+        """Fetch the current central configuration, dropping unsaved changes; S_OK(version)."""
+        from DIRAC.ConfigurationSystem.Service.CentralStore import parseCFG
+
+        fetched = self._fetch()
+        if not fetched["OK"]:
+            return fetched
+        text, version = fetched["Value"]
+        parsed = parseCFG(text)
         if not parsed["OK"]:
             return parsed
         self._cfg = parsed["Value"]
-        self._version = data["Value"]["newestVersion"]
+        self._version = version
         self._changed = False
         return S_OK(self._version)
 
@@ -167,7 +181,7 @@ class CSAPI:
         """Send the changes; S_OK(new version), S_ERROR when refused (stale, not allowed, invalid)."""
         if self._cfg is None or not self._changed:
             return S_OK(self._version)
-        result = self._rpc().commitNewData(str(self._cfg), self._version)
+        result = self._send(str(self._cfg), self._version)
         if not result["OK"]:
             return result
         self._version = result["Value"]

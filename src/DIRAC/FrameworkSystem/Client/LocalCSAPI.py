@@ -9,7 +9,7 @@ safe while the server runs too; the server notices the new file on its next read
 from __future__ import annotations
 
 from DIRAC.ConfigurationSystem.Client.CSAPI import CSAPI
-from DIRAC.ConfigurationSystem.Service.CentralStore import CentralStore, parseCFG
+from DIRAC.ConfigurationSystem.Service.CentralStore import CentralStore
 from DIRAC.Core.Utilities.ReturnValues import S_OK
 
 
@@ -21,29 +21,13 @@ class LocalCSAPI(CSAPI):
         self._store = CentralStore(path)
         self._author = author
 
-    def downloadCSData(self) -> dict:
-        """Read the current file, dropping unsaved changes; S_OK(version)."""
+    def _fetch(self) -> dict:
+        """S_OK((text, version)) of the current central file."""
         current = self._store.current()
         if not current["OK"]:
             return current
-        parsed = parseCFG(current["Value"]["text"])
-        if not parsed["OK"]:
-            return parsed
-        self._cfg = parsed["Value"]
-        self._version = current["Value"]["version"]
-        self._changed = False
-        return S_OK(self._version)
+        return S_OK((current["Value"]["text"], current["Value"]["version"]))
 
-    initialize = downloadCSData
-
-    def commit(self) -> dict:
-        """Write the changes (refused when the file changed since it was read); S_OK(new version)."""
-        if self._cfg is None or not self._changed:
-            return S_OK(self._version)
-        result = self._store.commit(str(self._cfg), self._version, self._author)
-        if not result["OK"]:
-            return result
-        self._version = result["Value"]
-        self._changed = False
-        self._cfg = None
-        return result
+    def _send(self, text: str, version: str) -> dict:
+        """Write ``text`` as the change of ``version`` (refused when the file changed since); S_OK(new version)."""
+        return self._store.commit(text, version, self._author)
