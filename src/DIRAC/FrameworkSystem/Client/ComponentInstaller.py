@@ -133,6 +133,16 @@ class ComponentInstaller:
             lockFile.close()
             self._lock.release()
 
+    def _whileLocked(self, action: Callable[[InstanceSettings], dict]) -> dict:
+        """``action(settings)`` holding the instance lock; the settings or lock error otherwise."""
+        settings = self.getSettings()
+        if not settings["OK"]:
+            return settings
+        with self._exclusive(settings["Value"]) as locked:
+            if not locked["OK"]:
+                return locked
+            return action(settings["Value"])
+
     def _newCSAPI(self) -> Any:
         if self._csAPIFactory is not None:
             return self._csAPIFactory()
@@ -451,14 +461,12 @@ class ComponentInstaller:
         S_OK({"System", "Component", "Port", "URL", "Status", "Action"}) where Action is
         ``installed``, ``restarted``, ``started`` or ``unchanged``.
         """
-        settings = self.getSettings()
-        if not settings["OK"]:
-            return settings
-        with self._exclusive(settings["Value"]) as locked:
-            if not locked["OK"]:
-                return locked
+
+        def prepareAndActivate(_settings: InstanceSettings) -> dict:
             prepared = self._prepare(componentType, system, component, options)
             return prepared if not prepared["OK"] else self._activate(prepared["Value"])
+
+        return self._whileLocked(prepareAndActivate)
 
     def prepareComponent(self, componentType: str, system: str, component: str, options: dict | None = None) -> dict:
         """First half of ``installComponent``: configuration and runit folder, not started yet.
@@ -467,23 +475,11 @@ class ComponentInstaller:
         gets a ``down`` file, so that nothing starts before it is activated (the bootstrap
         prepares the configuration server and the SystemAdministrator, then starts them in order).
         """
-        settings = self.getSettings()
-        if not settings["OK"]:
-            return settings
-        with self._exclusive(settings["Value"]) as locked:
-            if not locked["OK"]:
-                return locked
-            return self._prepare(componentType, system, component, options)
+        return self._whileLocked(lambda _settings: self._prepare(componentType, system, component, options))
 
     def activateComponent(self, pending: dict) -> dict:
         """Second half of ``installComponent``: start (or restart when changed) and wait until ready."""
-        settings = self.getSettings()
-        if not settings["OK"]:
-            return settings
-        with self._exclusive(settings["Value"]) as locked:
-            if not locked["OK"]:
-                return locked
-            return self._activate(pending)
+        return self._whileLocked(lambda _settings: self._activate(pending))
 
     def _prepare(self, componentType: str, system: str, component: str, options: dict | None) -> dict:
         kind = checkType(componentType)
@@ -575,30 +571,27 @@ class ComponentInstaller:
             checked = checkName(label, name)
             if not checked["OK"]:
                 return checked
-        settings = self.getSettings()
-        if not settings["OK"]:
-            return settings
-        settings = settings["Value"]
-        with self._exclusive(settings) as locked:
-            if not locked["OK"]:
-                return locked
-            folder = settings.componentDir(system, component)
-            link = settings.startupLink(system, component)
-            present = os.path.isdir(folder) or os.path.islink(link)
-            stopped: list[int] = []
-            if present:
-                result = self._unsupervise(settings, system, component)
-                if not result["OK"]:
-                    return result
-                stopped = result["Value"]
-            configuration = self.removeComponentFromCS(system, component)
-            if not configuration["OK"]:
-                return configuration
-            removed = configuration["Value"]["Removed"]
-            if not present and not removed:
-                return S_ERROR(DErrno.ENOENT, f"{system}/{component} is not installed on {settings.host}")
-            _log.always("Uninstalled", f"{system}/{component}")
-            return S_OK({"System": system, "Component": component, "StoppedPIDs": stopped, "RemovedFromCS": removed})
+        return self._whileLocked(lambda settings: self._uninstall(settings, system, component))
+
+    def _uninstall(self, settings: InstanceSettings, system: str, component: str) -> dict:
+        """``uninstallComponent`` once the names are checked and the lock is held."""
+        folder = settings.componentDir(system, component)
+        link = settings.startupLink(system, component)
+        present = os.path.isdir(folder) or os.path.islink(link)
+        stopped: list[int] = []
+        if present:
+            result = self._unsupervise(settings, system, component)
+            if not result["OK"]:
+                return result
+            stopped = result["Value"]
+        configuration = self.removeComponentFromCS(system, component)
+        if not configuration["OK"]:
+            return configuration
+        removed = configuration["Value"]["Removed"]
+        if not present and not removed:
+            return S_ERROR(DErrno.ENOENT, f"{system}/{component} is not installed on {settings.host}")
+        _log.always("Uninstalled", f"{system}/{component}")
+        return S_OK({"System": system, "Component": component, "StoppedPIDs": stopped, "RemovedFromCS": removed})
 
     def _unsupervise(self, settings: InstanceSettings, system: str, component: str) -> dict:
         """Unlink from startup/, stop service, logger and runsv, keep the log, delete the folder."""
