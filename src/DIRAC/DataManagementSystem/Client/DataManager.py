@@ -90,6 +90,17 @@ class DataManager:
             result = S_ERROR(DErrno.EEEXCEPTION, f"{type(exc).__name__}: {exc}")
         return splitBulk(result, lfns, f"catalog {method}")
 
+    def _lfnsAndSE(self, lfn: Any, seName: str, operation: str) -> dict:
+        """S_OK((lfns, failed, StorageElement)): the LFN argument split, and ``seName`` usable for ``operation``."""
+        parsed = splitLFNs(lfn)
+        if not parsed["OK"]:
+            return parsed
+        lfns, failed = parsed["Value"]
+        result = self.storage.storageElement(seName, operation)
+        if not result["OK"]:
+            return result
+        return S_OK((lfns, failed, result["Value"]))
+
     def _allowed(self, lfns: list[str], operation: str, failed: dict) -> list[str]:
         """The LFNs the catalog lets the caller do ``operation`` on; the others go to ``failed``."""
         answers, errors = self._catalog("hasAccess", lfns, lfns, operation)
@@ -299,14 +310,10 @@ class DataManager:
         ``{lfn: {'replicate': seconds, 'register': seconds, 'transfer': 'local copy'}}``;
         an LFN already at ``destSE`` succeeds with nothing done.
         """
-        parsed = splitLFNs(lfn)
+        parsed = self._lfnsAndSE(lfn, destSE, "putFile")
         if not parsed["OK"]:
             return parsed
-        lfns, failed = parsed["Value"]
-        result = self.storage.storageElement(destSE, "putFile")
-        if not result["OK"]:
-            return result
-        destination = result["Value"]
+        lfns, failed, destination = parsed["Value"]
         for name in list(lfns):
             if destPath and destPath.rstrip("/") != os.path.dirname(name):
                 failed[name] = f"destPath {destPath} differs from the directory of {name}: replicas keep their LFN"
@@ -448,14 +455,10 @@ class DataManager:
         An LFN without a replica there succeeds with nothing done; the last
         replica of a file is never removed (use ``removeFile``).
         """
-        parsed = splitLFNs(lfn)
+        parsed = self._lfnsAndSE(lfn, storageElementName, "removeFile")
         if not parsed["OK"]:
             return parsed
-        lfns, failed = parsed["Value"]
-        result = self.storage.storageElement(storageElementName, "removeFile")
-        if not result["OK"]:
-            return result
-        se = result["Value"]
+        lfns, failed, se = parsed["Value"]
         replicas, errors = self._catalog("getReplicas", lfns, lfns)
         failed.update(errors)
         successful: dict[str, bool] = {}
@@ -506,13 +509,10 @@ class DataManager:
         For S3 with ``http(s)`` this is a presigned URL for external applications.
         LFNs without a replica at that SE fail.
         """
-        parsed = splitLFNs(lfn)
+        parsed = self._lfnsAndSE(lfn, storageElementName, "getFile")
         if not parsed["OK"]:
             return parsed
-        lfns, failed = parsed["Value"]
-        result = self.storage.storageElement(storageElementName, "getFile")
-        if not result["OK"]:
-            return result
+        lfns, failed, se = parsed["Value"]
         replicas, errors = self._catalog("getReplicas", lfns, lfns)
         failed.update(errors)
         present = []
@@ -523,7 +523,7 @@ class DataManager:
                 failed[name] = f"{name} has no replica at {storageElementName}"
         if not present:
             return _bulk({}, failed)
-        urls = result["Value"].getURL(present, protocol=protocol)
+        urls = se.getURL(present, protocol=protocol)
         successful, errors = splitBulk(urls, present, f"access URL at {storageElementName}")
         failed.update(errors)
         return _bulk(successful, failed)

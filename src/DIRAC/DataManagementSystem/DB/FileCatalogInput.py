@@ -132,6 +132,17 @@ def _needDict(value: object, what: str) -> str | None:
     return None
 
 
+def _replicaPlace(info: dict) -> Checked:
+    """{SE, PFN} of a file or replica description (SE required, PFN optional)."""
+    se, reason = _shortText(info.get("SE"), "SE", MAX_SE)
+    if reason:
+        return None, reason
+    pfn, reason = _shortText(info.get("PFN"), "PFN", 4096, required=False)
+    if reason:
+        return None, reason
+    return {"SE": se, "PFN": pfn}, None
+
+
 def checkFileInfo(info: object) -> Checked:
     """addFile's value: {SE, Size, Checksum, ChecksumType?, GUID?, PFN?}; GUID made when missing."""
     reason = _needDict(info, "file description")
@@ -140,10 +151,7 @@ def checkFileInfo(info: object) -> Checked:
     size = info.get("Size")
     if not _isInt(size) or size < 0:
         return None, f"Size must be a non-negative integer, got {size!r}"
-    se, reason = _shortText(info.get("SE"), "SE", MAX_SE)
-    if reason:
-        return None, reason
-    pfn, reason = _shortText(info.get("PFN"), "PFN", 4096, required=False)
+    replica, reason = _replicaPlace(info)
     if reason:
         return None, reason
     checksum, reason = normalizeChecksum(info.get("Checksum"), info.get("ChecksumType"))
@@ -153,8 +161,7 @@ def checkFileInfo(info: object) -> Checked:
     if reason:
         return None, reason
     return {
-        "SE": se,
-        "PFN": pfn,
+        **replica,
         "Size": size,
         "Checksum": checksum[0],
         "ChecksumType": checksum[1],
@@ -168,13 +175,7 @@ def checkReplicaInfo(info: object) -> Checked:
     reason = _needDict(info, "replica description")
     if reason:
         return None, reason
-    se, reason = _shortText(info.get("SE"), "SE", MAX_SE)
-    if reason:
-        return None, reason
-    pfn, reason = _shortText(info.get("PFN"), "PFN", 4096, required=False)
-    if reason:
-        return None, reason
-    return {"SE": se, "PFN": pfn}, None
+    return _replicaPlace(info)
 
 
 def checkReplicaSE(info: object) -> Checked:

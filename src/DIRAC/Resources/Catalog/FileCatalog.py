@@ -201,6 +201,14 @@ class FileCatalog:
             return S_ERROR(DErrno.ECONF, f"FileCatalog is not usable: {self.errorMessage}")
         return None
 
+    @staticmethod
+    def _lfnArgument(method: str, parms: tuple) -> dict:
+        """S_OK({lfn: value}, a new dict) from the first positional argument of ``method``."""
+        if not parms:
+            return S_ERROR(DErrno.EINVAL, f"{method}: the LFN argument is missing")
+        result = checkArgumentFormat(parms[0])
+        return S_OK(dict(result["Value"])) if result["OK"] else result
+
     def _writeExecute(self, method: str, *parms: Any, **kws: Any) -> dict:
         """Call ``method`` on every write catalog, master first; see the module documentation."""
         problem = self._notUsable()
@@ -209,12 +217,10 @@ class FileCatalog:
         if method in self.no_lfn_methods:
             catalogs = [entry for entry in self.writeCatalogs if entry[1].hasCatalogMethod(method)]
             return getattr(catalogs[0][1], method)(*parms, **kws) if catalogs else self._noCatalog(method)
-        if not parms:
-            return S_ERROR(DErrno.EINVAL, f"{method}: the LFN argument is missing")
-        result = checkArgumentFormat(parms[0])
+        result = self._lfnArgument(method, parms)
         if not result["OK"]:
             return result
-        pending = dict(result["Value"])
+        pending = result["Value"]
         successful: dict[str, dict] = {}
         failed: dict[str, dict] = {}
         called = False
@@ -254,12 +260,10 @@ class FileCatalog:
                     return result
                 lastError = result
             return lastError or self._noCatalog(method)
-        if not parms:
-            return S_ERROR(DErrno.EINVAL, f"{method}: the LFN argument is missing")
-        result = checkArgumentFormat(parms[0])
+        result = self._lfnArgument(method, parms)
         if not result["OK"]:
             return result
-        pending = dict(result["Value"])
+        pending = result["Value"]
         successful: dict[str, Any] = {}
         failed: dict[str, Any] = {}
         lastError = None
