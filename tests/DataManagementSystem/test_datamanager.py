@@ -1,6 +1,6 @@
 """DataManager against real S3 servers (rclone, moto), File SEs and a real FileCatalogDB on SQLite.
 
-The catalog is injected: ``DBCatalog`` below gives the FileCatalog facade's
+The catalog is injected: ``catalog_fixtures.DBCatalog`` gives the FileCatalog facade's
 interface over a real ``FileCatalogDB`` file with one user's credentials.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from catalog_fixtures import DBCatalog, systems_cfg
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import fileAdler
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
@@ -39,38 +40,6 @@ Operations
   }
 }
 """
-
-
-class DBCatalog:
-    """The FileCatalog facade's methods over a real FileCatalogDB, called with fixed credentials."""
-
-    def __init__(self, db: FileCatalogDB, credentials: dict):
-        self.db = db
-        self.credentials = credentials
-
-    def addFile(self, lfns):
-        return self.db.addFile(lfns, self.credentials)
-
-    def addReplica(self, lfns):
-        return self.db.addReplica(lfns, self.credentials)
-
-    def removeFile(self, lfns):
-        return self.db.removeFile(lfns, self.credentials)
-
-    def removeReplica(self, lfns):
-        return self.db.removeReplica(lfns, self.credentials)
-
-    def getReplicas(self, lfns, allStatus=False):
-        return self.db.getReplicas(lfns, self.credentials, allStatus)
-
-    def getFileMetadata(self, lfns):
-        return self.db.getFileMetadata(lfns, self.credentials)
-
-    def exists(self, lfns):
-        return self.db.exists(lfns, self.credentials)
-
-    def hasAccess(self, paths, opType):
-        return self.db.hasAccess(paths, opType, self.credentials)
 
 
 class RefusingCatalog(DBCatalog):
@@ -478,25 +447,17 @@ def test_command_exit_codes(env, commands):
 
 # ---------------------------------------------------------------------- end to end over the catalog service
 
-CATALOG_TEMPLATE = Path(__file__).resolve().parents[2] / "src/DIRAC/DataManagementSystem/ConfigTemplate.cfg"
 TEST_VO_HOME = "/testvo/user/a/alice"
 
 
 @pytest.fixture(scope="module")
 def catalog_service(test_ca, tmp_path_factory):
     """The FileCatalog HTTPS service on a fresh SQLite file: (cfg text for clients, user proxies)."""
-    from diraccfg import CFG
-
     from rpc_fixtures import ServiceLauncher, service_cfg
 
     folder = tmp_path_factory.mktemp("dm-filecatalog")
-    system = CFG().loadFromFile(str(CATALOG_TEMPLATE))
-    system.setOption("Databases/FileCatalogDB/URL", f"sqlite:///{folder / 'fc.sqlite'}")
-    systems = CFG()
-    systems.createNewSection("Systems")
-    systems["Systems"].createNewSection("DataManagement", contents=system)
     cfgPath = folder / "dirac.cfg"
-    cfgPath.write_text(service_cfg(test_ca, {}, extra=str(systems)))
+    cfgPath.write_text(service_cfg(test_ca, {}, extra=systems_cfg(folder)))
     launcher = ServiceLauncher()
     service = launcher.start("DataManagement/FileCatalog", cfgPath)
     catalogs = "Resources\n{\n  FileCatalogs\n  {\n    FileCatalog\n    {\n"

@@ -8,60 +8,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from diraccfg import CFG
 
 TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData  # noqa: E402
+from catalog_fixtures import running_catalog  # noqa: E402
 from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient  # noqa: E402
-from rpc_fixtures import ServiceLauncher, free_port, service_cfg  # noqa: E402
-from s3_fixtures import merge_cfg  # noqa: E402
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "src/DIRAC/DataManagementSystem/ConfigTemplate.cfg"
 COMMAND = Path(sys.executable).parent / "dirac-dms-filecatalog-cli"
 ALICE_HOME = "/testvo/user/a/alice"
-CATALOGS = "Resources\n{\n FileCatalogs\n {\n  FileCatalog\n  {\n   Master = True\n  }\n }\n}\n"
-
-
-def _systemsCfg(folder: Path, port: int) -> str:
-    """DataManagement from ConfigTemplate.cfg on a fresh SQLite file, its FileCatalog URL, the facade's catalog."""
-    system = CFG().loadFromFile(str(TEMPLATE))
-    system.setOption("Databases/FileCatalogDB/URL", f"sqlite:///{folder / 'fc.sqlite'}")
-    system.createNewSection("URLs")
-    system["URLs"].setOption("FileCatalog", f"https://127.0.0.1:{port}/DataManagement/FileCatalog")
-    wrapped = CFG()
-    wrapped.createNewSection("Systems")
-    wrapped["Systems"].createNewSection("DataManagement", contents=system)
-    return merge_cfg(str(wrapped), CATALOGS)
 
 
 @pytest.fixture(scope="module")
 def catalog(test_ca, tmp_path_factory):
     """A FileCatalog service subprocess; the cfg the CLI reads; proxies for alice, bob and alice as admin."""
-    folder = tmp_path_factory.mktemp("fccli")
-    port = free_port()
-    cfgPath = folder / "dirac.cfg"
-    cfgPath.write_text(service_cfg(test_ca, {}, extra=_systemsCfg(folder, port)))
-    launcher = ServiceLauncher()
-    service = launcher.start("DataManagement/FileCatalog", cfgPath, port=port)
-    previous = os.environ.get("DIRACSYSCONFIG")
-    os.environ["DIRACSYSCONFIG"] = str(cfgPath)
-    gConfigurationData.loadAll()
-    proxies = {
-        (user, group): test_ca.proxy(user, group, path=folder / f"{user}-{group}.pem")
-        for user, group in (("alice", "dirac_user"), ("bob", "dirac_user"), ("alice", "dirac_admin"))
-    }
-    try:
+    with running_catalog(test_ca, tmp_path_factory.mktemp("fccli"), facade=True) as (service, cfgPath, proxies):
         yield {"service": service, "cfg": cfgPath, "proxies": proxies, "ca": test_ca}
-    finally:
-        launcher.stopAll()
-        if previous is None:
-            os.environ.pop("DIRACSYSCONFIG", None)
-        else:
-            os.environ["DIRACSYSCONFIG"] = previous
-        gConfigurationData.loadAll()
 
 
 def cli(catalog, commands: str, user: str = "alice", group: str = "dirac_user") -> subprocess.CompletedProcess:

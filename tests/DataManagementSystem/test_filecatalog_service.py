@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import os
 import sys
 from pathlib import Path
 
@@ -14,12 +13,11 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+from catalog_fixtures import running_catalog  # noqa: E402
 from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData  # noqa: E402
 from DIRAC.Resources.Catalog.FileCatalog import FileCatalog  # noqa: E402
 from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient  # noqa: E402
-from rpc_fixtures import ServiceLauncher, service_cfg  # noqa: E402
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "src/DIRAC/DataManagementSystem/ConfigTemplate.cfg"
 ALICE_HOME = "/testvo/user/a/alice"
 BOB_HOME = "/testvo/user/b/bob"
 
@@ -31,34 +29,8 @@ def info(size: int = 5) -> dict:
 @pytest.fixture(scope="module")
 def catalog(test_ca, tmp_path_factory):
     """A FileCatalog service (from ConfigTemplate.cfg) on a fresh SQLite file; the test process uses its cfg."""
-    folder = tmp_path_factory.mktemp("filecatalog")
-    system = CFG().loadFromFile(str(TEMPLATE))
-    system.setOption("Databases/FileCatalogDB/URL", f"sqlite:///{folder / 'fc.sqlite'}")
-    systems = CFG()
-    systems.createNewSection("Systems")
-    systems["Systems"].createNewSection("DataManagement", contents=system)
-    cfgText = service_cfg(test_ca, {}, extra=str(systems))
-    cfgPath = folder / "dirac.cfg"
-    cfgPath.write_text(cfgText)
-
-    launcher = ServiceLauncher()
-    service = launcher.start("DataManagement/FileCatalog", cfgPath)
-    previous = os.environ.get("DIRACSYSCONFIG")
-    os.environ["DIRACSYSCONFIG"] = str(cfgPath)
-    gConfigurationData.loadAll()
-    proxies = {
-        (user, group): test_ca.proxy(user, group, path=folder / f"{user}-{group}.pem")
-        for user, group in (("alice", "dirac_user"), ("bob", "dirac_user"), ("alice", "dirac_admin"))
-    }
-    try:
+    with running_catalog(test_ca, tmp_path_factory.mktemp("filecatalog")) as (service, _cfgPath, proxies):
         yield service, proxies, test_ca
-    finally:
-        launcher.stopAll()
-        if previous is None:
-            os.environ.pop("DIRACSYSCONFIG", None)
-        else:
-            os.environ["DIRACSYSCONFIG"] = previous
-        gConfigurationData.loadAll()
 
 
 def client(catalog, user: str, group: str = "dirac_user", **kwargs) -> FileCatalogClient:

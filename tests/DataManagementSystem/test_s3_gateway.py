@@ -14,39 +14,20 @@ from pathlib import Path
 
 import pytest
 import requests
-from diraccfg import CFG
 
 TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData  # noqa: E402
+from catalog_fixtures import client_environment, systems_cfg  # noqa: E402
 from DIRAC.Core.Utilities.Adler import fileAdler  # noqa: E402
 from DIRAC.DataManagementSystem.Client.S3GatewayClient import S3GatewayClient  # noqa: E402
 from DIRAC.Resources.Storage.StorageElement import StorageElement  # noqa: E402
 from rpc_fixtures import ServiceLauncher, free_port, service_cfg  # noqa: E402
 from s3_fixtures import merge_cfg, s3_se_cfg  # noqa: E402
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "src/DIRAC/DataManagementSystem/ConfigTemplate.cfg"
 HOME = "/testvo/user/a/alice"
 MiB = 1024 * 1024
-
-
-def _systemsCfg(folder: Path, ports: dict[str, int], gateways: list[int]) -> str:
-    system = CFG().loadFromFile(str(TEMPLATE))
-    system.setOption("Databases/FileCatalogDB/URL", f"sqlite:///{folder / 'fc.sqlite'}")
-    system.setOption("Services/S3Gateway/AuditFile", str(folder / "audit.jsonl"))
-    system.setOption("Services/S3Gateway/MaxExpiration", "86400")
-    system.createNewSection("URLs")
-    system["URLs"].setOption("FileCatalog", f"https://127.0.0.1:{ports['catalog']}/DataManagement/FileCatalog")
-    system["URLs"].setOption(
-        "S3Gateway", ", ".join(f"https://127.0.0.1:{port}/DataManagement/S3Gateway" for port in gateways)
-    )
-    wrapped = CFG()
-    wrapped.createNewSection("Systems")
-    wrapped["Systems"].createNewSection("DataManagement", contents=system)
-    catalogs = "Resources\n{\n FileCatalogs\n {\n  FileCatalog\n  {\n   Master = True\n  }\n }\n}\n"
-    return merge_cfg(str(wrapped), catalogs)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +37,8 @@ def gateway(test_ca, rclone_s3_server, tmp_path_factory):
     bucket = rclone_s3_server.make_bucket()
     ports = {"catalog": free_port()}
     gatewayPorts = [free_port(), free_port()]
-    systems = _systemsCfg(folder, ports, gatewayPorts)
+    options = {"Services/S3Gateway/AuditFile": str(folder / "audit.jsonl"), "Services/S3Gateway/MaxExpiration": "86400"}
+    systems = systems_cfg(folder, ports["catalog"], gatewayPorts, options, facade=True)
     serverCfg = folder / "server.cfg"
     serverCfg.write_text(
         service_cfg(test_ca, {}, extra=merge_cfg(systems, s3_se_cfg("S3-INDIRECT", rclone_s3_server, bucket)))
@@ -77,21 +59,19 @@ def gateway(test_ca, rclone_s3_server, tmp_path_factory):
     launcher = ServiceLauncher()
     launcher.start("DataManagement/FileCatalog", serverCfg, port=ports["catalog"])
     gateways = [launcher.start("DataManagement/S3Gateway", serverCfg, port=port) for port in gatewayPorts]
-    previous = {name: os.environ.get(name) for name in ("DIRACSYSCONFIG", "X509_USER_PROXY", "X509_CERT_DIR")}
-    os.environ["DIRACSYSCONFIG"] = str(clientCfg)
-    os.environ["X509_CERT_DIR"] = str(test_ca.caDir)
-    gConfigurationData.loadAll()
     proxies = {user: test_ca.proxy(user, "dirac_user", path=folder / f"{user}.pem") for user in ("alice", "bob")}
     try:
-        yield {"folder": folder, "gateways": gateways, "proxies": proxies, "server": rclone_s3_server, "bucket": bucket}
+        environment = client_environment(clientCfg, restore=["X509_USER_PROXY"], X509_CERT_DIR=str(test_ca.caDir))
+        with environment:
+            yield {
+                "folder": folder,
+                "gateways": gateways,
+                "proxies": proxies,
+                "server": rclone_s3_server,
+                "bucket": bucket,
+            }
     finally:
         launcher.stopAll()
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        gConfigurationData.loadAll()
 
 
 @pytest.fixture
