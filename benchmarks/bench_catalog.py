@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -32,15 +31,11 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent / "tests"  # security_fixtures (test CA) and rpc_fixtures (service launcher)
+from _common import BenchmarkError, useTestHelpers
+
 TARGET = 2000.0  # LFNs per second, at least
 USER = {"DN": "/CN=bench", "username": "alice", "group": "dirac_user", "properties": ["NormalUser"], "VO": "testvo"}
 HOME = "/testvo/user/a/alice"
-
-
-class BenchmarkError(RuntimeError):
-    """A phase failed or its result did not verify."""
 
 
 def fileDict(directory: str, count: int) -> dict:
@@ -59,6 +54,22 @@ def check(result: dict, expected: int, what: str, wantValue: object = True) -> N
     good = sum(1 for item in value["Successful"].values() if item == wantValue)
     if good != expected:
         raise BenchmarkError(f"{what}: {good} of {expected} LFNs answered {wantValue!r}")
+
+
+class Batches:
+    """The LFN batches of one path: ``new(i)`` a fresh one to register, ``again(i)`` the LFNs of one registered."""
+
+    def __init__(self, directory: str, count: int) -> None:
+        self.directory = directory
+        self.count = count
+        self.made: list[dict] = []
+
+    def new(self, index: int) -> dict:
+        self.made.append(fileDict(f"{self.directory}/run{index}", self.count))
+        return self.made[-1]
+
+    def again(self, index: int) -> list[str]:
+        return list(self.made[index % len(self.made)])
 
 
 def timeRuns(repeat: int, prepare: Callable[[int], object], run: Callable[[object], dict], verify) -> list[float]:
@@ -101,24 +112,21 @@ def benchDB(folder: Path, count: int, repeat: int, table: Table) -> None:
     if not db.isConnected()["OK"]:
         raise BenchmarkError(f"cannot open the DB: {db.connectionError}")
     try:
-        batches: list[dict] = []
-
-        def prepare(index: int) -> dict:
-            batches.append(fileDict(f"{HOME}/db/run{index}", count))
-            return batches[-1]
-
-        times = timeRuns(repeat, prepare, lambda lfns: db.addFile(lfns, USER), lambda r: check(r, count, "DB addFile"))
+        batches = Batches(f"{HOME}/db", count)
+        times = timeRuns(
+            repeat, batches.new, lambda lfns: db.addFile(lfns, USER), lambda r: check(r, count, "DB addFile")
+        )
         table.add("addFile", "DB", times)
         times = timeRuns(
             repeat,
-            lambda index: list(batches[index % len(batches)]),
+            batches.again,
             lambda lfns: db.hasAccess(lfns, "Write", USER),
             lambda r: check(r, count, "DB hasAccess"),
         )
         table.add("hasAccess Write", "DB", times)
         times = timeRuns(
             repeat,
-            lambda index: list(batches[index % len(batches)]),
+            batches.again,
             lambda lfns: db.getReplicas(lfns, USER),
             lambda r: check(r, count, "DB getReplicas", {"S3-BENCH": ""}),
         )
@@ -129,21 +137,14 @@ def benchDB(folder: Path, count: int, repeat: int, table: Table) -> None:
 
 def startService(folder: Path):
     """(launcher, service, env, proxy path): a FileCatalog subprocess and the test process configured for it."""
-    sys.path.insert(0, str(TESTS))
-    from diraccfg import CFG
-
+    from catalog_fixtures import systems_cfg
     from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
     from rpc_fixtures import ServiceLauncher, service_cfg
     from security_fixtures import make_env
 
     env = make_env(folder / "ca", "Bench CA", ["alice", "bob"])
-    template = CFG().loadFromFile(str(HERE.parent / "src/DIRAC/DataManagementSystem/ConfigTemplate.cfg"))
-    template.setOption("Databases/FileCatalogDB/URL", f"sqlite:///{folder / 'service.sqlite'}")
-    systems = CFG()
-    systems.createNewSection("Systems")
-    systems["Systems"].createNewSection("DataManagement", contents=template)
     cfgPath = folder / "dirac.cfg"
-    cfgPath.write_text(service_cfg(env, {}, extra=str(systems)))
+    cfgPath.write_text(service_cfg(env, {}, extra=systems_cfg(folder, dbFile="service.sqlite")))
     launcher = ServiceLauncher(logDir=str(folder))
     service = launcher.start("DataManagement/FileCatalog", cfgPath)
     os.environ["DIRACSYSCONFIG"] = str(cfgPath)
@@ -162,17 +163,12 @@ def benchRPC(folder: Path, count: int, repeat: int, table: Table) -> None:
         warm = client.isOK()  # the TLS session and connection are set up before timing
         if not warm["OK"]:
             raise BenchmarkError(f"service not answering: {warm['Message']}")
-        batches: list[dict] = []
-
-        def prepare(index: int) -> dict:
-            batches.append(fileDict(f"{HOME}/rpc/run{index}", count))
-            return batches[-1]
-
-        times = timeRuns(repeat, prepare, client.addFile, lambda r: check(r, count, "RPC addFile"))
+        batches = Batches(f"{HOME}/rpc", count)
+        times = timeRuns(repeat, batches.new, client.addFile, lambda r: check(r, count, "RPC addFile"))
         table.add("addFile", "RPC", times)
         times = timeRuns(
             repeat,
-            lambda index: list(batches[index % len(batches)]),
+            batches.again,
             lambda lfns: client.hasAccess(lfns, "Write"),
             lambda r: check(r, count, "RPC hasAccess"),
         )
@@ -180,24 +176,20 @@ def benchRPC(folder: Path, count: int, repeat: int, table: Table) -> None:
         asUser.isOK()
         times = timeRuns(
             repeat,
-            lambda index: list(batches[index % len(batches)]),
+            batches.again,
             lambda lfns: asUser.hasAccess(lfns, "Write"),
             lambda r: check(r, count, "RPC delegated hasAccess"),
         )
         table.add("hasAccess Write", "RPC delegated", times)
         times = timeRuns(
             repeat,
-            lambda index: list(batches[index % len(batches)]),
+            batches.again,
             client.getReplicas,
             lambda r: check(r, count, "RPC getReplicas", {"S3-BENCH": ""}),
         )
         table.add("getReplicas", "RPC", times)
     finally:
         launcher.stopAll()
-
-
-def _terminate(signum: int, _frame) -> None:
-    raise SystemExit(128 + signum)  # run the finally blocks: stop the service, remove the folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     count = args.lfns or (200 if args.quick else 1000)
     repeat = max(1, args.repeat or (2 if args.quick else 5))
-    signal.signal(signal.SIGTERM, _terminate)
+    useTestHelpers()  # tests/ on sys.path; SIGTERM runs the finally blocks (stop the service, remove the folder)
 
     from DIRAC.FrameworkSystem.Client.Logger import gLogger
 

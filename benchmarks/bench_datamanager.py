@@ -33,132 +33,58 @@ import argparse
 import filecmp
 import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
 import time
-import traceback
-import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent / "tests"  # s3_fixtures: SE cfg text helpers
-MiB = 1024 * 1024
-REGION = "us-east-1"
+from _common import (
+    BenchmarkError,
+    MiB,
+    applyDefaults,
+    expectAll,
+    loadAverage,
+    loadNote,
+    runInTemporaryFolder,
+    startRclone,
+    stopRclone,
+)
+
 S3_SE, FILE_SE = "S3-BENCH", "FILE-BENCH"
 USER = {"DN": "/CN=bench", "username": "alice", "group": "vo_user", "properties": ["NormalUser"], "VO": "vo"}
 HOME = "/vo/user/a/alice"
-
-
-class BenchmarkError(RuntimeError):
-    """A phase failed or its result did not verify."""
-
-
-class DBCatalog:
-    """The FileCatalog facade's methods DataManager uses, over a FileCatalogDB with fixed credentials."""
-
-    def __init__(self, db, credentials: dict) -> None:
-        self.db = db
-        self.credentials = credentials
-
-    def addFile(self, lfns):
-        return self.db.addFile(lfns, self.credentials)
-
-    def addReplica(self, lfns):
-        return self.db.addReplica(lfns, self.credentials)
-
-    def removeFile(self, lfns):
-        return self.db.removeFile(lfns, self.credentials)
-
-    def removeReplica(self, lfns):
-        return self.db.removeReplica(lfns, self.credentials)
-
-    def getReplicas(self, lfns, allStatus=False):
-        return self.db.getReplicas(lfns, self.credentials, allStatus)
-
-    def getFileMetadata(self, lfns):
-        return self.db.getFileMetadata(lfns, self.credentials)
-
-    def exists(self, lfns):
-        return self.db.exists(lfns, self.credentials)
-
-    def hasAccess(self, paths, opType):
-        return self.db.hasAccess(paths, opType, self.credentials)
-
-
-def allSuccessful(result: dict, lfns: list[str], what: str) -> dict:
-    """The Successful dict of a bulk result that must hold every LFN; BenchmarkError otherwise."""
-    if not result["OK"]:
-        raise BenchmarkError(f"{what}: {result['Message']}")
-    failed = result["Value"]["Failed"]
-    if failed:
-        raise BenchmarkError(f"{what}: {len(failed)} failed, e.g. {next(iter(failed.items()))}")
-    missing = [lfn for lfn in lfns if lfn not in result["Value"]["Successful"]]
-    if missing:
-        raise BenchmarkError(f"{what}: no answer for {len(missing)} LFNs, e.g. {missing[0]}")
-    return result["Value"]["Successful"]
-
-
-def loadAverage() -> str:
-    try:
-        return f"{os.getloadavg()[0]:.2f}"
-    except OSError:
-        return "?"
 
 
 class DataManagerBenchmark:
     def __init__(self, options: argparse.Namespace, work: Path) -> None:
         self.options = options
         self.work = work
-        self.process = None
+        self.server = None  # s3_fixtures.S3Server
         self.times: dict[str, list[float]] = {"ours": [], "plain": []}
         self.notes: list[str] = []
 
     # -- set-up
 
     def startServer(self) -> None:
-        from DIRAC.Core.Utilities.Subprocesses import rcloneS3Command, startOnFreePort
+        self.server = startRclone(self.work)
 
-        root = self.work / "rclone-root"
-        root.mkdir()
-        self.accessKey, self.secretKey = "bench-access", f"bench-secret-{uuid.uuid4().hex}"
-        self.process, self.port = startOnFreePort(
-            lambda port: rcloneS3Command(port, root, self.accessKey, self.secretKey), self.work / "rclone.log"
-        )
-        print(f"rclone serve s3 PID {self.process.pid} on 127.0.0.1:{self.port}", flush=True)
-
-    def stopServer(self) -> None:
-        if self.process is not None:
-            from DIRAC.Core.Utilities.Subprocesses import stopProcess
-
-            stopProcess(self.process)
-            print(f"rclone PID {self.process.pid} stopped", flush=True)
-            self.process = None
+    def tearDown(self) -> None:
+        stopRclone(self.server)
+        self.server = None
 
     def configure(self) -> None:
         """The bucket, the two SEs in a dirac.cfg loaded into this process, the catalog and the DataManager."""
-        import boto3
-        from botocore.config import Config
-
-        self.client = boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{self.port}",
-            region_name=REGION,
-            aws_access_key_id=self.accessKey,
-            aws_secret_access_key=self.secretKey,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )
+        server = self.server
+        self.client = server.client()
         self.bucket = "bench-dm"
         self.client.create_bucket(Bucket=self.bucket)
         self.fileRoot = self.work / "file-se"
         self.fileRoot.mkdir()
 
-        sys.path.insert(0, str(TESTS))
+        from catalog_fixtures import DBCatalog
         from s3_fixtures import file_se_cfg, merge_cfg, s3_se_cfg
 
-        server = SimpleNamespace(host="127.0.0.1", port=self.port, access_key=self.accessKey, secret_key=self.secretKey)
         cfgPath = self.work / "dirac.cfg"
         cfgPath.write_text(merge_cfg(s3_se_cfg(S3_SE, server, self.bucket), file_se_cfg(FILE_SE, self.fileRoot)))
         os.environ["DIRACSYSCONFIG"] = str(cfgPath)
@@ -190,7 +116,7 @@ class DataManagerBenchmark:
         start = time.perf_counter()
         result = self.dm.putAndRegister({lfn: str(path) for lfn, path in self.sources.items()}, None, S3_SE)
         self.putSeconds = time.perf_counter() - start
-        allSuccessful(result, self.lfns, "putAndRegister")
+        expectAll(result, self.lfns, "putAndRegister")
         # the bucket keys of the LFNs (outside the timings): what the plain script downloads
         keys = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
@@ -208,11 +134,11 @@ class DataManagerBenchmark:
         start = time.perf_counter()
         result = self.dm.replicateAndRegister(self.lfns, FILE_SE, localCache=str(cache))
         self.times["ours"].append(time.perf_counter() - start)
-        done = allSuccessful(result, self.lfns, "replicateAndRegister")
+        done = expectAll(result, self.lfns, "replicateAndRegister")
         notCopied = [lfn for lfn, info in done.items() if "local copy" not in str(info.get("transfer", ""))]
         if notCopied:
             raise BenchmarkError(f"{len(notCopied)} LFNs were not copied, e.g. {notCopied[0]}: {done[notCopied[0]]}")
-        replicas = allSuccessful(self.db.getReplicas(self.lfns, USER), self.lfns, "getReplicas")
+        replicas = expectAll(self.db.getReplicas(self.lfns, USER), self.lfns, "getReplicas")
         if any(set(ses) != {S3_SE, FILE_SE} for ses in replicas.values()):
             raise BenchmarkError("the catalog does not list both replicas of every LFN")
         for lfn, path in self.sources.items():
@@ -222,7 +148,7 @@ class DataManagerBenchmark:
         left = [str(item) for item in cache.rglob("*")]
         if left:
             raise BenchmarkError(f"the local cache still holds {len(left)} entries, e.g. {left[0]}")
-        allSuccessful(self.dm.removeReplica(FILE_SE, self.lfns), self.lfns, "removeReplica (between rounds)")
+        expectAll(self.dm.removeReplica(FILE_SE, self.lfns), self.lfns, "removeReplica (between rounds)")
 
     def plain(self) -> None:
         dest = self.work / "plain"
@@ -264,7 +190,7 @@ class DataManagerBenchmark:
             print(f"note: {note}")
 
     def run(self) -> int:
-        self.notes.append(f"load average (1 min) at start {loadAverage()}")
+        loadBefore = loadAverage()
         self.startServer()
         self.configure()
         self.upload()
@@ -276,7 +202,7 @@ class DataManagerBenchmark:
                 f"round {round_ + 1}: ours {self.times['ours'][-1]:.2f}s, plain {self.times['plain'][-1]:.2f}s",
                 flush=True,
             )
-        self.notes.append(f"load average (1 min) at end {loadAverage()}; 2 shared cores, loopback, rclone local disk")
+        self.notes.append(f"{loadNote(loadBefore, loadAverage())}; loopback, rclone local disk")
         self.notes.append(
             "ours includes: catalog metadata/replica look-ups, adler32 of each download checked against the catalog, "
             "checked upload to the File SE, addReplica, temporary-copy clean-up"
@@ -293,35 +219,15 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 files, 1 round unless given")
     parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
     options = parser.parse_args(argv)
-    if options.files is None:
-        options.files = 20 if options.quick else 100
-    if options.repeat is None:
-        options.repeat = 1 if options.quick else 3
+    applyDefaults(options, files=(20, 100), repeat=(1, 3))
     if min(options.files, options.size_mib, options.repeat) < 1:
         parser.error("--files, --size-mib and --repeat must be positive")
     return options
 
 
-def _terminate(signum, _frame):
-    raise SystemExit(128 + signum)  # run the finally blocks: stop rclone, remove the temp folder
-
-
 def main(argv: list[str] | None = None) -> int:
     options = parseArguments(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    work = Path(tempfile.mkdtemp(prefix="bench-dm-", dir=options.tmpdir))
-    benchmark = DataManagerBenchmark(options, work)
-    try:
-        return benchmark.run()
-    except BenchmarkError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        return 1
-    except Exception:  # noqa: BLE001 - report any crash with its traceback, then clean up
-        traceback.print_exc()
-        return 1
-    finally:
-        benchmark.stopServer()
-        shutil.rmtree(work, ignore_errors=True)
+    return runInTemporaryFolder("bench-dm-", options, lambda work: DataManagerBenchmark(options, work))
 
 
 if __name__ == "__main__":

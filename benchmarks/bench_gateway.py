@@ -35,20 +35,27 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import sys
-import tempfile
-import time
-import uuid
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent / "tests"  # security_fixtures, rpc_fixtures, s3_fixtures: set-up helpers
-TEMPLATE = HERE.parent / "src/DIRAC/DataManagementSystem/ConfigTemplate.cfg"
+from _common import (
+    MB,
+    BenchmarkError,
+    KiB,
+    MiB,
+    applyDefaults,
+    bigFileSpaceOK,
+    expectAll,
+    fileAdler32,
+    printTable,
+    runInTemporaryFolder,
+    startRclone,
+    stopRclone,
+    timed,
+    writeBigFile,
+)
 
-KiB, MiB, MB = 1024, 1024 * 1024, 1000 * 1000
 HOME = "/testvo/user/a/alice"
 DIRECT, INDIRECT = "S3-DIRECT", "S3-INDIRECT"
 PRESIGN_TARGET = 3000.0  # URLs/s, at least
@@ -56,40 +63,6 @@ SMALL_TARGET = 0.6  # gateway throughput / direct throughput, at least
 PRESIGN_ROUNDS = 3
 SMALL_ROUNDS = 2
 BIG_ROUNDS = 2
-DISK_MARGIN = 512 * MiB
-WRITE_CHUNK = 16 * MiB
-
-
-class BenchmarkError(RuntimeError):
-    """A phase failed or its result did not verify."""
-
-
-def expectAll(result: dict, names: list[str], what: str) -> dict:
-    """The Successful dict of a bulk result holding every name; BenchmarkError otherwise."""
-    if not result["OK"]:
-        raise BenchmarkError(f"{what}: {result['Message']}")
-    failed = result["Value"]["Failed"]
-    if failed:
-        first = next(iter(failed.items()))
-        raise BenchmarkError(f"{what}: {len(failed)} failed, e.g. {first[0]}: {first[1]}")
-    successful = result["Value"]["Successful"]
-    if len(successful) != len(names):
-        raise BenchmarkError(f"{what}: {len(successful)} successful of {len(names)}")
-    return successful
-
-
-def timed(function, *args, **kwargs) -> tuple[float, object]:
-    start = time.perf_counter()
-    value = function(*args, **kwargs)
-    return time.perf_counter() - start, value
-
-
-def fileAdler32(path: Path | str) -> int:
-    value = 1
-    with open(path, "rb") as handle:
-        while chunk := handle.read(WRITE_CHUNK):
-            value = zlib.adler32(chunk, value)
-    return value
 
 
 def storedChecksum(meta: dict) -> str:
@@ -138,7 +111,7 @@ def _rate(value: float | None, unit: str) -> str:
     return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
 
 
-def printTable(rows: list[Row], title: str) -> None:
+def printRows(rows: list[Row], title: str) -> None:
     header = ("phase", "direct s", "direct rate", "gateway s", "gateway rate", "gateway/direct", "target", "result")
     lines = [
         (
@@ -153,12 +126,7 @@ def printTable(rows: list[Row], title: str) -> None:
         )
         for row in rows
     ]
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
-    print(f"\n{title}")
-    print(" | ".join(text.ljust(width) for text, width in zip(header, widths, strict=True)))
-    print("-+-".join("-" * width for width in widths))
-    for line in lines:
-        print(" | ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)))
+    printTable(header, lines, title)
 
 
 # ---------------------------------------------------------------- set-up
@@ -166,21 +134,10 @@ def printTable(rows: list[Row], title: str) -> None:
 
 def systemsCfg(folder: Path, catalogPort: int, gatewayPort: int) -> str:
     """/Systems/DataManagement from the template (catalog DB, gateway audit file, URLs) + /Resources/FileCatalogs."""
-    from diraccfg import CFG
+    from catalog_fixtures import systems_cfg
 
-    from s3_fixtures import merge_cfg
-
-    system = CFG().loadFromFile(str(TEMPLATE))
-    system.setOption("Databases/FileCatalogDB/URL", f"sqlite:///{folder / 'fc.sqlite'}")
-    system.setOption("Services/S3Gateway/AuditFile", str(folder / "audit.jsonl"))
-    system.createNewSection("URLs")
-    system["URLs"].setOption("FileCatalog", f"https://127.0.0.1:{catalogPort}/DataManagement/FileCatalog")
-    system["URLs"].setOption("S3Gateway", f"https://127.0.0.1:{gatewayPort}/DataManagement/S3Gateway")
-    wrapped = CFG()
-    wrapped.createNewSection("Systems")
-    wrapped["Systems"].createNewSection("DataManagement", contents=system)
-    catalogs = "Resources\n{\n FileCatalogs\n {\n  FileCatalog\n  {\n   Master = True\n  }\n }\n}\n"
-    return merge_cfg(str(wrapped), catalogs)
+    options = {"Services/S3Gateway/AuditFile": str(folder / "audit.jsonl")}
+    return systems_cfg(folder, catalogPort, [gatewayPort], options, facade=True)
 
 
 class GatewayBenchmark:
@@ -189,28 +146,22 @@ class GatewayBenchmark:
         self.work = work
         self.rows: list[Row] = []
         self.notes: list[str] = []
-        self.rclone = None  # the rclone Popen
+        self.rclone = None  # the rclone s3_fixtures.S3Server
         self.launcher = None  # rpc_fixtures.ServiceLauncher
 
     def setUp(self) -> None:
-        from DIRAC.Core.Utilities.Subprocesses import rcloneS3Command, startOnFreePort
         from rpc_fixtures import ServiceLauncher, free_port, service_cfg
-        from s3_fixtures import S3Server, merge_cfg, s3_se_cfg
+        from s3_fixtures import merge_cfg, s3_se_cfg
         from security_fixtures import make_env
 
         work = self.work
         ca = make_env(work / "ca", "DIRAC Test CA", ["alice", "bob"])
         print(f"test CA in {work / 'ca'}", flush=True)
 
-        root = work / "rclone-root"
-        root.mkdir()
-        accessKey, secretKey = "bench-access", f"bench-secret-{uuid.uuid4().hex}"
-        command = lambda port: [*rcloneS3Command(port, root, accessKey, secretKey), "--log-level", "NOTICE"]  # noqa: E731
-        self.rclone, port = startOnFreePort(command, work / "rclone.log")
-        server = S3Server("rclone", port, accessKey, secretKey, self.rclone, root=root, log=work / "rclone.log")
+        self.rclone = server = startRclone(work)
         self.s3 = server.client()
         self.bucket = server.make_bucket("bench-gateway")
-        print(f"rclone serve s3 PID {self.rclone.pid} on {server.endpoint_url}, bucket {self.bucket}", flush=True)
+        print(f"bucket {self.bucket}", flush=True)
 
         catalogPort, gatewayPort = free_port(), free_port()
         systems = systemsCfg(work, catalogPort, gatewayPort)
@@ -258,13 +209,10 @@ class GatewayBenchmark:
             self.launcher.stopAll()
             if pids:
                 print(f"dirac-service PIDs {', '.join(map(str, pids))} stopped", flush=True)
-        if self.rclone is not None:
-            from DIRAC.Core.Utilities.Subprocesses import stopProcess
+        stopRclone(self.rclone)
 
-            stopProcess(self.rclone)
-            print(f"rclone PID {self.rclone.pid} stopped", flush=True)
-
-    def serviceLogTails(self, lines: int = 15) -> str:
+    def failureDetail(self, lines: int = 15) -> str:
+        """The tail of each service's log, for a failure report."""
         if self.launcher is None:
             return ""
         tails = []
@@ -364,32 +312,11 @@ class GatewayBenchmark:
 
     # -- phase 3: one big file
 
-    def bigFileSpaceOK(self) -> bool:
-        size = self.options.big_mib * MiB
-        needed = 3 * size + DISK_MARGIN  # the source, the server's copy, one download + margin
-        free = shutil.disk_usage(self.work).free
-        print(f"free space under {self.work}: {free / 2**30:.1f} GiB, needed {needed / 2**30:.1f} GiB", flush=True)
-        if free < needed:
-            message = (
-                f"NOT ENOUGH DISK SPACE for the {self.options.big_mib} MiB phase: {free / 2**30:.1f} GiB free, "
-                f"{needed / 2**30:.1f} GiB needed; big-file phase SKIPPED (use --tmpdir or a smaller --big-mib)"
-            )
-            print(message, flush=True)
-            self.notes.append(message)
-            return False
-        return True
-
     def bigFile(self) -> None:
         size = self.options.big_mib * MiB
         source = self.work / "big-src" / "big.dat"
         source.parent.mkdir()
-        adler, written, block = 1, 0, os.urandom(WRITE_CHUNK)
-        with open(source, "wb") as handle:
-            while written < size:
-                chunk = (written.to_bytes(8, "little") + block[8:])[: size - written]  # no two parts alike
-                adler = zlib.adler32(chunk, adler)
-                handle.write(chunk)
-                written += len(chunk)
+        adler = writeBigFile(source, size)
         label = f"{self.options.big_mib} MiB"
         seconds = {(name, op): float("inf") for name in (DIRECT, INDIRECT) for op in ("put", "get")}
         for round_ in range(BIG_ROUNDS):
@@ -441,12 +368,12 @@ class GatewayBenchmark:
         self.presign()
         print(f"small files: {self.options.files} x {self.options.size_kib} KiB, best of {SMALL_ROUNDS}", flush=True)
         self.smallFiles()
-        if self.bigFileSpaceOK():
+        if bigFileSpaceOK(self.work, self.options.big_mib, self.notes):
             print(f"big file: {self.options.big_mib} MiB, best of {BIG_ROUNDS}", flush=True)
             self.bigFile()
         else:
             status = 2
-        printTable(
+        printRows(
             self.rows,
             f"S3Gateway benchmark, rclone serve s3 + FileCatalog + S3Gateway on 127.0.0.1 ({os.cpu_count()} cores): "
             f"StorageElement({INDIRECT!r}) via presigned URLs vs StorageElement({DIRECT!r}) with keys",
@@ -468,36 +395,15 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, cfgs) at the end")
     options = parser.parse_args(argv)
-    if options.files is None:
-        options.files = 100 if options.quick else 1000
-    if options.big_mib is None:
-        options.big_mib = 64 if options.quick else 1024
+    applyDefaults(options, files=(100, 1000), big_mib=(64, 1024))
     if options.files < 1 or options.size_kib < 1 or options.big_mib < 1:
         parser.error("--files, --size-kib and --big-mib must be positive")
     return options
 
 
-def _terminate(signum, _frame):
-    raise SystemExit(128 + signum)  # run the finally blocks: stop the processes, remove the folder
-
-
 def main(argv: list[str] | None = None) -> int:
     options = parseArguments(argv)
-    sys.path.insert(0, str(TESTS))
-    signal.signal(signal.SIGTERM, _terminate)
-    work = Path(tempfile.mkdtemp(prefix="bench-gateway-", dir=options.tmpdir))
-    benchmark = GatewayBenchmark(options, work)
-    try:
-        return benchmark.run()
-    except BenchmarkError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}\n{benchmark.serviceLogTails()}", file=sys.stderr)
-        return 1
-    finally:
-        benchmark.tearDown()
-        if options.keep:
-            print(f"kept {work}", flush=True)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    return runInTemporaryFolder("bench-gateway-", options, lambda work: GatewayBenchmark(options, work))
 
 
 if __name__ == "__main__":

@@ -30,32 +30,38 @@ import resource
 import shutil
 import signal
 import sys
-import tempfile
-import time
 import traceback
-import uuid
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent / "tests"  # s3_fixtures: rclone start/stop and cfg helpers (imported by the parent only)
+# Nothing heavy is imported at module level (_common neither): a spawned child re-imports this module,
+# and its peak RSS must hold only what its own transfer needs (boto3 for the boto3 child, DIRAC for ours).
+from _common import (
+    MB,
+    BenchmarkError,
+    KiB,
+    MiB,
+    applyDefaults,
+    bigFileSpaceOK,
+    botoClient,
+    expectAll,
+    fileAdler32,
+    loadAverage,
+    loadNote,
+    printTable,
+    runInTemporaryFolder,
+    startRclone,
+    stopRclone,
+    timed,
+    writeBigFile,
+)
 
-# Nothing heavy is imported at module level: a spawned child re-imports this module, and its peak
-# RSS must hold only what its own transfer needs (boto3 for the boto3 child, DIRAC for ours).
-REGION = "us-east-1"
-KiB, MiB, MB = 1024, 1024 * 1024, 1000 * 1000
 SE_NAME = "S3-BENCH"
 SMALL_TARGET = 3.0  # boto3 seconds / our seconds, at least
 BIG_TARGET = 1.1  # our seconds / boto3 seconds, at most
 RSS_TARGET_MB = 300.0  # peak RSS of the process doing our big transfer, below
 CHILD_TIMEOUT = 1800.0  # seconds allowed to one big transfer child
-DISK_MARGIN = 512 * MiB
-WRITE_CHUNK = 16 * MiB
-
-
-class BenchmarkError(RuntimeError):
-    """A phase failed or its result did not verify."""
 
 
 # ---------------------------------------------------------------- small helpers
@@ -67,75 +73,6 @@ class _Env:
     @staticmethod
     def setenv(name: str, value: str) -> None:
         os.environ[name] = value
-
-
-@dataclass
-class Server:
-    """The rclone server of this run: where it is and its keys."""
-
-    port: int
-    root: Path
-    accessKey: str
-    secretKey: str
-    process: object = field(repr=False)
-    host: str = "127.0.0.1"
-    region: str = REGION
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    # names used by s3_fixtures.s3_se_cfg
-    @property
-    def access_key(self) -> str:
-        return self.accessKey
-
-    @property
-    def secret_key(self) -> str:
-        return self.secretKey
-
-
-def botoClient(endpoint: str, accessKey: str, secretKey: str):
-    """A plain boto3 S3 client for the server (path style, SigV4), as a user would make one."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=accessKey,
-        aws_secret_access_key=secretKey,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
-
-
-def fileAdler32(path: Path | str) -> int:
-    value = 1
-    with open(path, "rb") as handle:
-        while chunk := handle.read(WRITE_CHUNK):
-            value = zlib.adler32(chunk, value)
-    return value
-
-
-def expectAll(result: dict, names: list[str], what: str) -> dict:
-    """The Successful dict of a bulk result holding every name; BenchmarkError otherwise."""
-    if not result["OK"]:
-        raise BenchmarkError(f"{what}: {result['Message']}")
-    failed = result["Value"]["Failed"]
-    if failed:
-        first = next(iter(failed.items()))
-        raise BenchmarkError(f"{what}: {len(failed)} failed, e.g. {first[0]}: {first[1]}")
-    successful = result["Value"]["Successful"]
-    if len(successful) != len(names):
-        raise BenchmarkError(f"{what}: {len(successful)} successful of {len(names)}")
-    return successful
-
-
-def timed(function, *args, **kwargs) -> tuple[float, object]:
-    start = time.perf_counter()
-    value = function(*args, **kwargs)
-    return time.perf_counter() - start, value
 
 
 def maxRssMB() -> float:
@@ -252,7 +189,7 @@ class Row:
         return self.ours < RSS_TARGET_MB
 
 
-def printTable(rows: list[Row], title: str) -> None:
+def printRows(rows: list[Row], title: str) -> None:
     header = ("phase", "ours", "boto3", "boto3/ours", "target", "result")
     lines = []
     for row in rows:
@@ -267,13 +204,7 @@ def printTable(rows: list[Row], title: str) -> None:
                 "PASS" if row.passed() else "MISS",
             )
         )
-    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
-    rule = "-+-".join("-" * width for width in widths)
-    print(f"\n{title}")
-    print(" | ".join(text.ljust(width) for text, width in zip(header, widths, strict=True)))
-    print(rule)
-    for line in lines:
-        print(" | ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)))
+    printTable(header, lines, title)
 
 
 class StorageBenchmark:
@@ -282,31 +213,19 @@ class StorageBenchmark:
         self.work = work
         self.rows: list[Row] = []
         self.notes: list[str] = []
-        self.server: Server | None = None
+        self.server = None  # s3_fixtures.S3Server
 
     # -- set-up
 
     def startServer(self) -> None:
-        from s3_fixtures import _rclone_command, start_server
+        self.server = startRclone(self.work)
 
-        root = self.work / "rclone-root"
-        root.mkdir()
-        accessKey, secretKey = "bench-access", f"bench-secret-{uuid.uuid4().hex}"
-        log = self.work / "rclone.log"
-        process, port = start_server(lambda p: _rclone_command(p, root, accessKey, secretKey), log)
-        self.server = Server(port, root, accessKey, secretKey, process)
-        print(f"rclone serve s3 PID {process.pid} on {self.server.endpoint_url}, root {root}", flush=True)
-
-    def stopServer(self) -> None:
-        if self.server is not None:
-            from s3_fixtures import stop_process
-
-            stop_process(self.server.process)
-            print(f"rclone PID {self.server.process.pid} stopped", flush=True)
+    def tearDown(self) -> None:
+        stopRclone(self.server)
 
     def configure(self) -> None:
         """Two buckets (ours, boto3's) and the SE's dirac.cfg, loaded into this process."""
-        self.client = botoClient(self.server.endpoint_url, self.server.accessKey, self.server.secretKey)
+        self.client = botoClient(self.server.endpoint_url, self.server.access_key, self.server.secret_key)
         self.oursBucket, self.botoBucket = "bench-ours", "bench-boto3"
         for bucket in (self.oursBucket, self.botoBucket):
             self.client.create_bucket(Bucket=bucket)
@@ -441,35 +360,11 @@ class StorageBenchmark:
 
     # -- big file
 
-    def bigFileSpaceOK(self) -> bool:
-        size = self.options.big_mib * MiB
-        # source, the server's copy, one download (the others are removed in between) + margin
-        needed = 3 * size + DISK_MARGIN
-        free = shutil.disk_usage(self.work).free
-        print(f"free space under {self.work}: {free / 2**30:.1f} GiB, needed {needed / 2**30:.1f} GiB", flush=True)
-        if free < needed:
-            message = (
-                f"NOT ENOUGH DISK SPACE for the {self.options.big_mib} MiB phases: {free / 2**30:.1f} GiB free "
-                f"under {self.work}, {needed / 2**30:.1f} GiB needed; big-file phases SKIPPED "
-                "(use --tmpdir on a bigger disk or a smaller --big-mib)"
-            )
-            print(message, flush=True)
-            self.notes.append(message)
-            return False
-        return True
-
     def bigFile(self) -> None:
         size = self.options.big_mib * MiB
         source = self.work / "big-src" / "big.dat"
         source.parent.mkdir()
-        adler, written, block = 1, 0, os.urandom(WRITE_CHUNK)
-        with open(source, "wb") as handle:
-            while written < size:
-                # vary every chunk a little so no two parts are identical
-                chunk = (written.to_bytes(8, "little") + block[8:])[: size - written]
-                adler = zlib.adler32(chunk, adler)
-                handle.write(chunk)
-                written += len(chunk)
+        adler = writeBigFile(source, size)
         lfn = "/bench/big/big.dat"
         key = lfn.lstrip("/")
         label = f"{self.options.big_mib} MiB"
@@ -479,8 +374,8 @@ class StorageBenchmark:
             "lfn": lfn,
             "path": str(source),
             "endpoint": server.endpoint_url,
-            "accessKey": server.accessKey,
-            "secretKey": server.secretKey,
+            "accessKey": server.access_key,
+            "secretKey": server.secret_key,
             "bucket": self.botoBucket,
         }
         results = {}
@@ -537,12 +432,12 @@ class StorageBenchmark:
 
     def run(self) -> int:
         status = 0
-        loadBefore = os.getloadavg()[0]
+        loadBefore = loadAverage()
         self.startServer()
         self.configure()
         print(f"small files: {self.options.files} x {self.options.size_kib} KiB", flush=True)
         self.smallFiles()
-        if self.bigFileSpaceOK():
+        if bigFileSpaceOK(self.work, self.options.big_mib, self.notes):
             print(f"big file: {self.options.big_mib} MiB (each transfer in a fresh spawned process)", flush=True)
             self.bigFile()
         else:
@@ -552,13 +447,8 @@ class StorageBenchmark:
             "our StorageElement (bulk calls) vs plain boto3 (serial)"
         )
         title += f", small files best of {self.options.repeat} rounds"
-        printTable(self.rows, title)
-        loads = (loadBefore, os.getloadavg()[0])
-        cores = os.cpu_count() or 1
-        loadNote = f"1-minute load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end ({cores} cores)"
-        if max(loads) > cores:
-            loadNote += ": the machine was busy with other work, the timings are noisy"
-        self.notes.append(loadNote)
+        printRows(self.rows, title)
+        self.notes.append(loadNote(loadBefore, loadAverage()))
         for note in self.notes:
             print(f"note: {note}")
         missed = [row.phase.split()[0] + " " + row.phase.split()[-1] for row in self.rows if not row.passed()]
@@ -577,33 +467,15 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
     options = parser.parse_args(argv)
-    if options.files is None:
-        options.files = 100 if options.quick else 1000
-    if options.big_mib is None:
-        options.big_mib = 64 if options.quick else 1024
+    applyDefaults(options, files=(100, 1000), big_mib=(64, 1024))
     if min(options.files, options.size_kib, options.big_mib, options.repeat) < 1:
         parser.error("--files, --size-kib, --big-mib and --repeat must be positive")
     return options
 
 
-def _terminate(signum, _frame):
-    raise SystemExit(128 + signum)  # run the finally blocks: stop rclone, remove the temp folder
-
-
 def main(argv: list[str] | None = None) -> int:
     options = parseArguments(argv)
-    sys.path.insert(0, str(TESTS))
-    signal.signal(signal.SIGTERM, _terminate)
-    work = Path(tempfile.mkdtemp(prefix="bench-storage-", dir=options.tmpdir))
-    benchmark = StorageBenchmark(options, work)
-    try:
-        return benchmark.run()
-    except BenchmarkError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        benchmark.stopServer()
-        shutil.rmtree(work, ignore_errors=True)
+    return runInTemporaryFolder("bench-storage-", options, lambda work: StorageBenchmark(options, work))
 
 
 if __name__ == "__main__":

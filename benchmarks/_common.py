@@ -1,0 +1,223 @@
+"""What the ``bench_*.py`` scripts share: checks, timing, the rclone server, disk space, tables, the driver.
+
+Nothing heavy is imported at module level: ``bench_storage.py`` runs big transfers in spawned
+children that re-import it (and so this module), and their peak RSS must hold only what the
+transfer needs. The set-up helpers of ``tests/`` (``s3_fixtures``, ``rpc_fixtures``,
+``security_fixtures``, ``catalog_fixtures``) are imported inside the functions, once ``main``
+put ``tests/`` on ``sys.path`` (``useTestHelpers``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent / "tests"
+REGION = "us-east-1"
+KiB, MiB, MB = 1024, 1024 * 1024, 1000 * 1000
+DISK_MARGIN = 512 * MiB
+WRITE_CHUNK = 16 * MiB
+
+
+class BenchmarkError(RuntimeError):
+    """A phase failed or its result did not verify."""
+
+
+# ---------------------------------------------------------------- checks and timing
+
+
+def expectAll(result: dict, names: list[str], what: str) -> dict:
+    """The Successful dict of a bulk result holding every name; BenchmarkError otherwise."""
+    if not result["OK"]:
+        raise BenchmarkError(f"{what}: {result['Message']}")
+    failed = result["Value"]["Failed"]
+    if failed:
+        first = next(iter(failed.items()))
+        raise BenchmarkError(f"{what}: {len(failed)} failed, e.g. {first[0]}: {first[1]}")
+    successful = result["Value"]["Successful"]
+    missing = [name for name in names if name not in successful]
+    if missing:
+        raise BenchmarkError(f"{what}: no answer for {len(missing)} of {len(names)}, e.g. {missing[0]}")
+    if len(successful) != len(names):
+        raise BenchmarkError(f"{what}: {len(successful)} successful of {len(names)}")
+    return successful
+
+
+def timed(function: Callable, *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    """(seconds, value) of ``function(*args, **kwargs)``."""
+    start = time.perf_counter()
+    value = function(*args, **kwargs)
+    return time.perf_counter() - start, value
+
+
+def fileAdler32(path: Path | str) -> int:
+    """The adler32 of a file, read in big chunks."""
+    value = 1
+    with open(path, "rb") as handle:
+        while chunk := handle.read(WRITE_CHUNK):
+            value = zlib.adler32(chunk, value)
+    return value
+
+
+def writeBigFile(path: Path, size: int) -> int:
+    """Write ``size`` random-ish bytes (no two chunks alike) to ``path``; return their adler32."""
+    adler, written, block = 1, 0, os.urandom(WRITE_CHUNK)
+    with open(path, "wb") as handle:
+        while written < size:
+            chunk = (written.to_bytes(8, "little") + block[8:])[: size - written]  # no two parts alike
+            adler = zlib.adler32(chunk, adler)
+            handle.write(chunk)
+            written += len(chunk)
+    return adler
+
+
+def bigFileSpaceOK(work: Path, bigMib: int, notes: list[str]) -> bool:
+    """Is there room under ``work`` for a big-file phase (source, server copy, one download + margin)?
+
+    When not, the reason is printed and added to ``notes``.
+    """
+    needed = 3 * bigMib * MiB + DISK_MARGIN
+    free = shutil.disk_usage(work).free
+    print(f"free space under {work}: {free / 2**30:.1f} GiB, needed {needed / 2**30:.1f} GiB", flush=True)
+    if free >= needed:
+        return True
+    message = (
+        f"NOT ENOUGH DISK SPACE for the {bigMib} MiB phases: {free / 2**30:.1f} GiB free "
+        f"under {work}, {needed / 2**30:.1f} GiB needed; big-file phases SKIPPED "
+        "(use --tmpdir on a bigger disk or a smaller --big-mib)"
+    )
+    print(message, flush=True)
+    notes.append(message)
+    return False
+
+
+# ---------------------------------------------------------------- S3
+
+
+def botoClient(endpoint: str, accessKey: str, secretKey: str):
+    """A plain boto3 S3 client for the server (path style, SigV4), as a user would make one."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=accessKey,
+        aws_secret_access_key=secretKey,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+def startRclone(work: Path):
+    """``rclone serve s3`` over ``work/rclone-root`` on a free 127.0.0.1 port: an ``s3_fixtures.S3Server``."""
+    from s3_fixtures import S3Server, _rclone_command, start_server
+
+    root = work / "rclone-root"
+    root.mkdir()
+    accessKey, secretKey = "bench-access", f"bench-secret-{uuid.uuid4().hex}"
+    log = work / "rclone.log"
+    process, port = start_server(lambda p: _rclone_command(p, root, accessKey, secretKey), log)
+    server = S3Server("rclone", port, accessKey, secretKey, process, root=root, log=log)
+    print(f"rclone serve s3 PID {process.pid} on {server.endpoint_url}, root {root}", flush=True)
+    return server
+
+
+def stopRclone(server) -> None:
+    """Stop the server of ``startRclone`` by its PID (nothing when None)."""
+    if server is not None:
+        from DIRAC.Core.Utilities.Subprocesses import stopProcess
+
+        stopProcess(server.process)
+        print(f"rclone PID {server.process.pid} stopped", flush=True)
+
+
+# ---------------------------------------------------------------- report
+
+
+def printTable(header: Sequence[str], lines: list[Sequence[str]], title: str) -> None:
+    """``title``, then the rows as left-aligned text columns separated by `` | ``."""
+    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
+    print(f"\n{title}")
+    print(" | ".join(text.ljust(width) for text, width in zip(header, widths, strict=True)))
+    print("-+-".join("-" * width for width in widths))
+    for line in lines:
+        print(" | ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)))
+
+
+def loadAverage() -> float | None:
+    """The 1-minute load average (None where the system does not tell)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def loadNote(before: float | None, after: float | None) -> str:
+    """A note on the machine's load during the run, with a warning when it was busy."""
+    cores = os.cpu_count() or 1
+    shown = ["?" if load is None else f"{load:.1f}" for load in (before, after)]
+    note = f"1-minute load average {shown[0]} at the start, {shown[1]} at the end ({cores} cores)"
+    if max(load or 0.0 for load in (before, after)) > cores:
+        note += ": the machine was busy with other work, the timings are noisy"
+    return note
+
+
+# ---------------------------------------------------------------- driver
+
+
+def applyDefaults(options: argparse.Namespace, **defaults: tuple[Any, Any]) -> None:
+    """``name=(quick, full)``: an option left at None takes the ``--quick`` or the full-size value."""
+    for name, (quick, full) in defaults.items():
+        if getattr(options, name) is None:
+            setattr(options, name, quick if options.quick else full)
+
+
+def _terminate(signum: int, _frame) -> None:
+    raise SystemExit(128 + signum)  # run the finally blocks: stop the processes, remove the folder
+
+
+def useTestHelpers() -> None:
+    """``tests/`` on ``sys.path`` (its set-up helpers) and SIGTERM ending the run through its clean-up."""
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def runInTemporaryFolder(prefix: str, options: argparse.Namespace, make: Callable[[Path], Any]) -> int:
+    """Run ``make(folder).run()`` in a fresh temporary folder; its exit status.
+
+    The benchmark's ``tearDown()`` stops what it started (also on an error, Ctrl-C or SIGTERM),
+    then the folder is removed (kept with ``options.keep``). A ``BenchmarkError`` or a crash ends
+    with status 1 and the reason (plus the benchmark's ``failureDetail()`` if it has one).
+    """
+    useTestHelpers()
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=options.tmpdir))
+    benchmark = make(work)
+    try:
+        return benchmark.run()
+    except BenchmarkError as exc:
+        detail = getattr(benchmark, "failureDetail", lambda: "")()
+        print(f"\nBENCHMARK FAILED: {exc}" + (f"\n{detail}" if detail else ""), file=sys.stderr)
+        return 1
+    except Exception:  # noqa: BLE001 - report any crash with its traceback, then clean up
+        traceback.print_exc()
+        return 1
+    finally:
+        benchmark.tearDown()
+        if getattr(options, "keep", False):
+            print(f"kept {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
