@@ -101,6 +101,14 @@ class DataManager:
             return result
         return S_OK((lfns, failed, result["Value"]))
 
+    def _metadataAndReplicas(self, lfns: list[str], failed: dict) -> tuple[dict, dict]:
+        """(metadata, replicas) from the catalog of the registered ``lfns``; the others go to ``failed``."""
+        metadata, errors = self._catalog("getFileMetadata", lfns, lfns)
+        failed.update(errors)
+        replicas, errors = self._catalog("getReplicas", list(metadata), list(metadata))
+        failed.update(errors)
+        return metadata, replicas
+
     def _allowed(self, lfns: list[str], operation: str, failed: dict) -> list[str]:
         """The LFNs the catalog lets the caller do ``operation`` on; the others go to ``failed``."""
         answers, errors = self._catalog("hasAccess", lfns, lfns, operation)
@@ -255,10 +263,7 @@ class DataManager:
         except OSError as exc:
             return S_ERROR(DErrno.EACCES, f"cannot create the destination folder {destination}: {exc.strerror}")
 
-        metadata, errors = self._catalog("getFileMetadata", lfns, lfns)
-        failed.update(errors)
-        replicas, errors = self._catalog("getReplicas", list(metadata), list(metadata))
-        failed.update(errors)
+        metadata, replicas = self._metadataAndReplicas(lfns, failed)
 
         successful: dict[str, str] = {}
         candidates: dict[str, list[str]] = {}
@@ -319,10 +324,7 @@ class DataManager:
                 failed[name] = f"destPath {destPath} differs from the directory of {name}: replicas keep their LFN"
                 lfns.remove(name)
 
-        metadata, errors = self._catalog("getFileMetadata", lfns, lfns)
-        failed.update(errors)
-        replicas, errors = self._catalog("getReplicas", list(metadata), list(metadata))
-        failed.update(errors)
+        metadata, replicas = self._metadataAndReplicas(lfns, failed)
         successful: dict[str, dict] = {}
         sources: dict[str, list[str]] = {}
         for name, ses in replicas.items():
