@@ -178,11 +178,33 @@ def loadNote(before: float | None, after: float | None) -> str:
 # ---------------------------------------------------------------- driver
 
 
-def applyDefaults(options: argparse.Namespace, **defaults: tuple[Any, Any]) -> None:
-    """``name=(quick, full)``: an option left at None takes the ``--quick`` or the full-size value."""
+def argumentParser(description: str, files: str = "", bigFile: bool = False) -> argparse.ArgumentParser:
+    """A parser with ``--quick`` and ``--tmpdir``; ``files`` (its help) adds ``--files`` and ``--size-kib``,
+    ``bigFile`` adds ``--big-mib`` (both defaulting like ``--quick``: 100 files and 64 MiB, else 1000 and 1 GiB)."""
+    parser = argparse.ArgumentParser(description=description)
+    if files:
+        parser.add_argument("--files", type=int, default=None, help=f"{files} (default 1000)")
+        parser.add_argument("--size-kib", type=int, default=10, help="size of each small file in KiB (default 10)")
+    if bigFile:
+        parser.add_argument("--big-mib", type=int, default=None, help="size of the big file in MiB (default 1024)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 100 files and 64 MiB unless given")
+    parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
+    return parser
+
+
+def parseOptions(
+    parser: argparse.ArgumentParser, argv: list[str] | None, positive: Sequence[str], **defaults: tuple[Any, Any]
+) -> argparse.Namespace:
+    """Parse ``argv``; ``name=(quick, full)``: an option left at None takes the ``--quick`` or the full-size
+    value; every option named in ``positive`` must then be at least 1 (a usage error otherwise)."""
+    options = parser.parse_args(argv)
     for name, (quick, full) in defaults.items():
         if getattr(options, name) is None:
             setattr(options, name, quick if options.quick else full)
+    if min(getattr(options, name) for name in positive) < 1:
+        flags = [f"--{name.replace('_', '-')}" for name in positive]
+        parser.error(f"{', '.join(flags[:-1])} and {flags[-1]} must be positive")
+    return options
 
 
 def _terminate(signum: int, _frame) -> None:

@@ -42,10 +42,10 @@ from pathlib import Path
 from _common import (
     BenchmarkError,
     MiB,
-    applyDefaults,
     expectAll,
     loadAverage,
     loadNote,
+    parseOptions,
     runInTemporaryFolder,
     startRclone,
     stopRclone,
@@ -218,11 +218,7 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=None, help="rounds, the best is reported (default 3; --quick 1)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 files, 1 round unless given")
     parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
-    options = parser.parse_args(argv)
-    applyDefaults(options, files=(20, 100), repeat=(1, 3))
-    if min(options.files, options.size_mib, options.repeat) < 1:
-        parser.error("--files, --size-mib and --repeat must be positive")
-    return options
+    return parseOptions(parser, argv, ("files", "size_mib", "repeat"), files=(20, 100), repeat=(1, 3))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,10 +44,11 @@ from _common import (
     BenchmarkError,
     KiB,
     MiB,
-    applyDefaults,
+    argumentParser,
     bigFileSpaceOK,
     expectAll,
     fileAdler32,
+    parseOptions,
     printTable,
     runInTemporaryFolder,
     startRclone,
@@ -387,18 +388,10 @@ class GatewayBenchmark:
 
 
 def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--files", type=int, default=None, help="URLs per presign call and small files (default 1000)")
-    parser.add_argument("--size-kib", type=int, default=10, help="size of each small file in KiB (default 10)")
-    parser.add_argument("--big-mib", type=int, default=None, help="size of the big file in MiB (default 1024)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 100 files and 64 MiB unless given")
-    parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
+    parser = argumentParser(__doc__.split("\n\n")[0], files="URLs per presign call and small files", bigFile=True)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, cfgs) at the end")
-    options = parser.parse_args(argv)
-    applyDefaults(options, files=(100, 1000), big_mib=(64, 1024))
-    if options.files < 1 or options.size_kib < 1 or options.big_mib < 1:
-        parser.error("--files, --size-kib and --big-mib must be positive")
-    return options
+    positive = ("files", "size_kib", "big_mib")
+    return parseOptions(parser, argv, positive, files=(100, 1000), big_mib=(64, 1024))
 
 
 def main(argv: list[str] | None = None) -> int:

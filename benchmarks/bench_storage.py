@@ -42,13 +42,14 @@ from _common import (
     BenchmarkError,
     KiB,
     MiB,
-    applyDefaults,
+    argumentParser,
     bigFileSpaceOK,
     botoClient,
     expectAll,
     fileAdler32,
     loadAverage,
     loadNote,
+    parseOptions,
     printTable,
     runInTemporaryFolder,
     startRclone,
@@ -457,20 +458,12 @@ class StorageBenchmark:
 
 
 def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--files", type=int, default=None, help="number of small files (default 1000)")
-    parser.add_argument("--size-kib", type=int, default=10, help="size of each small file in KiB (default 10)")
-    parser.add_argument("--big-mib", type=int, default=None, help="size of the big file in MiB (default 1024)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 100 files and 64 MiB unless given")
+    parser = argumentParser(__doc__.split("\n\n")[0], files="number of small files", bigFile=True)
     parser.add_argument(
         "--repeat", type=int, default=3, help="rounds of the small-file phases, the best is reported (default 3)"
     )
-    parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
-    options = parser.parse_args(argv)
-    applyDefaults(options, files=(100, 1000), big_mib=(64, 1024))
-    if min(options.files, options.size_kib, options.big_mib, options.repeat) < 1:
-        parser.error("--files, --size-kib, --big-mib and --repeat must be positive")
-    return options
+    positive = ("files", "size_kib", "big_mib", "repeat")
+    return parseOptions(parser, argv, positive, files=(100, 1000), big_mib=(64, 1024))
 
 
 def main(argv: list[str] | None = None) -> int:
