@@ -11,7 +11,13 @@ export PATH="${VENV_BIN:-$ROOT/.venv/bin}:$PATH"
 say() { [ "$QUIET" = 1 ] || echo "$@"; }
 
 if [ -f "$DEMO/instance/runsvdir.pid" ]; then
-  dirac-setup-site --stop "$DEMO/instance" >/dev/null 2>&1 && say "site in $DEMO/instance stopped"
+  if command -v dirac-setup-site >/dev/null; then
+    dirac-setup-site --stop "$DEMO/instance" >/dev/null 2>&1 && say "site in $DEMO/instance stopped"
+  else
+    # Without the virtualenv: a HUP makes runsvdir stop every runsv, and each runsv its service.
+    pid=$(cat "$DEMO/instance/runsvdir.pid")
+    kill -HUP "$pid" 2>/dev/null && say "site in $DEMO/instance stopped (runsvdir pid $pid)"
+  fi
 fi
 if [ -f "$DEMO/s3server.pid" ]; then
   pid=$(cat "$DEMO/s3server.pid")
