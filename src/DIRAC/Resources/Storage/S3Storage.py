@@ -17,7 +17,6 @@ import zlib
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import Adler32, compareAdler, fileAdler, intAdlerToHex
@@ -42,7 +41,6 @@ _PREPARED_METHOD = {
     "presign:delete_object": "delete_object",
 }
 ACCESS_URL_SECONDS = 24 * 3600
-MAX_SINGLE_COPY = 5 * 1024**3  # S3 CopyObject limit
 MAX_LIST_PAGES = 100000
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
@@ -255,17 +253,19 @@ class S3Storage(StorageBase):
         return S_OK(len(data))
 
     def _putInParts(self, lfn: str, localFile: str, size: int) -> dict:
-        """Multipart upload with the adler32 computed as the parts are read.
+        """Multipart upload; the object carries its checksum from the moment it exists.
 
-        With keys the checksum, known only at the end, is then set by a server-side
-        self-copy. Through the gateway, or above the 5 GiB copy limit, it must be
-        pinned when the upload starts, so the file is read once more beforehand.
+        The checksum must be given when the upload starts, so a big file is read once
+        beforehand to compute it, then again (usually from the page cache) as its parts
+        are sent, each part's adler32 computed in that pass and the combination checked
+        against the first before the upload is completed. Setting the checksum after
+        the upload instead would need a server-side self-copy: slower (measured), not
+        atomic, and refused by S3 above 5 GiB.
         """
-        # S3 cannot copy (so cannot re-label) objects over 5 GiB: pin the checksum at the start then.
-        upfront = fileAdler(localFile) if self.signer.needsChecksumUpfront or size > MAX_SINGLE_COPY else None
+        upfront = fileAdler(localFile)
         if upfront is False:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
-        created = self._send("create_multipart_upload", lfn, {"Checksum": upfront} if upfront else None)
+        created = self._send("create_multipart_upload", lfn, {"Checksum": upfront})
         if not created["OK"]:
             return created
         if created["Value"].status != 200:
@@ -290,29 +290,13 @@ class S3Storage(StorageBase):
         body = "<CompleteMultipartUpload>{}</CompleteMultipartUpload>".format(
             "".join(f"<Part><PartNumber>{p['PartNumber']}</PartNumber><ETag>{p['ETag']}</ETag></Part>" for p in parts)
         ).encode()
-        if upfront and not compareAdler(upfront, intAdlerToHex(adler)):
+        if not compareAdler(upfront, intAdlerToHex(adler)):
             self._send("abort_multipart_upload", lfn, abort)
             return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
         completed = self._send("complete_multipart_upload", lfn, abort, body=body)
         if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
             self._send("abort_multipart_upload", lfn, abort)
             return completed if not completed["OK"] else self._failure(completed["Value"], lfn, "complete upload of")
-        return S_OK(size) if upfront else self._setChecksum(lfn, intAdlerToHex(adler), size)
-
-    def _setChecksum(self, lfn: str, checksum: str, size: int) -> dict:
-        """Store ``checksum`` on an existing object by copying it onto itself with new metadata."""
-        key = self.settings.objectKey(lfn)
-        headers = {
-            "x-amz-copy-source": f"/{self.settings.bucket}/{quote(key, safe='/~')}",
-            "x-amz-metadata-directive": "REPLACE",
-            CHECKSUM_HEADER: checksum,
-        }
-        url, signed = self.signer.sign("PUT", key, None, headers)
-        sent = self.http.send("PUT", url, signed)
-        if not sent["OK"]:
-            return sent
-        if sent["Value"].status != 200 or b"<Error>" in sent["Value"].body:
-            return self._failure(sent["Value"], lfn, "store the checksum of")
         return S_OK(size)
 
     def _getFile(self, lfn: str, localFile: str, context: Any) -> dict:

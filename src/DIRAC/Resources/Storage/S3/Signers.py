@@ -24,7 +24,6 @@ GATEWAY_BATCH = 1000
 class DirectSigner:
     """Signs requests with the access key pair from the SE configuration."""
 
-    needsChecksumUpfront = False
     batchesRequests = False
 
     def __init__(self, settings: S3Settings):
@@ -72,7 +71,6 @@ class DirectSigner:
 class GatewaySigner:
     """Gets presigned URLs from the S3Gateway: for clients that hold no S3 keys."""
 
-    needsChecksumUpfront = True  # the gateway pins the checksum when it signs a put
     batchesRequests = True
 
     def __init__(self, seName: str, lfnToURL, timeout: float = 120):
