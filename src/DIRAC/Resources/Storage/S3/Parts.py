@@ -18,7 +18,7 @@ from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import adlerCombine
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 
-PART_WORKERS = 6
+PART_WORKERS = 10
 #: part buffers allowed in memory at once in this process (x part size)
 _bufferBudget = threading.BoundedSemaphore(10)
 
