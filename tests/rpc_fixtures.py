@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,16 +39,14 @@ from pathlib import Path
 
 import pytest
 
+from DIRAC.Core.Utilities.Subprocesses import freePort
+
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 READY_MARK = "Service ready"
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now (127.0.0.1)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+free_port = freePort
 
 
 def _cfgBlock(name: str, value, indent: int) -> str:

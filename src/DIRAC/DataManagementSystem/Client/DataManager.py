@@ -42,6 +42,7 @@ from DIRAC.DataManagementSystem.Client.DataManagerUtilities import (
 )
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 from DIRAC.Resources.Storage.StorageElement import StorageElement
+from DIRAC.Resources.Storage.Utilities import checkLocalSource
 
 #: Protocols that can never be used for third-party copy (S3 cannot pull from another storage).
 NEVER_THIRD_PARTY = ("s3",)
@@ -217,16 +218,15 @@ class DataManager:
     @staticmethod
     def _describeLocal(localFile: Any, checksum: Any) -> dict:
         """S_OK({'Size', 'Checksum'}) of a readable regular local file; a given checksum must match."""
-        if not isinstance(localFile, str) or not localFile:
-            return S_ERROR(DErrno.EINVAL, f"local file name must be a non-empty string, got {localFile!r}")
-        if not os.path.isfile(localFile):
-            return S_ERROR(DErrno.ENOENT, f"local file {localFile} does not exist or is not a regular file")
+        source = checkLocalSource(localFile)
+        if not source["OK"]:
+            return source
         adler = fileAdler(localFile)
         if adler is False:
             return S_ERROR(DErrno.EIO, f"local file {localFile} cannot be read")
         if checksum and not compareAdler(adler, str(checksum)):
             return S_ERROR(DErrno.EBADCKS, f"local file {localFile} has adler32 {adler}, not the given {checksum}")
-        return S_OK({"Size": os.path.getsize(localFile), "Checksum": adler})
+        return S_OK({"Size": source["Value"], "Checksum": adler})
 
     def _notRegistered(self, lfns: list[str], failed: dict, overwrite: bool) -> list[str]:
         """LFNs free in the catalog: registered ones fail, or with ``overwrite`` are removed first."""

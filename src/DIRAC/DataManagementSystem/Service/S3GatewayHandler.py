@@ -27,7 +27,6 @@ from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS
 from DIRAC.Resources.Storage.S3Storage import S3Storage
 from DIRAC.Resources.Storage.StorageFactory import StorageFactory
 
-DEFAULT_EXPIRATION = 3600
 DEFAULT_MAX_EXPIRATION = 86400
 MAX_URLS_PER_CALL = 10000
 log = gLogger.getSubLogger("S3Gateway")

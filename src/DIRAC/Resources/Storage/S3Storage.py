@@ -36,10 +36,10 @@ _PREPARED_METHOD = {
     "getFile": "get_object",
     "putFile": "put_object",
     "removeFile": "delete_object",
-    "presign:get_object": "get_object",
-    "presign:head_object": "head_object",
-    "presign:delete_object": "delete_object",
 }
+#: URLs handed to others (createPresignedUrl); through a gateway, each is asked for as ``presign:<method>``
+PRESIGNABLE = ("get_object", "put_object", "head_object", "delete_object")
+PRESIGN_PREFIX = "presign:"
 ACCESS_URL_SECONDS = 24 * 3600
 MAX_LIST_PAGES = 100000
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -139,7 +139,10 @@ class S3Storage(StorageBase):
 
     def _prepare(self, operation: str, items: dict[str, Any], **options: Any) -> dict:
         """With a gateway: the URLs of a whole bulk call in one request (and its permission checks)."""
-        s3Method = _PREPARED_METHOD.get(operation)
+        if operation.startswith(PRESIGN_PREFIX):
+            s3Method = operation[len(PRESIGN_PREFIX) :]
+        else:
+            s3Method = _PREPARED_METHOD.get(operation)
         if not self.signer.batchesRequests or s3Method is None or not items:
             return super()._prepare(operation, items, **options)
         requests: dict[str, tuple[str, dict | None]] = {}
@@ -420,21 +423,21 @@ class S3Storage(StorageBase):
     def createPresignedUrl(self, urls: Any, s3_method: str, expiration: int = 3600) -> dict:
         """Bulk: a URL that performs ``s3_method`` (``get_object``, ``put_object``, ``head_object``,
         ``delete_object``) on each object without keys, valid ``expiration`` seconds."""
-        methods = {"get_object": "GET", "put_object": "PUT", "head_object": "HEAD", "delete_object": "DELETE"}
-        if s3_method not in methods:
-            return S_ERROR(DErrno.EINVAL, f"unknown S3 method {s3_method!r}; use one of {', '.join(methods)}")
+        if s3_method not in PRESIGNABLE:
+            return S_ERROR(DErrno.EINVAL, f"unknown S3 method {s3_method!r}; use one of {', '.join(PRESIGNABLE)}")
         if not isinstance(expiration, int) or not 0 < expiration <= MAX_PRESIGN_SECONDS:
             return S_ERROR(DErrno.EINVAL, f"expiration must be 1..{MAX_PRESIGN_SECONDS} seconds, not {expiration!r}")
 
         if not self.signer.batchesRequests:
 
             def presign(lfn: str, _value: Any, _context: Any) -> dict:
-                url, _headers = self.signer.presign(methods[s3_method], self.settings.objectKey(lfn), expiration)
+                method = OPERATIONS[s3_method].httpMethod
+                url, _headers = self.signer.presign(method, self.settings.objectKey(lfn), expiration)
                 return S_OK(url)
 
             return self._fanOut(urls, "createPresignedUrl", presign)
         return self._fanOut(
-            urls, f"presign:{s3_method}", lambda _lfn, _v, context: S_OK(context[1][0]), expiration=expiration
+            urls, PRESIGN_PREFIX + s3_method, lambda _lfn, _v, context: S_OK(context[1][0]), expiration=expiration
         )
 
     def getTransportURL(self, path: Any, protocols: list[str] | str | bool = False) -> dict:

@@ -32,7 +32,6 @@ from DIRAC.Resources.Storage.Utilities import (
 
 PROTOCOL_PARAMETERS = ["Protocol", "Host", "Path", "Port", "SpaceToken", "WSUrl"]
 SECRET_PARAMETERS = {"aws_access_key_id", "aws_secret_access_key"}
-DEFAULT_PORTS = {"https": 443, "http": 80, "s3": 443}
 
 
 def publicParameters(parameters: dict) -> dict:

@@ -1,9 +1,9 @@
 """The S3 operations a presigned URL can be asked for, shared by the gateway and its clients.
 
 Each operation names its HTTP request (method, query, pinned headers) and the
-catalog permission it needs. The gateway builds and signs the request from
-``(s3_method, key, params)``; a client without keys goes the other way, from
-the request it wants to send to ``(s3_method, params)`` to ask the gateway.
+catalog permission it needs. Both signers build the request from
+``(s3_method, key, params)``: the gateway to sign it for a client without keys,
+the client to know the headers it must send with the URL it gets back.
 """
 
 from __future__ import annotations
@@ -85,35 +85,3 @@ def buildRequest(s3Method: str, key: str, params: dict | None, requireChecksum: 
             query["continuation-token"] = str(params["ContinuationToken"])
         return S_OK((operation.httpMethod, None, query, headers))
     return S_OK((operation.httpMethod, key, query, headers))
-
-
-def describeRequest(method: str, onBucket: bool, query: dict | None, headers: dict | None) -> dict:
-    """S_OK((s3_method, params)): which operation a request is, the inverse of ``buildRequest``."""
-    query, headers = query or {}, {name.lower(): value for name, value in (headers or {}).items()}
-    params: dict = {}
-    if CHECKSUM_HEADER in headers:
-        params["Checksum"] = headers[CHECKSUM_HEADER]
-    if "uploadId" in query:
-        params["UploadId"] = query["uploadId"]
-    if onBucket:
-        if "continuation-token" in query:
-            params["ContinuationToken"] = query["continuation-token"]
-        params["MaxKeys"] = int(query.get("max-keys", 1000))
-        return S_OK(("list_objects", params))
-    if method == "PUT" and "partNumber" in query:
-        params["PartNumber"] = int(query["partNumber"])
-        return S_OK(("upload_part", params))
-    byShape = {
-        ("HEAD", False): "head_object",
-        ("GET", False): "get_object",
-        ("PUT", False): "put_object",
-        ("DELETE", False): "delete_object",
-        ("DELETE", True): "abort_multipart_upload",
-        ("POST", True): "complete_multipart_upload",
-    }
-    if method == "POST" and "uploads" in query:
-        return S_OK(("create_multipart_upload", params))
-    s3Method = byShape.get((method, "uploadId" in query))
-    if s3Method is None:
-        return S_ERROR(DErrno.EINVAL, f"no S3 operation matches {method} with query {sorted(query)}")
-    return S_OK((s3Method, params))
