@@ -22,7 +22,7 @@ from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.DataManagementSystem.Utilities.AuditLog import AuditLog
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 from DIRAC.Resources.Catalog.FileCatalog import FileCatalog
-from DIRAC.Resources.Storage.S3.Methods import OPERATIONS, buildRequest
+from DIRAC.Resources.Storage.S3.Methods import DELETE, MAX_DELETE_KEYS, OPERATIONS, buildRequest, canDeleteInBulk
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS
 from DIRAC.Resources.Storage.S3Storage import S3Storage
 from DIRAC.Resources.Storage.StorageFactory import StorageFactory
@@ -84,8 +84,9 @@ class S3GatewayHandler(RequestHandler):
                 f"this S3Gateway does not serve SE {storageName} (unknown, not S3, or no keys on this host)",
             )
         operation = OPERATIONS.get(s3_method)
-        if operation is None:
-            return S_ERROR(DErrno.EINVAL, f"unknown S3 method {s3_method!r}; known: {', '.join(OPERATIONS)}")
+        if operation is None or operation.bindsBody:
+            known = ", ".join(name for name, op in OPERATIONS.items() if not op.bindsBody)
+            return S_ERROR(DErrno.EINVAL, f"unknown S3 method {s3_method!r} here; known: {known}")
         if not 0 < expiration <= self.maxExpiration:
             return S_ERROR(DErrno.EINVAL, f"expiration must be 1..{self.maxExpiration} seconds, not {expiration}")
         items = {url: {} for url in urls} if isinstance(urls, list) else dict(urls)
@@ -151,5 +152,68 @@ class S3GatewayHandler(RequestHandler):
         if not built["OK"]:
             return built
         method, objectKey, query, headers = built["Value"]
-        url, _signedHeaders = storage.signer.presign(method, objectKey, expiration, query, headers)
-        return S_OK(url)
+        signed = storage.signer.presign(method, objectKey, expiration, query, headers)
+        return S_OK(signed["Value"][0]) if signed["OK"] else signed
+
+    types_presignDeleteObjects = [str, list, int]
+
+    def export_presignDeleteObjects(self, storageName: str, urls: list, expiration: int) -> dict:
+        """One presigned DeleteObjects request for the URLs of ``storageName`` the caller may remove.
+
+        The catalog is asked about every LFN first; refused ones go to ``Failed``
+        with the reason. The URL's signed Content-MD5 binds the XML body this
+        gateway builds from the allowed keys (``deleteObjectsBody``, which the
+        client rebuilds the same), so it removes exactly those keys and nothing else.
+        Answers ``{'Successful': {url: True}, 'Failed': {url: reason}, 'URL': str, 'Headers': dict}``.
+        """
+        storage = self.storages.get(storageName)
+        if storage is None:
+            return S_ERROR(DErrno.EWRONGSE, f"this S3Gateway does not serve SE {storageName}")
+        if not 0 < expiration <= self.maxExpiration:
+            return S_ERROR(DErrno.EINVAL, f"expiration must be 1..{self.maxExpiration} seconds, not {expiration}")
+        if not urls or len(urls) > MAX_DELETE_KEYS or not all(isinstance(url, str) for url in urls):
+            return S_ERROR(DErrno.EINVAL, f"give 1..{MAX_DELETE_KEYS} URLs (strings), got {len(urls)} items")
+        credentials = self.getRemoteCredentials()
+        failed: dict[str, str] = {}
+        lfns: dict[str, str] = {}
+        for url in urls:
+            mapped = storage._urlToLFN(url)
+            if not mapped["OK"]:
+                failed[url] = mapped["Message"]
+            elif not canDeleteInBulk(storage.settings.objectKey(mapped["Value"])):
+                failed[url] = "its key cannot be named in a multi-object delete: remove it alone"
+            else:
+                lfns[url] = mapped["Value"]
+        allowed = self._allowed(credentials, sorted(set(lfns.values())), DELETE)
+        granted = {url: lfn for url, lfn in lfns.items() if allowed.get(lfn) is True}
+        failed.update({url: allowed.get(lfn, "permission denied") for url, lfn in lfns.items() if url not in granted})
+        answer = {"Successful": dict.fromkeys(granted, True), "Failed": failed, "URL": "", "Headers": {}}
+        if granted:
+            keys = [storage.settings.objectKey(lfn) for lfn in granted.values()]
+            built = buildRequest("delete_objects", None, {"Keys": keys})
+            if not built["OK"]:
+                return built
+            method, _bucket, query, headers = built["Value"]
+            signed = storage.signer.presign(method, None, expiration, query, headers)
+            if not signed["OK"]:
+                return signed
+            answer["URL"], answer["Headers"] = signed["Value"]
+        common = {"dn": credentials.get("DN", ""), "group": credentials.get("group", ""), "se": storageName}
+        self.audit.record(
+            [
+                {
+                    **common,
+                    "method": "delete_objects",
+                    "expiration": expiration,
+                    "lfn": lfn,
+                    "granted": True,
+                    "reason": "",
+                }
+                for lfn in granted.values()
+            ]
+            + [
+                {**common, "method": "delete_objects", "url": url, "granted": False, "reason": reason}
+                for url, reason in failed.items()
+            ]
+        )
+        return S_OK(answer)

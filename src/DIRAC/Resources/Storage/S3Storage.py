@@ -6,6 +6,11 @@ the answers; who authorises a request is a separate signer (``DirectSigner``
 when the configuration holds the Aws keys), and the bytes move through one
 shared keep-alive HTTP executor. adler32 is computed while the bytes move,
 stored as ``x-amz-meta-checksum`` on upload and verified on download.
+
+Listings ask for ``encoding-type=url`` so that any key another tool wrote
+(control characters included) reads back; a key that cannot be an LFN (``//``,
+``.`` or ``..`` segments) is reported under ``NotLFNs``, never mapped to
+another LFN. Many files are removed with DeleteObjects, 1,000 keys a request.
 """
 
 from __future__ import annotations
@@ -17,16 +22,26 @@ import zlib
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import Adler32, compareAdler, fileAdler, intAdlerToHex
+from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import S3HttpClient, S3Response
-from DIRAC.Resources.Storage.S3.Methods import CHECKSUM_HEADER, OPERATIONS
-from DIRAC.Resources.Storage.S3.Parts import downloadParts, uploadParts
+from DIRAC.Resources.Storage.S3.Methods import (
+    CHECKSUM_HEADER,
+    MAX_DELETE_KEYS,
+    OPERATIONS,
+    canDeleteInBulk,
+    deleteObjectsBody,
+)
+from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, downloadParts, uploadParts
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
+from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE, MiB
 from DIRAC.Resources.Storage.StorageBase import StorageBase
+from DIRAC.Resources.Storage.Utilities import bulkResult, runBulk
 
 CHECKSUM_METADATA = "checksum"
 #: the first S3 operation of each bulk call, asked from the gateway for all LFNs at once
@@ -42,6 +57,9 @@ PRESIGNABLE = ("get_object", "put_object", "head_object", "delete_object")
 PRESIGN_PREFIX = "presign:"
 ACCESS_URL_SECONDS = 24 * 3600
 MAX_LIST_PAGES = 100000
+#: a single PUT up to this size is read in one pass (checksum and body from the same bytes);
+#: a larger one is streamed from the file after a first pass for its checksum
+SINGLE_READ_BYTES = 1 * MiB
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 _clientsLock = threading.Lock()
@@ -50,11 +68,12 @@ _clients: dict[tuple, S3HttpClient] = {}
 
 def sharedHttpClient(settings: S3Settings) -> S3HttpClient:
     """One HTTP executor per endpoint and timeout settings, shared by every SE object."""
-    key = (settings.endpoint, settings.connectTimeout, settings.readTimeout, settings.retries, settings.verify)
+    transfer = settings.transfer
+    key = (settings.endpoint, transfer.connectTimeout, transfer.readTimeout, transfer.retries, settings.verify)
     with _clientsLock:
         if key not in _clients:
             _clients[key] = S3HttpClient(
-                settings.connectTimeout, settings.readTimeout, settings.retries, settings.verify
+                transfer.connectTimeout, transfer.readTimeout, transfer.retries, settings.verify
             )
         return _clients[key]
 
@@ -73,6 +92,48 @@ def _isoTime(text: str) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def _listingPage(body: bytes) -> dict:
+    """S_OK((contents, prefixes, next token)) of a ListObjectsV2 answer, keys decoded.
+
+    ``contents`` is ``[(key, <Contents> element)]``. S_ERROR when the body is not a
+    listing (an ``<Error>`` in a 200, garbage) or says it is truncated without
+    saying where to go on: a listing never silently ends early.
+    """
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as exc:
+        return S_ERROR(DErrno.EIO, f"the listing is not XML ({exc})")
+    if not root.tag.endswith("ListBucketResult"):
+        code = root.findtext("Code") or root.tag
+        return S_ERROR(DErrno.EIO, f"the server answered {code} instead of a listing")
+    decode = unquote_plus if _findText(root, "EncodingType") == "url" else str
+    contents = [(decode(_findText(item, "Key")), item) for item in _findAll(root, "Contents")]
+    prefixes = [decode(_findText(item, "Prefix")) for item in _findAll(root, "CommonPrefixes")]
+    token = ""
+    if _findText(root, "IsTruncated") == "true":
+        token = _findText(root, "NextContinuationToken")
+        if not token:
+            return S_ERROR(DErrno.EIO, "the listing is truncated but gives no continuation token")
+    return S_OK((contents, prefixes, token))
+
+
+def _deleteResult(body: bytes) -> dict:
+    """S_OK(({deleted key}, {key: (code, message)})) of a DeleteObjects answer; S_ERROR if it is not one."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as exc:
+        return S_ERROR(DErrno.EIO, f"the multi-object delete answer is not XML ({exc})")
+    if not root.tag.endswith("DeleteResult"):
+        code = root.findtext("Code") or root.tag
+        return S_ERROR(DErrno.EIO, f"the server answered {code} to a multi-object delete")
+    deleted = {_findText(item, "Key") for item in _findAll(root, "Deleted")}
+    errors = {
+        _findText(item, "Key"): (_findText(item, "Code"), _findText(item, "Message"))
+        for item in _findAll(root, "Error")
+    }
+    return S_OK((deleted, errors))
 
 
 class S3Storage(StorageBase):
@@ -94,7 +155,7 @@ class S3Storage(StorageBase):
         if self.settings.hasKeys:
             self.signer = DirectSigner(self.settings)
         else:
-            self.signer = GatewaySigner(storageName, self._lfnToURL, self.settings.readTimeout)
+            self.signer = GatewaySigner(storageName, self._lfnToURL, self.settings.transfer.readTimeout)
         self._bucketSeen = False
 
     @classmethod
@@ -151,7 +212,7 @@ class S3Storage(StorageBase):
             params = None
             if operation == "putFile":
                 size = os.path.getsize(value)
-                if size > self.settings.multipartThreshold:
+                if size > self.settings.transfer.multipartThreshold:
                     answers[lfn] = None  # multipart: its URLs are asked step by step
                     continue
                 checksum = fileAdler(value)
@@ -238,22 +299,46 @@ class S3Storage(StorageBase):
     # ------------------------------------------------------------------ transfers
 
     def _putFile(self, lfn: str, localFile: str, size: int, context: Any) -> dict:
-        if size > self.settings.multipartThreshold:
+        """One PUT up to the multipart threshold (at most 5 GiB), in parts above it.
+
+        A small file is read once; a bigger one is read first for its checksum
+        (the PUT pins it as metadata) and then streamed from the file, its adler32
+        computed again as it goes: if the file changed meanwhile the object is
+        removed and the upload fails.
+        """
+        if size > self.settings.transfer.multipartThreshold:
             return self._putInParts(lfn, localFile, size)
-        try:
-            with open(localFile, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            return S_ERROR(DErrno.EACCES, f"cannot read {localFile}: {exc.strerror}")
-        checksum = intAdlerToHex(zlib.adler32(data))
+        readers: list[ChecksummingReader] = []
+        if size <= SINGLE_READ_BYTES:
+            try:
+                with open(localFile, "rb") as handle:
+                    body: Any = handle.read()
+            except OSError as exc:
+                return S_ERROR(DErrno.EACCES, f"cannot read {localFile}: {exc.strerror}")
+            checksum, size = intAdlerToHex(zlib.adler32(body)), len(body)
+        else:
+            checksum = fileAdler(localFile)
+            if checksum is False:
+                return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
+
+            def body() -> ChecksummingReader:
+                readers.append(ChecksummingReader(localFile, size))
+                return readers[-1]
+
+        changed = S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
         if isinstance(context, tuple) and context[1][1].get(CHECKSUM_HEADER) != checksum:
-            return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
-        sent = self._send("put_object", lfn, {"Checksum": checksum, "Size": len(data)}, context, body=data)
+            return changed
+        sent = self._send("put_object", lfn, {"Checksum": checksum, "Size": size}, context, body=body)
+        for reader in readers:
+            reader.close()
         if not sent["OK"]:
             return sent
         if sent["Value"].status != 200:
             return self._failure(sent["Value"], lfn, "upload")
-        return S_OK(len(data))
+        if readers and (readers[-1].size != size or not compareAdler(readers[-1].hexdigest(), checksum)):
+            self._removeFile(lfn, None)
+            return changed
+        return S_OK(size)
 
     def _putInParts(self, lfn: str, localFile: str, size: int) -> dict:
         """Multipart upload; the object carries its checksum from the moment it exists.
@@ -263,8 +348,13 @@ class S3Storage(StorageBase):
         are sent, each part's adler32 computed in that pass and the combination checked
         against the first before the upload is completed. Setting the checksum after
         the upload instead would need a server-side self-copy: slower (measured), not
-        atomic, and refused by S3 above 5 GiB.
+        atomic, and refused by S3 above 5 GiB. A file over S3's 5 TiB limit is refused
+        before anything is sent.
         """
+        if size > MAX_OBJECT_SIZE:
+            return S_ERROR(
+                DErrno.EFBIG, f"{localFile} has {size} bytes; an S3 object holds at most 5 TiB: nothing was sent"
+            )
         upfront = fileAdler(localFile)
         if upfront is False:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
@@ -285,7 +375,8 @@ class S3Storage(StorageBase):
                 return self._failure(sent["Value"], lfn, f"upload part {number} of")
             return S_OK(sent["Value"].headers.get("etag", ""))
 
-        uploaded = uploadParts(localFile, size, self.settings.partSize, sendPart)
+        transfer = self.settings.transfer
+        uploaded = uploadParts(localFile, size, transfer.partSize, sendPart, transfer.partWorkers)
         if not uploaded["OK"]:
             self._send("abort_multipart_upload", lfn, abort)
             return uploaded
@@ -311,10 +402,15 @@ class S3Storage(StorageBase):
             return self._failure(response, lfn, "download")
         metadata = self._metadataFrom(response)
         size = metadata["Size"]
-        if size > self.settings.multipartThreshold and response.headers.get("accept-ranges") == "bytes":
+        transfer = self.settings.transfer
+        if size > transfer.multipartThreshold and response.headers.get("accept-ranges") == "bytes":
             response.abandon()
             fetched = downloadParts(
-                localFile, size, self.settings.partSize, lambda o, n: self._getRange(lfn, o, n, context)
+                localFile,
+                size,
+                transfer.partSize,
+                lambda o, n: self._getRange(lfn, o, n, context),
+                transfer.partWorkers,
             )
             if not fetched["OK"]:
                 return fetched
@@ -362,6 +458,88 @@ class S3Storage(StorageBase):
         failure = self._failure(sent["Value"], lfn, "remove")
         return S_OK(True) if DErrno.cmpError(failure, DErrno.ENOENT) else failure
 
+    def removeFile(self, path: Any) -> dict:
+        """Bulk: remove each file; a file already gone counts as removed.
+
+        Two or more files go as DeleteObjects requests (1,000 keys each, in parallel),
+        each key's outcome mapped to ``Successful`` or ``Failed``.
+        """
+        mapped = self._mapURLs(path)
+        if not mapped["OK"]:
+            return mapped
+        urls, failed = mapped["Value"]
+        if len(urls) < 2:
+            return super().removeFile(path)
+        urlsOf: dict[str, list[str]] = {}
+        for url, (lfn, _value) in urls.items():
+            urlsOf.setdefault(lfn, []).append(url)
+        successful = {}
+        for lfn, result in self._removeFiles(list(urlsOf), None).items():
+            for url in urlsOf[lfn]:
+                if result["OK"]:
+                    successful[url] = True
+                else:
+                    failed[url] = result["Message"]
+        return bulkResult(successful, failed)
+
+    def _removeFiles(self, lfns: list[str], context: Any) -> dict[str, dict]:
+        """{lfn: S_OK(True) or S_ERROR}: DeleteObjects for keys XML can name, single DELETEs for the rest."""
+        inBulk = [lfn for lfn in lfns if canDeleteInBulk(self.settings.objectKey(lfn))]
+        if len(inBulk) < 2:
+            inBulk = []
+        alone = [lfn for lfn in lfns if lfn not in set(inBulk)]
+        batches = [
+            (str(start), inBulk[start : start + MAX_DELETE_KEYS]) for start in range(0, len(inBulk), MAX_DELETE_KEYS)
+        ]
+        results: dict[str, dict] = {}
+        batchResults, batchFailures = runBulk(
+            batches, lambda _n, batch: S_OK(self._deleteBatch(batch)), self.maxWorkers
+        )
+        for answers in batchResults.values():
+            results.update(answers)
+        for number, message in batchFailures.items():
+            results.update(dict.fromkeys(dict(batches)[number], S_ERROR(DErrno.EIO, message)))
+        single, singleFailures = runBulk(
+            ((lfn, None) for lfn in alone), lambda lfn, _v: self._removeFile(lfn, context), self.maxWorkers
+        )
+        results.update({lfn: S_OK(value) for lfn, value in single.items()})
+        results.update({lfn: S_ERROR(DErrno.EIO, message) for lfn, message in singleFailures.items()})
+        return results
+
+    def _deleteBatch(self, lfns: list[str]) -> dict[str, dict]:
+        """{lfn: S_OK(True) or S_ERROR} for at most 1,000 LFNs removed by one DeleteObjects request."""
+        keys = {lfn: self.settings.objectKey(lfn) for lfn in lfns}
+        authorised = self.signer.authoriseDelete(keys)
+        if not authorised["OK"]:
+            return dict.fromkeys(lfns, authorised)
+        url, headers, allowed, answers = authorised["Value"]
+        if not allowed:
+            return answers
+        lfnOfKey = {keys[lfn]: lfn for lfn in allowed}
+        sent = self.http.send("POST", url, headers, body=deleteObjectsBody(list(lfnOfKey)))
+        if not sent["OK"]:
+            return {**answers, **dict.fromkeys(allowed, sent)}
+        response = sent["Value"]
+        if response.status != 200:
+            return {
+                **answers,
+                **dict.fromkeys(allowed, self._failure(response, None, f"remove {len(allowed)} files from")),
+            }
+        parsed = _deleteResult(response.body)
+        if not parsed["OK"]:
+            failure = S_ERROR(DErrno.EIO, f"SE {self.name}: {parsed['Message']}; nothing known removed")
+            return {**answers, **dict.fromkeys(allowed, failure)}
+        deleted, errors = parsed["Value"]
+        for key, lfn in lfnOfKey.items():
+            if key in deleted or errors.get(key, ("", ""))[0] == "NoSuchKey":
+                answers[lfn] = S_OK(True)
+            elif key in errors:
+                code, message = errors[key]
+                answers[lfn] = S_ERROR(DErrno.EIO, f"cannot remove {lfn} on SE {self.name}: {code} {message}".strip())
+            else:
+                answers[lfn] = S_ERROR(DErrno.EIO, f"cannot remove {lfn} on SE {self.name}: the server did not say")
+        return answers
+
     # ------------------------------------------------------------------ directories (prefixes)
 
     def _listPage(self, lfn: str, token: str, maxKeys: int) -> dict:
@@ -370,25 +548,38 @@ class S3Storage(StorageBase):
             return sent
         if sent["Value"].status != 200:
             return self._failure(sent["Value"], lfn, "list")
-        return S_OK(ElementTree.fromstring(sent["Value"].body))
+        page = _listingPage(sent["Value"].body)
+        if not page["OK"]:
+            return S_ERROR(DErrno.EIO, f"cannot list {lfn} on SE {self.name}: {page['Message']}")
+        return page
 
-    def _keyToLFN(self, key: str) -> str:
-        return "/" + key[len(self.settings.keyPrefix) :].rstrip("/")
+    def _keyToLFN(self, key: str, isPrefix: bool) -> dict:
+        """S_OK(LFN) of a listed key (or common prefix); S_ERROR when no LFN can stand for it."""
+        name = key[len(self.settings.keyPrefix) :] if key.startswith(self.settings.keyPrefix) else ""
+        if isPrefix:
+            name = name[:-1] if name.endswith("/") else ""
+        if not name or name.endswith("/") or not checkLFN("/" + name)["OK"]:
+            return S_ERROR(DErrno.EINVAL, "cannot be an LFN (empty, '.' or '..' path segment)")
+        return S_OK("/" + name)
 
     def _listDirectory(self, lfn: str, context: Any) -> dict:
         prefix, token = self.settings.listPrefix(lfn), ""
         files: dict[str, dict] = {}
         subDirs: list[str] = []
+        notLFNs: dict[str, str] = {}
         for _page in range(MAX_LIST_PAGES):
             page = self._listPage(lfn, token, 1000)
             if not page["OK"]:
                 return page
-            root = page["Value"]
-            for item in _findAll(root, "Contents"):
-                key = _findText(item, "Key")
+            contents, prefixes, token = page["Value"]
+            for key, item in contents:
                 if key == prefix:
+                    continue  # a "folder" marker object some tools write
+                mapped = self._keyToLFN(key, isPrefix=False)
+                if not mapped["OK"]:
+                    notLFNs[key] = mapped["Message"]
                     continue
-                files[self._keyToLFN(key)] = {
+                files[mapped["Value"]] = {
                     "Size": int(_findText(item, "Size") or 0),
                     "ModTime": _isoTime(_findText(item, "LastModified")),
                     "File": True,
@@ -396,10 +587,18 @@ class S3Storage(StorageBase):
                     "Accessible": True,
                     "Mode": 0o644,
                 }
-            subDirs.extend(self._keyToLFN(_findText(item, "Prefix")) for item in _findAll(root, "CommonPrefixes"))
-            token = _findText(root, "NextContinuationToken")
-            if _findText(root, "IsTruncated") != "true" or not token:
-                return S_OK((files, subDirs))
+            for key in prefixes:
+                mapped = self._keyToLFN(key, isPrefix=True)
+                if mapped["OK"]:
+                    subDirs.append(mapped["Value"])
+                else:
+                    notLFNs[key] = mapped["Message"]
+            if not token:
+                if notLFNs:
+                    self.log.warn(
+                        f"{lfn} on SE {self.name} holds keys no LFN can stand for:", ", ".join(map(repr, notLFNs))
+                    )
+                return S_OK((files, subDirs, notLFNs))
         return S_ERROR(DErrno.EFBIG, f"listing {lfn} on SE {self.name} has more than {MAX_LIST_PAGES} pages")
 
     def _isDirectory(self, lfn: str, context: Any) -> dict:
@@ -408,8 +607,8 @@ class S3Storage(StorageBase):
         page = self._listPage(lfn, "", 1)
         if not page["OK"]:
             return page
-        root = page["Value"]
-        return S_OK(bool(_findAll(root, "Contents") or _findAll(root, "CommonPrefixes")))
+        contents, prefixes, _token = page["Value"]
+        return S_OK(bool(contents or prefixes))
 
     def _bucketMissing(self) -> dict:
         message = f"SE {self.name}: bucket {self.settings.bucket} does not exist at {self.settings.endpoint}"
@@ -432,8 +631,8 @@ class S3Storage(StorageBase):
 
             def presign(lfn: str, _value: Any, _context: Any) -> dict:
                 method = OPERATIONS[s3_method].httpMethod
-                url, _headers = self.signer.presign(method, self.settings.objectKey(lfn), expiration)
-                return S_OK(url)
+                signed = self.signer.presign(method, self.settings.objectKey(lfn), expiration)
+                return S_OK(signed["Value"][0]) if signed["OK"] else signed
 
             return self._fanOut(urls, "createPresignedUrl", presign)
         return self._fanOut(

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.LFN import checkLFN
@@ -31,7 +32,19 @@ from DIRAC.Resources.Storage.Utilities import (
 )
 
 PROTOCOL_PARAMETERS = ["Protocol", "Host", "Path", "Port", "SpaceToken", "WSUrl"]
-SECRET_PARAMETERS = {"aws_access_key_id", "aws_secret_access_key"}
+SECRET_PARAMETERS = {"aws_access_key_id", "aws_secret_access_key", "aws_session_token"}
+#: LFN characters a URL must carry percent-encoded to round-trip: '%' itself, '?' and '#'
+#: (a URL would end its path there) and control characters
+_URL_UNSAFE = re.compile("[%?#\x00-\x1f\x7f]")
+
+
+def quoteLFNForURL(lfn: str) -> str:
+    """``lfn`` as a URL path: only '%', '?', '#' and control characters percent-encoded.
+
+    Every other character stays as DIRAC writes it, so ordinary LFNs give the
+    same URLs as DIRAC's; ``unquote`` gives the LFN back for any name.
+    """
+    return _URL_UNSAFE.sub(lambda match: f"%{ord(match.group()):02X}", lfn)
 
 
 def publicParameters(parameters: dict) -> dict:
@@ -113,7 +126,7 @@ class StorageBase:
         return f"{self.protocolName}://{netloc}{self.basePath.rstrip('/')}"
 
     def _lfnToURL(self, lfn: str) -> str:
-        return self._urlBase() + ("" if lfn == "/" else lfn)
+        return self._urlBase() + ("" if lfn == "/" else quoteLFNForURL(lfn))
 
     def _urlToLFN(self, url: Any) -> dict:
         """S_OK(LFN) for a URL of this storage; S_ERROR saying exactly why not otherwise."""
@@ -121,7 +134,7 @@ class StorageBase:
             return S_ERROR(DErrno.ETYPE, f"URL must be a non-empty string, got {url!r}")
         base = self._urlBase()
         if url.startswith(base + "/") and "?" not in url and "#" not in url:
-            result = checkLFN(url[len(base) :])  # the common case: a URL this plugin made
+            result = checkLFN(unquote(url[len(base) :]))  # the common case: a URL this plugin made
             return result if result["OK"] else S_ERROR(DErrno.EINVAL, f"URL {url}: {result['Message']}")
         try:
             parts = urlsplit(url)
@@ -143,7 +156,7 @@ class StorageBase:
         base = self.basePath.rstrip("/")
         if parts.path != base and not parts.path.startswith(base + "/"):
             return S_ERROR(DErrno.EWRONGSE, f"URL {url} is outside {base or '/'} of SE {self.name}")
-        lfn = parts.path[len(base) :] or "/"
+        lfn = unquote(parts.path[len(base) :]) or "/"
         result = checkLFN(lfn)
         if not result["OK"]:
             return S_ERROR(DErrno.EINVAL, f"URL {url}: {result['Message']}")
@@ -159,12 +172,8 @@ class StorageBase:
         """
         return S_OK(dict.fromkeys(items))
 
-    def _fanOut(self, urls: Any, operation: str, action, preFailed: dict | None = None, **prepareOptions: Any) -> dict:
-        """Run ``action(lfn, value, context) -> S_OK/S_ERROR`` for each URL in parallel.
-
-        URLs that do not map to an LFN of this storage go to ``Failed`` with the
-        reason and are never acted on.
-        """
+    def _mapURLs(self, urls: Any, preFailed: dict | None = None) -> dict:
+        """S_OK(({url: (lfn, value)}, {url: reason})): the URLs of this storage and the others, with why."""
         result = checkArgumentFormat(urls)
         if not result["OK"]:
             return result
@@ -178,6 +187,18 @@ class StorageBase:
                 mapped[url] = (lfnResult["Value"], value)
             else:
                 failed[url] = lfnResult["Message"]
+        return S_OK((mapped, failed))
+
+    def _fanOut(self, urls: Any, operation: str, action, preFailed: dict | None = None, **prepareOptions: Any) -> dict:
+        """Run ``action(lfn, value, context) -> S_OK/S_ERROR`` for each URL in parallel.
+
+        URLs that do not map to an LFN of this storage go to ``Failed`` with the
+        reason and are never acted on.
+        """
+        result = self._mapURLs(urls, preFailed)
+        if not result["OK"]:
+            return result
+        mapped, failed = result["Value"]
         contexts = self._prepare(operation, dict(mapped.values()), **prepareOptions)
         if not contexts["OK"]:
             failed.update(dict.fromkeys(mapped, contexts["Message"]))
@@ -324,15 +345,16 @@ class StorageBase:
         result = self._listDirectory(lfn, context)
         if not result["OK"]:
             return result
-        files, subDirs = result["Value"]
-        if not files and not subDirs and not self._isDirectory(lfn, context).get("Value"):
+        files, subDirs, notLFNs = _listingParts(result["Value"])
+        if not files and not subDirs and not notLFNs and not self._isDirectory(lfn, context).get("Value"):
             return S_ERROR(DErrno.ENOENT, f"directory {lfn} does not exist")
-        return S_OK(
-            {
-                "Files": {self._lfnToURL(name): meta for name, meta in files.items()},
-                "SubDirs": {self._lfnToURL(name): {"Directory": True} for name in subDirs},
-            }
-        )
+        listing = {
+            "Files": {self._lfnToURL(name): meta for name, meta in files.items()},
+            "SubDirs": {self._lfnToURL(name): {"Directory": True} for name in subDirs},
+        }
+        if notLFNs:
+            listing["NotLFNs"] = notLFNs
+        return S_OK(listing)
 
     def getDirectoryMetadata(self, path: Any) -> dict:
         """Bulk: ``{'Directory': True, 'File': False, 'Exists': True, ...}`` for each directory."""
@@ -359,26 +381,29 @@ class StorageBase:
         return S_OK({"Files": len(files), "Size": size, "SubDirs": len(result["Value"]["SubDirs"])})
 
     def _walk(self, lfn: str, context: Any, depthLeft: int = 64) -> dict:
-        """S_OK({file LFN: metadata}) of everything below ``lfn``, bounded in depth."""
+        """S_OK(({file LFN: metadata}, {name: why it is no LFN})) of everything below ``lfn``, bounded in depth."""
         result = self._listDirectory(lfn, context)
         if not result["OK"]:
             return result
-        files, subDirs = result["Value"]
-        found = dict(files)
+        files, subDirs, notLFNs = _listingParts(result["Value"])
+        found, odd = dict(files), dict(notLFNs)
         for subDir in subDirs:
             if depthLeft <= 0:
                 return S_ERROR(DErrno.EINVAL, f"directory tree below {lfn} is deeper than the limit")
             below = self._walk(subDir, context, depthLeft - 1)
             if not below["OK"]:
                 return below
-            found.update(below["Value"])
-        return S_OK(found)
+            found.update(below["Value"][0])
+            odd.update(below["Value"][1])
+        return S_OK((found, odd))
 
     def removeDirectory(self, path: Any, recursive: bool = False) -> dict:
         """Bulk: remove each directory; with ``recursive`` everything below it.
 
         Without ``recursive`` only the files directly inside are removed, as DIRAC does.
-        Answers ``{'FilesRemoved': n, 'SizeRemoved': bytes}`` per directory.
+        Answers ``{'FilesRemoved': n, 'SizeRemoved': bytes}`` per directory. A
+        directory whose listing cannot be read, or where a file (or a stored name
+        that cannot be an LFN) is left, is ``Failed`` with the reason.
         """
 
         def remove(lfn: str, _value: Any, context: Any) -> dict:
@@ -386,19 +411,26 @@ class StorageBase:
                 listing = self._walk(lfn, context)
             else:
                 listing = self._listDirectory(lfn, context)
-                listing = S_OK(listing["Value"][0]) if listing["OK"] else listing
+                if listing["OK"]:
+                    files, _subDirs, notLFNs = _listingParts(listing["Value"])
+                    listing = S_OK((files, notLFNs))
             if not listing["OK"]:
-                return listing
-            removed, size = 0, 0
-            for fileLFN, meta in listing["Value"].items():
-                result = self._removeFile(fileLFN, context)
-                if not result["OK"]:
-                    message = f"removed {removed} files, then failed on {fileLFN}: {result['Message']}"
-                    return S_ERROR(DErrno.EIO, message)
-                removed += 1
-                size += meta.get("Size", 0)
+                return S_ERROR(listing.get("Errno", DErrno.EIO), f"cannot list {lfn}: {listing['Message']}")
+            files, notLFNs = listing["Value"]
+            results = self._removeFiles(list(files), context)
+            failures = {name: result["Message"] for name, result in results.items() if not result["OK"]}
+            removed = [name for name, result in results.items() if result["OK"]]
+            size = sum(files[name].get("Size", 0) for name in removed)
+            if failures or notLFNs:
+                problems = [f"{name}: {reason}" for name, reason in sorted(failures.items())[:5]]
+                problems += [f"{name!r} left: {reason}" for name, reason in sorted(notLFNs.items())[:5]]
+                message = (
+                    f"removed {len(removed)} of {len(files)} files below {lfn}; "
+                    f"{len(failures) + len(notLFNs)} objects left: {'; '.join(problems)}"
+                )
+                return S_ERROR(DErrno.EIO, message)
             self._removeEmptyDirectory(lfn, context)
-            return S_OK({"FilesRemoved": removed, "SizeRemoved": size})
+            return S_OK({"FilesRemoved": len(removed), "SizeRemoved": size})
 
         return self._fanOut(path, "removeDirectory", remove)
 
@@ -412,7 +444,7 @@ class StorageBase:
                 return listing
             top = os.path.join(destination, os.path.basename(lfn.rstrip("/")))
             count, size = 0, 0
-            for fileLFN, meta in sorted(listing["Value"].items()):
+            for fileLFN, meta in sorted(listing["Value"][0].items()):
                 target = os.path.join(top, fileLFN[len(lfn) :].lstrip("/"))
                 try:
                     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -483,6 +515,10 @@ class StorageBase:
     def _removeFile(self, lfn: str, context: Any) -> dict:
         raise NotImplementedError
 
+    def _removeFiles(self, lfns: list[str], context: Any) -> dict[str, dict]:
+        """{lfn: S_OK/S_ERROR} removing many files; one by one unless the storage removes in bulk."""
+        return {lfn: self._removeFile(lfn, context) for lfn in lfns}
+
     def _isDirectory(self, lfn: str, context: Any) -> dict:
         raise NotImplementedError
 
@@ -490,11 +526,22 @@ class StorageBase:
         raise NotImplementedError
 
     def _listDirectory(self, lfn: str, context: Any) -> dict:
-        """S_OK(({file LFN: metadata}, [sub-directory LFN])) of one level."""
+        """S_OK(({file LFN: metadata}, [sub-directory LFN])) of one level.
+
+        A storage that can hold names no LFN can stand for (S3 keys with ``//``
+        or ``..``) adds a third item ``{stored name: why}``: they are reported,
+        never mapped to some other LFN.
+        """
         raise NotImplementedError
 
     def _removeEmptyDirectory(self, lfn: str, context: Any) -> None:
         """Remove the now empty directory itself where directories are real (best effort)."""
+
+
+def _listingParts(listing: tuple) -> tuple[dict, list, dict]:
+    """(files, subDirs, names that are no LFN) from a ``_listDirectory`` answer of two or three items."""
+    files, subDirs, *rest = listing
+    return files, subDirs, rest[0] if rest else {}
 
 
 def _positiveInt(value: Any, default: int) -> int:

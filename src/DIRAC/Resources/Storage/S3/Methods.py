@@ -8,7 +8,11 @@ the client to know the headers it must send with the URL it gets back.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from dataclasses import dataclass
+from xml.sax.saxutils import escape
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import hexAdlerToInt
@@ -28,6 +32,7 @@ class S3Operation:
     pinsChecksum: bool = False
     needsUploadId: bool = False
     onBucket: bool = False
+    bindsBody: bool = False
 
 
 OPERATIONS: dict[str, S3Operation] = {
@@ -39,8 +44,38 @@ OPERATIONS: dict[str, S3Operation] = {
     "upload_part": S3Operation("PUT", WRITE, needsUploadId=True),
     "complete_multipart_upload": S3Operation("POST", WRITE, needsUploadId=True),
     "abort_multipart_upload": S3Operation("DELETE", WRITE, needsUploadId=True),
-    "list_objects": S3Operation("GET", READ, (("delimiter", "/"), ("list-type", "2")), onBucket=True),
+    "list_objects": S3Operation(
+        "GET", READ, (("delimiter", "/"), ("encoding-type", "url"), ("list-type", "2")), onBucket=True
+    ),
+    # DeleteObjects: the URL binds the exact XML body through its Content-MD5; through the
+    # gateway only ``S3GatewayHandler.export_presignDeleteObjects`` signs it, never createPresignedUrl
+    "delete_objects": S3Operation("POST", DELETE, (("delete", ""),), onBucket=True, bindsBody=True),
 }
+#: keys per DeleteObjects request (S3's limit)
+MAX_DELETE_KEYS = 1000
+#: characters XML 1.0 cannot carry: a key holding one cannot be named in a DeleteObjects body
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def canDeleteInBulk(key: str) -> bool:
+    """True when ``key`` can be named in a DeleteObjects XML body."""
+    return not _NOT_XML.search(key)
+
+
+def deleteObjectsBody(keys: list[str]) -> bytes:
+    """The DeleteObjects XML body for ``keys``, byte for byte the same wherever it is built.
+
+    The gateway signs its Content-MD5 and the client sends it: both build it here,
+    from the keys sorted (so their order in a call does not matter). A carriage
+    return is written as a character reference: XML parsers turn a literal one into '\\n'.
+    """
+    objects = "".join(f"<Object><Key>{escape(key, {chr(13): '&#13;'})}</Key></Object>" for key in sorted(set(keys)))
+    return f'<?xml version="1.0" encoding="UTF-8"?><Delete><Quiet>false</Quiet>{objects}</Delete>'.encode()
+
+
+def contentMD5(body: bytes) -> str:
+    """The base64 MD5 that S3 checks a body against (``Content-MD5``)."""
+    return base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 - S3's integrity header
 
 
 def buildRequest(s3Method: str, key: str, params: dict | None, requireChecksum: bool = False) -> dict:
@@ -49,7 +84,8 @@ def buildRequest(s3Method: str, key: str, params: dict | None, requireChecksum: 
     ``params``: ``Checksum`` (adler32, pinned as metadata on put / create),
     ``Size`` (pinned as Content-Length on put / part),
     ``UploadId`` and ``PartNumber`` (multipart), ``ContinuationToken`` and
-    ``MaxKeys`` (listing; ``key`` is then the directory's prefix). With
+    ``MaxKeys`` (listing; ``key`` is then the directory's prefix), ``Keys``
+    (delete_objects: 1..1,000 keys, Content-MD5 of their XML body pinned). With
     ``requireChecksum`` (the gateway) a put or multipart creation without a
     checksum is refused, so every object written through it carries one.
     """
@@ -78,6 +114,16 @@ def buildRequest(s3Method: str, key: str, params: dict | None, requireChecksum: 
         if not isinstance(number, int) or not 1 <= number <= 10000:
             return S_ERROR(DErrno.EINVAL, "upload_part needs PartNumber between 1 and 10000")
         query["partNumber"] = str(number)
+    if s3Method == "delete_objects":
+        keys = params.get("Keys")
+        if not isinstance(keys, list) or not 0 < len(keys) <= MAX_DELETE_KEYS:
+            return S_ERROR(DErrno.EINVAL, f"delete_objects needs Keys: a list of 1..{MAX_DELETE_KEYS} keys")
+        if not all(isinstance(k, str) and k and canDeleteInBulk(k) for k in keys):
+            return S_ERROR(DErrno.EINVAL, "delete_objects: every key must be a non-empty string XML can carry")
+        body = deleteObjectsBody(keys)
+        headers["Content-MD5"] = contentMD5(body)
+        headers["Content-Length"] = str(len(body))
+        return S_OK((operation.httpMethod, None, query, headers))
     if operation.onBucket:
         query["prefix"] = key
         query["max-keys"] = str(min(max(int(params.get("MaxKeys", 1000) or 1000), 1), 1000))

@@ -3,7 +3,9 @@
 Each part is read (or written) once by the worker that moves it; its adler32 is
 computed on those bytes, and the parts' checksums are combined in order at the
 end. A process-wide budget bounds the part buffers held in memory, however many
-big files a bulk call moves at once.
+big files a bulk call moves at once. The plan respects S3's limits: the part
+size grows (as s3transfer's ``ChunksizeAdjuster`` does) until the file fits in
+10,000 parts of at most 5 GiB.
 """
 
 from __future__ import annotations
@@ -17,15 +19,55 @@ from concurrent.futures import ThreadPoolExecutor
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import adlerCombine
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.Resources.Storage.S3.TransferSettings import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 
-PART_WORKERS = 10
 #: part buffers allowed in memory at once in this process (x part size)
 _bufferBudget = threading.BoundedSemaphore(10)
 
 
+class ChecksummingReader:
+    """A file read from its start, at most ``limit`` bytes, its adler32 computed as it is read.
+
+    Given as a request body, it streams a single PUT from the file (no whole-file read).
+    """
+
+    def __init__(self, path: str, limit: int):
+        self._handle = open(path, "rb")  # noqa: SIM115 - closed by close(), after the request
+        self._left = limit
+        self.adler = 1
+        self.size = 0
+
+    def read(self, amount: int = -1) -> bytes:
+        amount = self._left if amount is None or amount < 0 else min(amount, self._left)
+        data = self._handle.read(amount) if amount else b""
+        self._left -= len(data)
+        self.size += len(data)
+        self.adler = zlib.adler32(data, self.adler)
+        return data
+
+    def hexdigest(self) -> str:
+        return f"{self.adler:08x}"
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def adjustPartSize(size: int, partSize: int) -> int:
+    """``partSize`` brought within 5 MiB..5 GiB, doubled until ``size`` fits in 10,000 parts.
+
+    A file that does not fit even then (over 5 TiB... the caller refuses it first)
+    gets the largest part size.
+    """
+    adjusted = min(max(partSize, MIN_PART_SIZE), MAX_PART_SIZE)
+    while -(-size // adjusted) > MAX_PARTS and adjusted < MAX_PART_SIZE:
+        adjusted = min(adjusted * 2, MAX_PART_SIZE)
+    return adjusted
+
+
 def planParts(size: int, partSize: int) -> list[tuple[int, int, int]]:
     """[(partNumber, offset, length)] covering ``size`` bytes (S3 part numbers start at 1)."""
-    return [(index + 1, offset, min(partSize, size - offset)) for index, offset in enumerate(range(0, size, partSize))]
+    step = adjustPartSize(size, partSize)
+    return [(index + 1, offset, min(step, size - offset)) for index, offset in enumerate(range(0, size, step))]
 
 
 def _combine(partResults: list[tuple[int, int]]) -> int:
@@ -36,7 +78,7 @@ def _combine(partResults: list[tuple[int, int]]) -> int:
     return total
 
 
-def _runParts(plan: list[tuple[int, int, int]], movePart: Callable[[int, int, int], dict]) -> dict:
+def _runParts(plan: list[tuple[int, int, int]], movePart: Callable[[int, int, int], dict], workers: int) -> dict:
     """Run ``movePart`` over the plan in parallel; stop at the first failure."""
     failure: list[dict] = []
 
@@ -49,14 +91,14 @@ def _runParts(plan: list[tuple[int, int, int]], movePart: Callable[[int, int, in
             failure.append(result)
         return result
 
-    with ThreadPoolExecutor(max_workers=min(PART_WORKERS, len(plan)) or 1) as pool:
+    with ThreadPoolExecutor(max_workers=min(workers, len(plan)) or 1) as pool:
         results = list(pool.map(guarded, plan))
     if failure:
         return failure[0]
     return S_OK([result["Value"] for result in results])
 
 
-def uploadParts(localFile: str, size: int, partSize: int, sendPart: Callable[[int, bytes], dict]) -> dict:
+def uploadParts(localFile: str, size: int, partSize: int, sendPart: Callable[[int, bytes], dict], workers: int) -> dict:
     """Read and send each part once; S_OK(([{'PartNumber', 'ETag'}], adler32 int)).
 
     ``sendPart(partNumber, data) -> S_OK(etag)``.
@@ -76,7 +118,7 @@ def uploadParts(localFile: str, size: int, partSize: int, sendPart: Callable[[in
                 return sent
             return S_OK(({"PartNumber": number, "ETag": sent["Value"]}, zlib.adler32(data), length))
 
-        result = _runParts(planParts(size, partSize), movePart)
+        result = _runParts(planParts(size, partSize), movePart, workers)
     finally:
         os.close(descriptor)
     if not result["OK"]:
@@ -85,7 +127,9 @@ def uploadParts(localFile: str, size: int, partSize: int, sendPart: Callable[[in
     return S_OK((parts, _combine([(adler, length) for _part, adler, length in result["Value"]])))
 
 
-def downloadParts(localFile: str, size: int, partSize: int, fetchRange: Callable[[int, int], dict]) -> dict:
+def downloadParts(
+    localFile: str, size: int, partSize: int, fetchRange: Callable[[int, int], dict], workers: int
+) -> dict:
     """Fetch byte ranges in parallel into ``localFile``; S_OK(adler32 int of the whole file).
 
     ``fetchRange(offset, length) -> S_OK(streamed S3Response)``.
@@ -114,5 +158,5 @@ def downloadParts(localFile: str, size: int, partSize: int, fetchRange: Callable
             return S_ERROR(DErrno.EFILESIZE, f"got {received} of {length} bytes at offset {offset}")
         return S_OK((adler, length))
 
-    result = _runParts(planParts(size, partSize), movePart)
+    result = _runParts(planParts(size, partSize), movePart, workers)
     return S_OK(_combine(result["Value"])) if result["OK"] else result

@@ -1,71 +1,107 @@
-"""Who authorises an S3 request: the SE's own keys, or the S3Gateway service.
+"""Who authorises an S3 request: the SE's own credentials, or the S3Gateway service.
 
 Both signers answer ``authorise(s3Method, lfn, key, params)`` with the URL to
 call and the headers to send, so ``S3Storage`` builds every request the same
-way whichever holds the keys. ``DirectSigner`` signs locally (SigV4);
+way whichever holds the keys. ``DirectSigner`` signs locally with botocore's
+SigV4 (``S3SigV4Auth`` in headers, ``S3SigV4QueryAuth`` for presigned URLs)
+and botocore's credential objects (session tokens and assumed roles included);
 ``GatewaySigner`` asks the gateway, which checks the caller's catalog
 permission first, and can do that for a whole bulk call in one round trip.
+
+botocore's signer costs about 50 us of CPU per request, against 6 us for the
+hand-written one it replaced: ``benchmarks/bench_signing.py`` measures it
+against a bulk phase at 20 ms round trip, where it is well under 1 %.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from urllib.parse import quote
+
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+
 from DIRAC.Core.DISET.RPCClient import RPCClient
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.Resources.Storage.S3.Credentials import signingCredentials
 from DIRAC.Resources.Storage.S3.Methods import buildRequest
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
-from DIRAC.Resources.Storage.S3.SigV4 import SigV4Signer, canonicalQuery
 
 GATEWAY_SERVICE = "DataManagement/S3Gateway"
 GATEWAY_URL_SECONDS = 3600
 GATEWAY_BATCH = 1000
+#: the body is sent apart from the signature: sign UNSIGNED-PAYLOAD, even over plain http
+_UNSIGNED_PAYLOAD = SimpleNamespace(s3={"payload_signing_enabled": False})
+
+
+def encodeQuery(query: dict) -> str:
+    """A URL query in SigV4's canonical form: each name and value percent-encoded, then sorted.
+
+    Sorting follows the encoded names (the AWS SigV4 test suite's rule), not the raw ones.
+    """
+    return "&".join(sorted(f"{quote(str(k), safe='-_.~')}={quote(str(v), safe='-_.~')}" for k, v in query.items()))
 
 
 class DirectSigner:
-    """Signs requests with the access key pair from the SE configuration."""
+    """Signs requests with the SE's credentials (keys, session token or assumed role)."""
 
     batchesRequests = False
 
     def __init__(self, settings: S3Settings):
         self.settings = settings
-        self._sigv4 = SigV4Signer(settings.accessKey, settings.secretKey, settings.region)
-        self._defaultPort = {"https": 443, "http": 80}[settings.scheme]
+        self._credentials = signingCredentials(settings)
 
-    def _target(self, key: str | None) -> tuple[str, str, str]:
-        """(Host header as the HTTP client sends it, URL path, URL without query)."""
-        netloc, path, url = self.settings.objectURL(key if key is not None else "")
-        host = netloc.rsplit(":", 1)[0] if netloc.endswith(f":{self._defaultPort}") else netloc
-        return host, path, url
+    def _request(self, method: str, key: str | None, query: dict | None, headers: dict | None) -> AWSRequest:
+        url = self.settings.objectURL(key if key is not None else "")[2]
+        if query:
+            url = f"{url}?{encodeQuery(query)}"
+        request = AWSRequest(method=method, url=url, headers=dict(headers or {}))
+        request.context["client_config"] = _UNSIGNED_PAYLOAD
+        return request
 
-    def sign(self, method: str, key: str | None, query: dict | None = None, headers: dict | None = None) -> tuple:
-        """(url, headers) authorised by an ``Authorization`` header over UNSIGNED-PAYLOAD.
+    def sign(self, method: str, key: str | None, query: dict | None = None, headers: dict | None = None) -> dict:
+        """S_OK((url, headers)) authorised by an ``Authorization`` header over UNSIGNED-PAYLOAD.
 
-        ``key=None`` addresses the bucket itself (listing).
+        ``key=None`` addresses the bucket itself (listing, multi-object delete).
         """
-        host, path, url = self._target(key)
-        query = query or {}
-        signed = self._sigv4.signHeaders(method, host, path, query, dict(headers or {}))
-        return (f"{url}?{canonicalQuery(query)}" if query else url), signed
+        credentials = self._credentials.frozen()
+        if not credentials["OK"]:
+            return credentials
+        request = self._request(method, key, query, headers)
+        S3SigV4Auth(credentials["Value"], "s3", self.settings.region).add_auth(request)
+        return S_OK((request.url, dict(request.headers.items())))
 
     def presign(
         self, method: str, key: str | None, expiration: int, query: dict | None = None, headers: dict | None = None
-    ) -> tuple:
-        """(url, headers): a URL valid ``expiration`` seconds that carries its own signature.
+    ) -> dict:
+        """S_OK((url, headers)): a URL valid ``expiration`` seconds that carries its own signature.
 
         Headers given here are signed, so the user of the URL must send them unchanged
-        (this is how a PUT URL pins the checksum metadata).
+        (this is how a PUT URL pins the checksum metadata and a delete its body's MD5).
         """
-        host, path, url = self._target(key)
-        headers = dict(headers or {})
-        return f"{url}?{self._sigv4.presignQuery(method, host, path, query or {}, headers, expiration)}", headers
+        credentials = self._credentials.frozen()
+        if not credentials["OK"]:
+            return credentials
+        request = self._request(method, key, query, headers)
+        S3SigV4QueryAuth(credentials["Value"], "s3", self.settings.region, expires=expiration).add_auth(request)
+        return S_OK((request.url, dict(headers or {})))
 
-    def authorise(self, s3Method: str, lfn: str, key: str, params: dict | None = None) -> dict:
+    def authorise(self, s3Method: str, lfn: str, key: str | None, params: dict | None = None) -> dict:
         """S_OK((url, headers)) for one operation, signed here."""
         built = buildRequest(s3Method, key, params)
         if not built["OK"]:
             return built
         method, objectKey, query, headers = built["Value"]
-        return S_OK(self.sign(method, objectKey, query, headers))
+        return self.sign(method, objectKey, query, headers)
+
+    def authoriseDelete(self, keys: dict[str, str]) -> dict:
+        """S_OK((url, headers, allowed LFNs, {lfn: refusal})) for one DeleteObjects of ``{lfn: key}``."""
+        signed = self.authorise("delete_objects", "/", None, {"Keys": list(keys.values())})
+        if not signed["OK"]:
+            return signed
+        url, headers = signed["Value"]
+        return S_OK((url, headers, list(keys), {}))
 
 
 class GatewaySigner:
@@ -110,3 +146,26 @@ class GatewaySigner:
     def authorise(self, s3Method: str, lfn: str, key: str, params: dict | None = None) -> dict:
         """S_OK((url, headers)) for one operation, from the gateway."""
         return self.authoriseMany(s3Method, {lfn: (key, params)})["Value"][lfn]
+
+    def authoriseDelete(self, keys: dict[str, str]) -> dict:
+        """S_OK((url, headers, allowed LFNs, {lfn: refusal})) for one DeleteObjects of ``{lfn: key}``.
+
+        The gateway checks that the caller may remove each LFN, then signs one
+        request whose Content-MD5 binds the XML body naming exactly the allowed
+        keys; the body is rebuilt here with the same function (``deleteObjectsBody``).
+        """
+        urls = {self._lfnToURL(lfn): lfn for lfn in keys}
+        rpc = RPCClient(GATEWAY_SERVICE, timeout=self._timeout)
+        result = rpc.presignDeleteObjects(self.seName, list(urls), GATEWAY_URL_SECONDS)
+        if not result["OK"]:
+            return S_ERROR(DErrno.ERPC, f"S3Gateway: {result['Message']}")
+        answer = result["Value"]
+        refused = {
+            urls[url]: S_ERROR(DErrno.EACCES if "permission" in reason else DErrno.EIO, f"S3Gateway: {reason}")
+            for url, reason in answer["Failed"].items()
+            if url in urls
+        }
+        allowed = [urls[url] for url in answer["Successful"] if url in urls]
+        missing = [lfn for lfn in keys if lfn not in refused and lfn not in allowed]
+        refused.update(dict.fromkeys(missing, S_ERROR(DErrno.EIO, "S3Gateway: no answer for this URL")))
+        return S_OK((answer.get("URL", ""), answer.get("Headers", {}), allowed, refused))
