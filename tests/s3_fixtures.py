@@ -8,6 +8,10 @@ Fixtures
 * ``rclone_s3_server`` (session): ``rclone serve s3`` over a temporary folder (local backend),
   SigV4 checked with ``--auth-key``. ``.root`` is the served folder: bucket ``b``, key ``k``
   is the file ``root / b / k``.
+* ``s3rver_server`` (session): ``@20minutes/s3rver`` on Node (``tools/s3rver``, installed by
+  ``.ci/run``), SigV4 checked with its own key pair; s3rver's default ``S3RVER`` pair is revoked.
+  Skipped with the reason when node or the package is missing, unless
+  ``DIRAC_TEST_REQUIRE_S3RVER=1`` (CI), where that is a failure.
 * ``s3_server`` (session, parametrised "moto"/"rclone"): one of the two.
 * ``s3_bucket`` (function, parametrised "moto"/"rclone"): a fresh bucket, yields ``(server, bucket)``.
 * ``dirac_cfg`` (function): a callable ``load(cfg_text_or_texts) -> Path`` writing ``dirac.cfg`` in
@@ -24,6 +28,7 @@ Every server is a subprocess stopped by its PID (terminate, wait, kill) at the e
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,6 +53,7 @@ START_ATTEMPTS = 3  # a free port can be taken between choosing and binding it: 
 # rclone caches directory listings (5 minutes): a file added or removed directly in ``root`` is seen
 # after ``S3Server.forget_cache()``. Changing an existing file's bytes in place is seen at once.
 FORGET_WAIT = 0.3  # seconds rclone is given to drop its directory cache after SIGHUP
+S3RVER_FOLDER = Path(__file__).resolve().parents[1] / "tools" / "s3rver"
 
 
 _venv_binary = findBinary
@@ -171,6 +177,39 @@ def rclone_s3_server(tmp_path_factory) -> Iterator[S3Server]:
     access_key, secret_key = "rclone-access", f"rclone-secret-{uuid.uuid4().hex}"
     process, port = start_server(lambda p: _rclone_command(p, root, access_key, secret_key), log)
     server = S3Server("rclone", port, access_key, secret_key, process, root=root, log=log)
+    try:
+        yield server
+    finally:
+        stop_process(process)
+
+
+def s3rver_missing() -> str:
+    """Why s3rver cannot run here, '' when it can."""
+    if shutil.which("node") is None:
+        return "node is not installed (apt-get install nodejs npm, then npm ci in tools/s3rver; .ci/run does both)"
+    if not (S3RVER_FOLDER / "node_modules" / "@20minutes" / "s3rver").is_dir():
+        return f"s3rver is not installed: cd {S3RVER_FOLDER} && npm ci"
+    return ""
+
+
+def _s3rver_command(port: int, root: Path, access_key: str, secret_key: str) -> list[str]:
+    keys = [f"S3RVER_ACCESS_KEY={access_key}", f"S3RVER_SECRET_KEY={secret_key}"]
+    return ["env", *keys, "node", str(S3RVER_FOLDER / "serve.js"), str(root), str(port)]
+
+
+@pytest.fixture(scope="session")
+def s3rver_server(tmp_path_factory) -> Iterator[S3Server]:
+    """``@20minutes/s3rver`` over a temporary folder, checking SigV4 signatures."""
+    missing = s3rver_missing()
+    if missing:
+        if os.environ.get("DIRAC_TEST_REQUIRE_S3RVER") == "1":
+            pytest.fail(f"s3rver is required here: {missing}")
+        pytest.skip(missing)
+    base = tmp_path_factory.mktemp("s3rver")
+    log = base / "s3rver.log"
+    access_key, secret_key = "s3rver-access", f"s3rver-secret-{uuid.uuid4().hex}"
+    process, port = start_server(lambda p: _s3rver_command(p, base / "data", access_key, secret_key), log)
+    server = S3Server("s3rver", port, access_key, secret_key, process, log=log)
     try:
         yield server
     finally:

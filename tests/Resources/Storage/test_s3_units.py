@@ -258,12 +258,12 @@ def test_unreadable_listing_is_an_error_not_an_empty_folder(body, words):
 
 
 def test_delete_objects_body_is_deterministic_and_md5_pinned():
-    keys = ["b&<>", "a\rb", "é"]
+    keys = ["b&<>", "a\tb", "é"]
     body = deleteObjectsBody(keys)
-    assert body == deleteObjectsBody(list(reversed(keys))) and b"&#13;" in body and b"b&amp;&lt;&gt;" in body
+    assert body == deleteObjectsBody(list(reversed(keys))) and b"b&amp;&lt;&gt;" in body
     built = buildRequest("delete_objects", None, {"Keys": keys})["Value"]
     assert built[:3] == ("POST", None, {"delete": ""}) and built[3]["Content-MD5"] == contentMD5(body)
-    assert not canDeleteInBulk("a\x01b") and canDeleteInBulk("tab\tok")
+    assert not canDeleteInBulk("a\x01b") and not canDeleteInBulk("cr\rlf") and canDeleteInBulk("tab\tok\n")
     for bad in ([], ["x"] * 1001, ["a\x01b"], [""], "k"):
         refused = buildRequest("delete_objects", None, {"Keys": bad})
         assert not refused["OK"] and refused["Errno"] == DErrno.EINVAL

@@ -60,7 +60,6 @@ MAX_LIST_PAGES = 100000
 #: a single PUT up to this size is read in one pass (checksum and body from the same bytes);
 #: a larger one is streamed from the file after a first pass for its checksum
 SINGLE_READ_BYTES = 1 * MiB
-_S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 _clientsLock = threading.Lock()
 _clients: dict[tuple, S3HttpClient] = {}
@@ -78,12 +77,23 @@ def sharedHttpClient(settings: S3Settings) -> S3HttpClient:
         return _clients[key]
 
 
+def _parseXML(body: bytes) -> ElementTree.Element:
+    """An S3 answer's XML with namespaces dropped: servers differ (s3rver uses a wrong one).
+
+    Raises ``ElementTree.ParseError`` when the body is not XML.
+    """
+    root = ElementTree.fromstring(body)
+    for element in root.iter():
+        element.tag = element.tag.rpartition("}")[2]
+    return root
+
+
 def _findText(node: ElementTree.Element, name: str) -> str:
-    return node.findtext(f"{_S3_NS}{name}") or node.findtext(name) or ""
+    return node.findtext(name) or ""
 
 
 def _findAll(node: ElementTree.Element, name: str) -> list[ElementTree.Element]:
-    return node.findall(f"{_S3_NS}{name}") or node.findall(name)
+    return node.findall(name)
 
 
 def _isoTime(text: str) -> datetime | None:
@@ -102,10 +112,10 @@ def _listingPage(body: bytes) -> dict:
     saying where to go on: a listing never silently ends early.
     """
     try:
-        root = ElementTree.fromstring(body)
+        root = _parseXML(body)
     except ElementTree.ParseError as exc:
         return S_ERROR(DErrno.EIO, f"the listing is not XML ({exc})")
-    if not root.tag.endswith("ListBucketResult"):
+    if root.tag != "ListBucketResult":
         code = root.findtext("Code") or root.tag
         return S_ERROR(DErrno.EIO, f"the server answered {code} instead of a listing")
     decode = unquote_plus if _findText(root, "EncodingType") == "url" else str
@@ -122,10 +132,10 @@ def _listingPage(body: bytes) -> dict:
 def _deleteResult(body: bytes) -> dict:
     """S_OK(({deleted key}, {key: (code, message)})) of a DeleteObjects answer; S_ERROR if it is not one."""
     try:
-        root = ElementTree.fromstring(body)
+        root = _parseXML(body)
     except ElementTree.ParseError as exc:
         return S_ERROR(DErrno.EIO, f"the multi-object delete answer is not XML ({exc})")
-    if not root.tag.endswith("DeleteResult"):
+    if root.tag != "DeleteResult":
         code = root.findtext("Code") or root.tag
         return S_ERROR(DErrno.EIO, f"the server answered {code} to a multi-object delete")
     deleted = {_findText(item, "Key") for item in _findAll(root, "Deleted")}
@@ -363,7 +373,12 @@ class S3Storage(StorageBase):
             return created
         if created["Value"].status != 200:
             return self._failure(created["Value"], lfn, "start a multipart upload of")
-        uploadId = _findText(ElementTree.fromstring(created["Value"].body), "UploadId")
+        try:
+            uploadId = _findText(_parseXML(created["Value"].body), "UploadId")
+        except ElementTree.ParseError:
+            uploadId = ""
+        if not uploadId:
+            return S_ERROR(DErrno.EIO, f"cannot start a multipart upload of {lfn} on SE {self.name}: no UploadId")
         abort = {"UploadId": uploadId}
 
         def sendPart(number: int, data: bytes) -> dict:

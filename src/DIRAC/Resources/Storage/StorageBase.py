@@ -295,7 +295,8 @@ class StorageBase:
             return S_ERROR(DErrno.ENOTDIR, f"local destination {destination} is not an existing folder")
         preFailed, targets, seen = {}, {}, {}
         for url in result["Value"]:
-            name = url.rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else ""
+            mapped = self._urlToLFN(url)  # the name from the LFN: a URL percent-encodes some characters
+            name = mapped["Value"].rstrip("/").rsplit("/", 1)[-1] if mapped["OK"] else url
             if name in seen:
                 preFailed[url] = f"{name} is also the name of {seen[name]} in this call; nothing overwritten"
                 continue

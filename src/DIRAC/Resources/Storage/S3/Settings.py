@@ -70,13 +70,14 @@ class S3Settings:
         """The key prefix that lists directory ``lfn`` (the bucket's top for '/')."""
         return self.keyPrefix if lfn == "/" else self.objectKey(lfn).rstrip("/") + "/"
 
-    def objectURL(self, key: str) -> tuple[str, str, str]:
-        """(netloc, path, full URL) of ``key`` for the configured addressing style."""
-        quotedKey = quote(key, safe="/~")
+    def objectURL(self, key: str | None) -> tuple[str, str, str]:
+        """(netloc, path, full URL) of ``key`` for the configured addressing style; None: the bucket."""
+        quotedKey = quote(key, safe="/~") if key is not None else None
         if self.addressingStyle == "virtual":
-            netloc, path = f"{self.bucket}.{self.host}:{self.port}", f"/{quotedKey}"
+            netloc, path = f"{self.bucket}.{self.host}:{self.port}", f"/{quotedKey or ''}"
         else:
-            netloc, path = f"{self.host}:{self.port}", f"/{self.bucket}/{quotedKey}"
+            netloc = f"{self.host}:{self.port}"
+            path = f"/{self.bucket}" if quotedKey is None else f"/{self.bucket}/{quotedKey}"
         return netloc, path, f"{self.scheme}://{netloc}{path}"
 
 

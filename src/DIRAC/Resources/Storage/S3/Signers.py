@@ -53,7 +53,7 @@ class DirectSigner:
         self._credentials = signingCredentials(settings)
 
     def _request(self, method: str, key: str | None, query: dict | None, headers: dict | None) -> AWSRequest:
-        url = self.settings.objectURL(key if key is not None else "")[2]
+        url = self.settings.objectURL(key)[2]
         if query:
             url = f"{url}?{encodeQuery(query)}"
         request = AWSRequest(method=method, url=url, headers=dict(headers or {}))
