@@ -201,3 +201,54 @@ def test_audit_has_one_line_per_decision_and_no_secret(gateway, asAlice, tmp_pat
     assert all(r["granted"] and r["group"] == "dirac_user" and "alice" in r["dn"] for r in putRecords)
     text = audit.read_text()
     assert gateway["server"].secret_key not in text and gateway["server"].access_key not in text
+
+
+def _auditRecords(gateway, before: int) -> list[dict]:
+    return [json.loads(line) for line in (gateway["folder"] / "audit.jsonl").read_text().splitlines()[before:]]
+
+
+def test_bulk_remove_through_the_gateway_is_one_signed_delete(gateway, asAlice, tmp_path):
+    """Many files: one DeleteObjects signed after the catalog allowed each LFN; the others Failed and kept."""
+    direct = StorageElement("S3-DIRECT")
+    mine = [f"{HOME}/bulkrm/f{index}" for index in range(5)]
+    _ok(asAlice.putFile({lfn: _file(tmp_path, lfn.rsplit("/", 1)[-1], 10) for lfn in mine}))
+    bobs = "/testvo/user/b/bob/kept.dat"
+    _ok(direct.putFile({bobs: _file(tmp_path, "kept", 10)}))
+    audit = gateway["folder"] / "audit.jsonl"
+    before = audit.read_text().count("\n")
+    result = asAlice.removeFile([*mine, bobs])
+    assert result["OK"] and result["Value"]["Successful"] == dict.fromkeys(mine, True), result
+    assert "permission" in result["Value"]["Failed"][bobs]
+    assert _ok(direct.exists([*mine, bobs])) == {**dict.fromkeys(mine, False), bobs: True}
+    deletes = [r for r in _auditRecords(gateway, before) if r["method"] == "delete_objects"]
+    assert sorted(r["lfn"] for r in deletes if r["granted"]) == mine
+    assert [r["granted"] for r in deletes if not r["granted"]] == [False]
+    _ok(direct.removeFile(bobs))
+
+
+def test_a_signed_delete_removes_exactly_the_keys_it_was_signed_for(gateway, asAlice, tmp_path):
+    """Attack: the DeleteObjects URL binds its body; another body (or another MD5) is refused by the S3 server."""
+    from DIRAC.Resources.Storage.S3.Methods import contentMD5, deleteObjectsBody
+
+    direct = StorageElement("S3-DIRECT")
+    first, second = f"{HOME}/bind/a", f"{HOME}/bind/b"
+    _ok(direct.putFile({first: _file(tmp_path, "a", 10), second: _file(tmp_path, "b", 10)}))
+    plugin = asAlice.storages[0]
+    firstURL = plugin._lfnToURL(first)
+    answer = S3GatewayClient()._getRPC().presignDeleteObjects("S3-INDIRECT", [firstURL], 600)
+    assert answer["OK"] and answer["Value"]["Successful"] == {firstURL: True}, answer
+    url, headers = answer["Value"]["URL"], answer["Value"]["Headers"]
+    keys = [plugin.settings.objectKey(first), plugin.settings.objectKey(second)]
+    tampered = deleteObjectsBody(keys)
+    assert requests.post(url, data=tampered, headers=headers, timeout=10).status_code in (400, 403)
+    resigned = {**headers, "Content-MD5": contentMD5(tampered)}
+    assert requests.post(url, data=tampered, headers=resigned, timeout=10).status_code == 403
+    assert _ok(direct.exists([first, second])) == {first: True, second: True}
+    assert requests.post(url, data=deleteObjectsBody(keys[:1]), headers=headers, timeout=10).status_code == 200
+    assert _ok(direct.exists([first, second])) == {first: False, second: True}
+    client = S3GatewayClient()
+    viaCreate = client.createPresignedUrl("S3-INDIRECT", "delete_objects", {firstURL: {"Keys": keys}}, 60)
+    assert not viaCreate["OK"] and "unknown S3 method" in viaCreate["Message"]
+    tooMany = client._getRPC().presignDeleteObjects("S3-INDIRECT", [firstURL] * 1001, 60)
+    assert not tooMany["OK"] and "1..1000 URLs" in tooMany["Message"]
+    _ok(direct.removeFile(second))
