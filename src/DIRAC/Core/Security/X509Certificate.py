@@ -8,13 +8,15 @@ CA and the proxy generator both use it.
 from __future__ import annotations
 
 import datetime
-import os
 import random
 import re
 
 from M2Crypto import ASN1, EVP, RSA, X509, m2
 
 from DIRAC.Core.Security import DER
+
+# writePrivateFile is re-exported: the test CA and the proxy writers take it from here.
+from DIRAC.Core.Utilities.PrivateFile import writePrivateFile as writePrivateFile
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 
 PROXY_CERT_INFO_OID = "1.3.6.1.5.5.7.1.14"
@@ -131,17 +133,6 @@ def buildCertificate(
         cert.add_ext(X509.AuthorityKeyIdentifier(authorityKeyId).as_extension())
     cert.sign(signingKey, "sha256")
     return cert
-
-
-def writePrivateFile(path: str, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` readable by the owner only (0600), from the first byte."""
-    raw = data.encode() if isinstance(data, str) else data
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, raw)
-    finally:
-        os.close(fd)
 
 
 class ExpiryMixin:

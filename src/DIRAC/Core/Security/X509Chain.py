@@ -451,7 +451,7 @@ def _writeSecretFile(path: str | None, text: str) -> dict:
         if not path:
             fd, path = tempfile.mkstemp(prefix="x509", suffix=".pem")
             os.close(fd)
-        writePrivateFile(path, text)
+        writePrivateFile(path, text, "proxy file")
     except OSError as exc:
-        return S_ERROR(f"Cannot write {path}: {exc.strerror}")
+        return S_ERROR(f"Cannot write {path}: {exc.strerror or exc}")
     return S_OK(path)
