@@ -219,7 +219,7 @@ def mayGiveToGroup(identity: Identity, owner: str, newGroup: str) -> bool:
     """May ``identity`` give an entry owned by ``owner`` to ``newGroup``?"""
     if identity.isManager:
         return True
-    return mayChange(identity, owner) and newGroup in identity.groups
+    return mayChange(identity, owner) and (newGroup == identity.group or newGroup in identity.groups)
 
 
 def mayChown(identity: Identity) -> bool:
