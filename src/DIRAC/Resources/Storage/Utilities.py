@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -116,3 +117,24 @@ def checkLocalSource(fileName: Any) -> dict:
     if not os.access(fileName, os.R_OK):
         return S_ERROR(DErrno.EACCES, f"local file {fileName} is not readable")
     return S_OK(os.path.getsize(fileName))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def localTarget(folder: str, relative: str) -> dict:
+    """S_OK(path of ``relative`` inside ``folder``), S_ERROR when the name would leave it.
+
+    ``relative`` comes from a storage listing, which another tool may have written:
+    absolute names, empty, ``.`` or ``..`` segments, backslashes and control
+    characters are refused, and the result must stay below ``folder``.
+    """
+    if not relative or relative.startswith("/") or _CONTROL.search(relative) or "\\" in relative:
+        return S_ERROR(DErrno.EINVAL, f"stored name {relative!r} is not a safe local file name")
+    if any(segment in ("", ".", "..") for segment in relative.split("/")):
+        return S_ERROR(DErrno.EINVAL, f"stored name {relative!r} has an empty, '.' or '..' segment")
+    top = os.path.abspath(folder)
+    target = os.path.abspath(os.path.join(top, *relative.split("/")))
+    if os.path.commonpath([top, target]) != top or target == top:
+        return S_ERROR(DErrno.EINVAL, f"stored name {relative!r} leads outside {top}")
+    return S_OK(target)
