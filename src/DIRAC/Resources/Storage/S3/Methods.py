@@ -121,17 +121,21 @@ def isContentMD5(value: object) -> bool:
     return len(raw) == 16 and contentMD5(raw) == value
 
 
+def _checkSegments(s3Method: str, name: str) -> dict:
+    if _CONTROL.search(name):
+        return S_ERROR(DErrno.EINVAL, f"{s3Method}: the name {name!r} holds control characters")
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        return S_ERROR(DErrno.EINVAL, f"{s3Method}: the name {name!r} has an empty, '.' or '..' segment")
+    return S_OK(name)
+
+
 def checkObjectKey(s3Method: str, key: str) -> dict:
     """S_OK(key) when ``key`` names one object; S_ERROR saying why not (nothing is signed then)."""
     if not isinstance(key, str) or not key:
         return S_ERROR(DErrno.EINVAL, f"{s3Method} needs the URL of a file, not of the bucket or its top")
     if key.endswith("/"):
         return S_ERROR(DErrno.EINVAL, f"{s3Method} needs the URL of a file, not of a directory ({key!r} ends with '/')")
-    if _CONTROL.search(key):
-        return S_ERROR(DErrno.EINVAL, f"{s3Method}: the name {key!r} holds control characters")
-    if any(segment in ("", ".", "..") for segment in key.split("/")):
-        return S_ERROR(DErrno.EINVAL, f"{s3Method}: the name {key!r} has an empty, '.' or '..' segment")
-    return S_OK(key)
+    return _checkSegments(s3Method, key)
 
 
 def checkListPrefix(prefix: str) -> dict:
@@ -140,7 +144,7 @@ def checkListPrefix(prefix: str) -> dict:
         return S_OK(prefix)
     if not isinstance(prefix, str) or not prefix.endswith("/"):
         return S_ERROR(DErrno.EINVAL, f"list_objects needs a directory prefix ending with '/', not {prefix!r}")
-    checked = checkObjectKey("list_objects", prefix[:-1])
+    checked = _checkSegments("list_objects", prefix[:-1])
     return S_OK(prefix) if checked["OK"] else checked
 
 
