@@ -192,12 +192,12 @@ def test_the_post_policy_pins_key_checksum_and_size():
     "name", ["../escape", "a/../../escape", "/etc/passwd", "a//b", "./a", "a/.", "", "a\nb", "a\\..\\b", "a/\x7f"]
 )
 def test_unsafe_stored_names_are_refused(tmp_path, name):
-    result = localTarget(str(tmp_path / "top"), name)
-    assert not result["OK"] and repr(name) in result["Message"], result
+    target, unsafe = localTarget(str(tmp_path / "top"), name)
+    assert target == "" and repr(name) in unsafe, unsafe
 
 
 def test_safe_stored_names_stay_inside(tmp_path):
-    assert localTarget(str(tmp_path), "a/b c/d.txt")["Value"] == str(tmp_path / "a" / "b c" / "d.txt")
+    assert localTarget(str(tmp_path), "a/b c/d.txt") == (str(tmp_path / "a" / "b c" / "d.txt"), "")
 
 
 # ---------------------------------------------------------------- point 6: secrets stay out of repr

@@ -419,10 +419,9 @@ class StorageBase:
             top = os.path.join(destination, os.path.basename(lfn.rstrip("/")))
             targets: dict[str, str] = {}
             for fileLFN in listing["Value"]:
-                target = localTarget(top, fileLFN[len(lfn.rstrip("/")) + 1 :])
-                if not target["OK"]:
-                    return S_ERROR(DErrno.EINVAL, f"{lfn}: {target['Message']}; nothing downloaded")
-                targets[fileLFN] = target["Value"]
+                targets[fileLFN], unsafe = localTarget(top, fileLFN[len(lfn.rstrip("/")) + 1 :])
+                if unsafe:
+                    return S_ERROR(DErrno.EINVAL, f"{lfn}: {unsafe}; nothing downloaded")
             count, size = 0, 0
             for fileLFN, meta in sorted(listing["Value"].items()):
                 target = targets[fileLFN]

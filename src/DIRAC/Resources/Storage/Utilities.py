@@ -122,19 +122,21 @@ def checkLocalSource(fileName: Any) -> dict:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def localTarget(folder: str, relative: str) -> dict:
-    """S_OK(path of ``relative`` inside ``folder``), S_ERROR when the name would leave it.
+def localTarget(folder: str, relative: str) -> tuple[str, str]:
+    """(path of ``relative`` inside ``folder``, '') or ('', why the name would not stay inside).
 
     ``relative`` comes from a storage listing, which another tool may have written:
     absolute names, empty, ``.`` or ``..`` segments, backslashes and control
     characters are refused, and the result must stay below ``folder``.
     """
-    if not relative or relative.startswith("/") or _CONTROL.search(relative) or "\\" in relative:
-        return S_ERROR(DErrno.EINVAL, f"stored name {relative!r} is not a safe local file name")
+    if not relative or relative.startswith("/"):
+        return "", f"stored name {relative!r} is empty or absolute"
+    if _CONTROL.search(relative) or "\\" in relative:
+        return "", f"stored name {relative!r} holds control characters or a backslash"
     if any(segment in ("", ".", "..") for segment in relative.split("/")):
-        return S_ERROR(DErrno.EINVAL, f"stored name {relative!r} has an empty, '.' or '..' segment")
+        return "", f"stored name {relative!r} has an empty, '.' or '..' segment"
     top = os.path.abspath(folder)
     target = os.path.abspath(os.path.join(top, *relative.split("/")))
     if os.path.commonpath([top, target]) != top or target == top:
-        return S_ERROR(DErrno.EINVAL, f"stored name {relative!r} leads outside {top}")
-    return S_OK(target)
+        return "", f"stored name {relative!r} leads outside {top}"
+    return target, ""
