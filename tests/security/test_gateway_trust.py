@@ -223,6 +223,24 @@ def test_other_bytes_are_refused_by_rclone_with_a_valid_put_url(alice):
     assert _stored(alice, "GW-RCLONE", lfn) == good
 
 
+def test_a_put_url_cannot_become_a_copy_of_another_users_file(site, monkeypatch, tmp_path):
+    """rclone, like AWS, refuses x-amz-* headers that were not signed: no ``x-amz-copy-source`` smuggling."""
+    _as(site, monkeypatch, "bob")
+    path = tmp_path / "private"
+    path.write_bytes(b"bob's private bytes")
+    assert StorageElement("GW-RCLONE").putFile({f"{BOB_HOME}/private": str(path)})["Value"]["Successful"]
+    _as(site, monkeypatch, "alice")
+    lfn = f"{HOME}/trust/copy.dat"
+    params = _putParams(b"")
+    url = _url(site, "GW-RCLONE", lfn)
+    signed = _bulk(_ask("GW-RCLONE", "put_object", {url: params}))[0][url]
+    _server, bucket = site["stores"]["GW-RCLONE"]
+    smuggled = {**_pinnedHeaders(params), "x-amz-copy-source": f"{bucket}{BOB_HOME}/private"}
+    answer = requests.put(signed, data=b"", headers=smuggled, timeout=10)
+    assert answer.status_code == 403 and "not signed" in answer.text, answer.text
+    assert _stored(site, "GW-RCLONE", lfn) is None
+
+
 @pytest.mark.parametrize("missing", [("Size",), ("ContentMD5",), ("Size", "ContentMD5")])
 def test_a_write_url_without_size_and_md5_is_refused(alice, missing):
     lfn = f"{HOME}/trust/unbound.dat"
@@ -310,6 +328,8 @@ def test_expiration_is_whole_seconds_and_capped(alice):
     query = parse_qs(urlsplit(shortened).query)
     assert query["X-Amz-Expires"] == ["600"]
     assert set(query["X-Amz-SignedHeaders"][0].split(";")) >= {"content-md5", "content-length", "if-none-match"}
+    delete = _bulk(_ask("GW-RCLONE", "delete_object", [url], 3600))[0][url]
+    assert parse_qs(urlsplit(delete).query)["X-Amz-Expires"] == ["600"]
     complete = _bulk(_ask("GW-RCLONE", "complete_multipart_upload", {url: {"UploadId": "u"}}, 3600))[0][url]
     assert "if-none-match" in parse_qs(urlsplit(complete).query)["X-Amz-SignedHeaders"][0]
 

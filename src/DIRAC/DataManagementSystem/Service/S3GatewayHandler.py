@@ -13,7 +13,7 @@ size, MD5, checksum and ``If-None-Match: *``; and the SE must allow the access
 (``ReadAccess`` / ``WriteAccess`` / ``RemoveAccess``). URL lifetimes: whole
 seconds, at most ``MaxExpiration`` for ``get_object`` (the URLs handed to
 external applications), at most one hour for the others, and URLs that write
-are cut to ``WRITE_URL_SECONDS`` whatever was asked.
+or remove are cut to ``WRITE_URL_SECONDS`` whatever was asked.
 
 Configuration (``/Systems/DataManagement/Services/S3Gateway``): ``MaxExpiration``
 (seconds, default 86400), ``AuditFile`` (JSON lines), ``AuditWebhook`` (URL).
@@ -102,8 +102,8 @@ class S3GatewayHandler(RequestHandler):
         parameters (``Checksum``, ``Size``, ``ContentMD5``, ``UploadId``,
         ``PartNumber``, ``ContinuationToken``, ``MaxKeys``). DIRAC 9's form,
         ``put_object`` with ``{url: {"x-amz-meta-checksum": adler32}}``, is answered
-        with a presigned POST ``{"url", "fields"}``. URLs that write live
-        ``WRITE_URL_SECONDS`` at most, whatever was asked.
+        with a presigned POST ``{"url", "fields"}``. URLs that write or remove
+        live ``WRITE_URL_SECONDS`` at most, whatever was asked.
         """
         storage = self.storages.get(storageName)
         if storage is None:
@@ -158,7 +158,7 @@ class S3GatewayHandler(RequestHandler):
         cap = self.maxExpiration if s3Method == ACCESS_URL_METHOD else min(MAX_URL_SECONDS, self.maxExpiration)
         if not 0 < expiration <= cap:
             return S_ERROR(DErrno.EINVAL, f"expiration must be 1..{cap} seconds for {s3Method}, not {expiration}")
-        return S_OK(min(expiration, WRITE_URL_SECONDS) if OPERATIONS[s3Method].writes else expiration)
+        return S_OK(min(expiration, WRITE_URL_SECONDS) if OPERATIONS[s3Method].changesStorage else expiration)
 
     @staticmethod
     def _request(storage: S3Storage, s3Method: str, url: Any, params: Any) -> dict:

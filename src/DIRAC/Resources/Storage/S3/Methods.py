@@ -37,10 +37,10 @@ CHECKSUM_HEADER = "x-amz-meta-checksum"
 READ_FILE, LIST_DIRECTORY, WRITE_FILE, REMOVE_FILE = "getFileMetadata", "listDirectory", "addFile", "removeFile"
 #: storage element access (``ReadAccess`` / ``WriteAccess`` / ``RemoveAccess``) the S3 operations use
 SE_READ, SE_WRITE, SE_REMOVE = "Read", "Write", "Remove"
-#: Lifetime, in seconds, of every URL that writes (puts, parts, multipart steps) through the gateway.
-#: A put URL answers "may this caller create this name now?"; the catalog's answer can change
-#: (another user registers the name, a directory is made private, the SE is banned), so the URL
-#: must not outlive the question by much. Ten minutes covers the wait before a bulk call's last
+#: Lifetime, in seconds, of every URL that writes or removes (puts, parts, multipart steps, deletes)
+#: through the gateway. Such a URL answers "may this caller change this name now?"; the catalog's
+#: answer can change (another user registers the name, a directory is made private, the SE is
+#: banned), so the URL must not outlive the question by much. Ten minutes covers the wait before a bulk call's last
 #: upload starts; the store checks the expiry when a request starts, not while its bytes move.
 WRITE_URL_SECONDS = 600
 MAX_KEYS = 1000
@@ -64,9 +64,9 @@ class S3Operation:
     onBucket: bool = False
 
     @property
-    def writes(self) -> bool:
-        """True for the operations that write: their URLs live ``WRITE_URL_SECONDS`` at most."""
-        return self.access == SE_WRITE
+    def changesStorage(self) -> bool:
+        """True for the operations that write or remove: their URLs live ``WRITE_URL_SECONDS`` at most."""
+        return self.access in (SE_WRITE, SE_REMOVE)
 
 
 _BYTES = frozenset({"Size", "ContentMD5"})
