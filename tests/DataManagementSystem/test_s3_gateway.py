@@ -228,7 +228,7 @@ def test_bulk_remove_through_the_gateway_is_one_signed_delete(gateway, asAlice, 
 
 def test_a_signed_delete_removes_exactly_the_keys_it_was_signed_for(gateway, asAlice, tmp_path):
     """Attack: the DeleteObjects URL binds its body; another body (or another MD5) is refused by the S3 server."""
-    from DIRAC.Resources.Storage.S3.Methods import contentMD5, deleteObjectsBody
+    from DIRAC.Resources.Storage.S3.Methods import bytesContentMD5, deleteObjectsBody
 
     direct = StorageElement("S3-DIRECT")
     first, second = f"{HOME}/bind/a", f"{HOME}/bind/b"
@@ -241,7 +241,7 @@ def test_a_signed_delete_removes_exactly_the_keys_it_was_signed_for(gateway, asA
     keys = [plugin.settings.objectKey(first), plugin.settings.objectKey(second)]
     tampered = deleteObjectsBody(keys)
     assert requests.post(url, data=tampered, headers=headers, timeout=10).status_code in (400, 403)
-    resigned = {**headers, "Content-MD5": contentMD5(tampered)}
+    resigned = {**headers, "Content-MD5": bytesContentMD5(tampered)}
     assert requests.post(url, data=tampered, headers=resigned, timeout=10).status_code == 403
     assert _ok(direct.exists([first, second])) == {first: True, second: True}
     assert requests.post(url, data=deleteObjectsBody(keys[:1]), headers=headers, timeout=10).status_code == 200

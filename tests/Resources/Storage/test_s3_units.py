@@ -15,7 +15,7 @@ from botocore.auth import SigV4Auth
 from botocore.config import Config
 
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Resources.Storage.S3.Methods import buildRequest, canDeleteInBulk, contentMD5, deleteObjectsBody
+from DIRAC.Resources.Storage.S3.Methods import buildRequest, bytesContentMD5, canDeleteInBulk, deleteObjectsBody
 from DIRAC.Resources.Storage.S3.Parts import adjustPartSize, planParts
 from DIRAC.Resources.Storage.S3.Settings import parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import DirectSigner, encodeQuery
@@ -262,7 +262,7 @@ def test_delete_objects_body_is_deterministic_and_md5_pinned():
     body = deleteObjectsBody(keys)
     assert body == deleteObjectsBody(list(reversed(keys))) and b"b&amp;&lt;&gt;" in body
     built = buildRequest("delete_objects", None, {"Keys": keys})["Value"]
-    assert built[:3] == ("POST", None, {"delete": ""}) and built[3]["Content-MD5"] == contentMD5(body)
+    assert built[:3] == ("POST", None, {"delete": ""}) and built[3]["Content-MD5"] == bytesContentMD5(body)
     assert not canDeleteInBulk("a\x01b") and not canDeleteInBulk("cr\rlf") and canDeleteInBulk("tab\tok\n")
     for bad in ([], ["x"] * 1001, ["a\x01b"], [""], "k"):
         refused = buildRequest("delete_objects", None, {"Keys": bad})

@@ -28,6 +28,7 @@ from DIRAC.Resources.Storage.Utilities import (
     bulkResult,
     checkArgumentFormat,
     checkLocalSource,
+    localTarget,
     runBulk,
 )
 
@@ -436,17 +437,31 @@ class StorageBase:
         return self._fanOut(path, "removeDirectory", remove)
 
     def getDirectory(self, path: Any, localPath: str | bool = False) -> dict:
-        """Bulk: download each directory tree below ``localPath``; ``{'Files': n, 'Size': bytes}``."""
+        """Bulk: download each directory tree below ``localPath``; ``{'Files': n, 'Size': bytes}``.
+
+        Every stored name is checked before anything is written: a name that would
+        land outside the destination folder (``..``, ``.``, empty segments, absolute,
+        control characters: written by another tool) fails the whole directory.
+        """
         destination = os.path.abspath(localPath or os.getcwd())
 
         def download(lfn: str, _value: Any, context: Any) -> dict:
             listing = self._walk(lfn, context)
             if not listing["OK"]:
                 return listing
+            notLFNs = listing["Value"][1]
+            if notLFNs:
+                named = "; ".join(f"{name!r} {reason}" for name, reason in sorted(notLFNs.items())[:5])
+                return S_ERROR(DErrno.EINVAL, f"{lfn}: {named}; nothing downloaded")
             top = os.path.join(destination, os.path.basename(lfn.rstrip("/")))
+            targets: dict[str, str] = {}
+            for fileLFN in listing["Value"][0]:
+                targets[fileLFN], unsafe = localTarget(top, fileLFN[len(lfn.rstrip("/")) + 1 :])
+                if unsafe:
+                    return S_ERROR(DErrno.EINVAL, f"{lfn}: {unsafe}; nothing downloaded")
             count, size = 0, 0
             for fileLFN, meta in sorted(listing["Value"][0].items()):
-                target = os.path.join(top, fileLFN[len(lfn) :].lstrip("/"))
+                target = targets[fileLFN]
                 try:
                     os.makedirs(os.path.dirname(target), exist_ok=True)
                 except OSError as exc:

@@ -43,7 +43,8 @@ class S3Settings:
     addressingStyle: str
     verify: bool | str
     transfer: TransferSettings
-    accessKey: str = field(repr=False)
+    accessKey: str
+    #: never in ``repr()`` / ``str()`` (they end up in logs and tracebacks)
     secretKey: str = field(repr=False)
     sessionToken: str = field(default="", repr=False)
     role: AssumedRole | None = None
