@@ -4,6 +4,7 @@ and the core round trip on a third server that checks signatures (s3rver)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import tracemalloc
@@ -272,3 +273,21 @@ def test_boto3_reads_what_we_write(rclone_s3_server, dirac_cfg, tmp_path):
             name.lower(): value for name, value in client.head_object(Bucket=bucket, Key=key)["Metadata"].items()
         }
         assert metadata["checksum"] == fileAdler(path)
+
+
+def test_remove_directory_fails_when_its_listing_cannot_be_read(rclone_s3_server, dirac_cfg):
+    """A 200 whose body is an ``<Error>`` instead of the listing: Failed with the reason, nothing removed."""
+    from fault_relay import Fault, FaultRelay
+
+    bucket = rclone_s3_server.make_bucket()
+    client = rclone_s3_server.client()
+    for name in ("a", "b"):
+        client.put_object(Bucket=bucket, Key=f"vo/unread/{name}", Body=b"x")
+    with FaultRelay(rclone_s3_server.host, rclone_s3_server.port) as relay:
+        se = _se(dirac_cfg, dataclasses.replace(rclone_s3_server, port=relay.port), bucket)
+        fault = relay.add(Fault.errorIn200(method="GET", path=r"list-type=2", times=20))
+        result = se.removeDirectory("/vo/unread", recursive=True)
+        assert fault.fired >= 1
+    message = result["Value"]["Failed"]["/vo/unread"]
+    assert "cannot list /vo/unread" in message and "InternalError" in message, message
+    assert _keys(rclone_s3_server, bucket) == ["vo/unread/a", "vo/unread/b"]
