@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import random
 import string
+import zlib
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
@@ -16,7 +17,7 @@ from botocore.config import Config
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Resources.Storage.S3.Methods import buildRequest, bytesContentMD5, canDeleteInBulk, deleteObjectsBody
-from DIRAC.Resources.Storage.S3.Parts import adjustPartSize, planParts
+from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, adjustPartSize, planParts
 from DIRAC.Resources.Storage.S3.Settings import parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import DirectSigner, encodeQuery
 from DIRAC.Resources.Storage.S3.TransferSettings import (
@@ -276,3 +277,16 @@ def test_delete_result_maps_every_key():
     )
     assert _deleteResult(body.encode())["Value"] == ({"a"}, {"b": ("AccessDenied", "no")})
     assert not _deleteResult(b"<Error><Code>SlowDown</Code></Error>")["OK"]
+
+
+def test_checksumming_reader_stops_at_its_limit_and_restarts(tmp_path):
+    """The streamed PUT body: at most the announced bytes, adler32 as it goes, ``seek(0)`` for a retry."""
+    path = tmp_path / "f"
+    path.write_bytes(b"abcdefgh")
+    reader = ChecksummingReader(str(path), 5)
+    assert reader.read(3) + reader.read() == b"abcde" and reader.read() == b""
+    assert reader.hexdigest() == f"{zlib.adler32(b'abcde'):08x}"
+    assert reader.seek(0) == 0 and reader.read(100) == b"abcde" and reader.tell() == 5
+    with pytest.raises(OSError):
+        reader.seek(2)
+    reader.close()

@@ -337,7 +337,7 @@ class S3Storage(StorageBase):
         """
         if size > self.settings.transfer.multipartThreshold:
             return self._putInParts(lfn, localFile, size)
-        readers: list[ChecksummingReader] = []
+        streamed: ChecksummingReader | None = None
         if size <= SINGLE_READ_BYTES:
             try:
                 with open(localFile, "rb") as handle:
@@ -352,23 +352,24 @@ class S3Storage(StorageBase):
             if digests is False:
                 return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
             checksum, md5 = digests
-
-            def body() -> ChecksummingReader:
-                readers.append(ChecksummingReader(localFile, size))
-                return readers[-1]
-
+            try:
+                body = streamed = ChecksummingReader(localFile, size)
+            except OSError as exc:
+                return S_ERROR(DErrno.EACCES, f"cannot read {localFile}: {exc.strerror}")
         changed = S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
         if isinstance(context, tuple) and context[1][1].get(CHECKSUM_HEADER) != checksum:
             return changed
         params = {"Checksum": checksum, "Size": size, "ContentMD5": md5}
-        sent = self._send("put_object", lfn, params, context, body=body)
-        for reader in readers:
-            reader.close()
+        try:
+            sent = self._send("put_object", lfn, params, context, body=body)
+        finally:
+            if streamed is not None:
+                streamed.close()
         if not sent["OK"]:
             return sent
         if sent["Value"].status != 200:
             return self._failure(sent["Value"], lfn, "upload")
-        if readers and (readers[-1].size != size or not compareAdler(readers[-1].hexdigest(), checksum)):
+        if streamed is not None and (streamed.size != size or not compareAdler(streamed.hexdigest(), checksum)):
             self._removeFile(lfn, None)
             return changed
         return S_OK(size)

@@ -29,14 +29,24 @@ _bufferBudget = threading.BoundedSemaphore(10)
 class ChecksummingReader:
     """A file read from its start, at most ``limit`` bytes, its adler32 computed as it is read.
 
-    Given as a request body, it streams a single PUT from the file (no whole-file read).
+    Given as a request body, it streams a single PUT from the file (no whole-file read);
+    ``seek(0)`` starts again from the beginning (a retried request), checksum included.
     """
 
     def __init__(self, path: str, limit: int):
         self._handle = open(path, "rb")  # noqa: SIM115 - closed by close(), after the request
-        self._left = limit
-        self.adler = 1
-        self.size = 0
+        self._limit = limit
+        self.seek(0)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if (offset, whence) != (0, 0):
+            raise OSError("a checksumming reader only goes back to its start")
+        self._handle.seek(0)
+        self._left, self.adler, self.size = self._limit, 1, 0
+        return 0
+
+    def tell(self) -> int:
+        return self.size
 
     def read(self, amount: int = -1) -> bytes:
         amount = self._left if amount is None or amount < 0 else min(amount, self._left)
