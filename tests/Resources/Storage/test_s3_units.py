@@ -76,10 +76,12 @@ def test_canonical_query_sorts_by_encoded_name_like_botocore():
         assert encodeQuery(query) == SigV4Auth(None, "s3", "r")._canonical_query_string_params(query)
 
 
-@pytest.mark.parametrize("style", ["path", "virtual"])
-def test_presigned_urls_are_those_boto3_makes(frozenClock, style):
+@pytest.mark.parametrize(
+    "style, port, secure", [("path", "9000", "False"), ("virtual", "9000", "False"), ("virtual", "443", "True")]
+)
+def test_presigned_urls_are_those_boto3_makes(frozenClock, style, port, secure):
     """Differential: our request model + botocore's signer against boto3's whole client, on generated keys."""
-    settings = _settings(AddressingStyle=style)
+    settings = _settings(AddressingStyle=style, Port=port, SecureConnection=secure)
     signer = DirectSigner(settings)
     client = boto3.client(
         "s3",
@@ -105,7 +107,8 @@ def test_presigned_urls_are_those_boto3_makes(frozenClock, style):
         theirs = client.generate_presigned_url(
             method, Params={"Bucket": settings.bucket, "Key": key, **boto}, ExpiresIn=600
         )
-        assert (urlsplit(ours).path, sorted(parse_qsl(urlsplit(ours).query))) == (
+        assert (urlsplit(ours).hostname, urlsplit(ours).path, sorted(parse_qsl(urlsplit(ours).query))) == (
+            urlsplit(theirs).hostname,
             urlsplit(theirs).path,
             sorted(parse_qsl(urlsplit(theirs).query)),
         ), key

@@ -51,12 +51,17 @@ class DirectSigner:
     def __init__(self, settings: S3Settings):
         self.settings = settings
         self._credentials = signingCredentials(settings)
+        netloc = settings.objectURL(None)[0]
+        defaultPort = f":{443 if settings.secure else 80}"
+        #: the Host header as HTTP clients send it (no default port); given to botocore, which
+        #: would otherwise parse it out of every URL twice (a fifth of its signing time)
+        self._host = netloc[: -len(defaultPort)] if netloc.endswith(defaultPort) else netloc
 
     def _request(self, method: str, key: str | None, query: dict | None, headers: dict | None) -> AWSRequest:
         url = self.settings.objectURL(key)[2]
         if query:
             url = f"{url}?{encodeQuery(query)}"
-        request = AWSRequest(method=method, url=url, headers=dict(headers or {}))
+        request = AWSRequest(method=method, url=url, headers={"Host": self._host, **(headers or {})})
         request.context["client_config"] = _UNSIGNED_PAYLOAD
         return request
 
