@@ -174,7 +174,8 @@ def test_write_urls_live_minutes():
 
 
 def test_the_post_policy_pins_key_checksum_and_size():
-    answer = presignPost(_settings(SecureConnection="False"), "vo/f", "0000abcd", 600, maxSize=100)
+    settings = _settings(SecureConnection="False")
+    answer = presignPost(settings, signingCredentials(settings).frozen()["Value"], "vo/f", "0000abcd", 600, maxSize=100)
     assert answer["url"] == "http://s3.example.org:9000/bucket/"
     fields = answer["fields"]
     assert fields["key"] == "vo/f" and fields["x-amz-meta-checksum"] == "0000abcd"

@@ -293,3 +293,13 @@ def test_checksumming_reader_stops_at_its_limit_and_restarts(tmp_path):
     with pytest.raises(OSError):
         reader.seek(2)
     reader.close()
+
+
+def test_presigned_post_form_carries_the_session_token():
+    """DIRAC 9's form upload through a gateway whose SE uses temporary keys."""
+    from DIRAC.Resources.Storage.S3.Credentials import signingCredentials
+    from DIRAC.Resources.Storage.S3.PresignedPost import presignPost
+
+    settings = _settings(Aws_session_token="TEMPORARY-TOKEN")
+    form = presignPost(settings, signingCredentials(settings).frozen()["Value"], "vo/f", "0000abcd", 60)
+    assert form["fields"]["x-amz-security-token"] == "TEMPORARY-TOKEN"

@@ -30,6 +30,7 @@ from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.DataManagementSystem.Utilities.AuditLog import AuditLog
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 from DIRAC.Resources.Catalog.FileCatalog import FileCatalog
+from DIRAC.Resources.Storage.S3.Credentials import signingCredentials
 from DIRAC.Resources.Storage.S3.Methods import (
     CHECKSUM_HEADER,
     MAX_DELETE_KEYS,
@@ -211,7 +212,10 @@ class S3GatewayHandler(RequestHandler):
         """S_OK(the presigned URL of a built request, or the presigned POST form of DIRAC 9's put)."""
         if request[0] == POST_FORM:
             _form, key, checksum = request
-            return S_OK(presignPost(storage.settings, key, checksum, expiration))
+            credentials = signingCredentials(storage.settings).frozen()
+            if not credentials["OK"]:
+                return credentials
+            return S_OK(presignPost(storage.settings, credentials["Value"], key, checksum, expiration))
         method, objectKey, query, headers = request
         signed = storage.signer.presign(method, objectKey, expiration, query, headers)
         return S_OK(signed["Value"][0]) if signed["OK"] else signed

@@ -14,7 +14,7 @@ import datetime
 
 from botocore.auth import S3SigV4PostAuth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from botocore.credentials import ReadOnlyCredentials
 
 from DIRAC.Resources.Storage.S3.Methods import CHECKSUM_HEADER
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
@@ -37,11 +37,22 @@ def postPolicy(settings: S3Settings, key: str, checksum: str, expiration: int, m
     }
 
 
-def presignPost(settings: S3Settings, key: str, checksum: str, expiration: int, maxSize: int = MAX_POST_BYTES) -> dict:
-    """``{"url", "fields"}``: a form that uploads at most ``maxSize`` bytes to ``key`` with ``checksum``."""
+def presignPost(
+    settings: S3Settings,
+    credentials: ReadOnlyCredentials,
+    key: str,
+    checksum: str,
+    expiration: int,
+    maxSize: int = MAX_POST_BYTES,
+) -> dict:
+    """``{"url", "fields"}``: a form that uploads at most ``maxSize`` bytes to ``key`` with ``checksum``.
+
+    ``credentials``: the SE's signing credentials (``Credentials.signingCredentials``); a
+    session token, when there is one, goes into the fields and the policy.
+    """
     _netloc, _path, url = settings.objectURL("")
     request = AWSRequest(method="POST", url=url)
     request.context["s3-presign-post-fields"] = {"key": key, CHECKSUM_HEADER: checksum}
     request.context["s3-presign-post-policy"] = postPolicy(settings, key, checksum, expiration, maxSize)
-    S3SigV4PostAuth(Credentials(settings.accessKey, settings.secretKey), "s3", settings.region).add_auth(request)
+    S3SigV4PostAuth(credentials, "s3", settings.region).add_auth(request)
     return {"url": url, "fields": dict(request.context["s3-presign-post-fields"])}
