@@ -291,3 +291,21 @@ def test_remove_directory_fails_when_its_listing_cannot_be_read(rclone_s3_server
     message = result["Value"]["Failed"]["/vo/unread"]
     assert "cannot list /vo/unread" in message and "InternalError" in message, message
     assert _keys(rclone_s3_server, bucket) == ["vo/unread/a", "vo/unread/b"]
+
+
+def test_s3rver_checks_signatures_and_knows_only_our_keys(s3rver_server):
+    """Otherwise its round trip would prove nothing: a wrong secret, and s3rver's built-in pair, are refused."""
+    from botocore.exceptions import ClientError
+
+    bucket = s3rver_server.make_bucket()
+    for access, secret in ((s3rver_server.access_key, "wrong-secret"), ("S3RVER", "S3RVER")):
+        with pytest.raises(ClientError) as refused:
+            s3rver_server.client(access_key=access, secret_key=secret).list_objects_v2(Bucket=bucket)
+        assert refused.value.response["Error"]["Code"] in ("SignatureDoesNotMatch", "InvalidAccessKeyId")
+
+
+def test_without_node_s3rver_is_skipped_with_the_reason(monkeypatch):
+    from s3_fixtures import s3rver_missing
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert "node is not installed" in s3rver_missing() and "npm ci" in s3rver_missing()
