@@ -526,7 +526,8 @@ class S3Storage(StorageBase):
         inBulk = [lfn for lfn in lfns if canDeleteInBulk(self.settings.objectKey(lfn))]
         if len(inBulk) < 2:
             inBulk = []
-        alone = [lfn for lfn in lfns if lfn not in set(inBulk)]
+        bulkSet = set(inBulk)
+        alone = [lfn for lfn in lfns if lfn not in bulkSet]
         batches = [
             (str(start), inBulk[start : start + MAX_DELETE_KEYS]) for start in range(0, len(inBulk), MAX_DELETE_KEYS)
         ]
