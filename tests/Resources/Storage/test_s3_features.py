@@ -233,9 +233,13 @@ def test_unreachable_sts_is_a_clear_failure(moto_server, dirac_cfg, tmp_path):
         StsEndpoint=f"http://127.0.0.1:{freePort()}",
         ConnectTimeout=1,
     )
-    result = se.putFile({"/vo/x": _write(tmp_path / "x", 10)})
-    message = result["Value"]["Failed"]["/vo/x"]
-    assert "SE S3-NOSTS: cannot assume role arn:aws:iam::123456789012:role/r" in message, message
+    sources = {f"/vo/x{index}": _write(tmp_path / f"x{index}", 10) for index in range(3)}
+    result = se.putFile(sources)
+    for lfn in sources:
+        message = result["Value"]["Failed"][lfn]
+        assert "SE S3-NOSTS: cannot assume role arn:aws:iam::123456789012:role/r" in message, message
+    credentials = se.storages[0].signer._credentials
+    assert credentials.frozen() is credentials.frozen()  # the failure is kept a while: STS is not asked per file
     assert _keys(moto_server, bucket) == []
 
 

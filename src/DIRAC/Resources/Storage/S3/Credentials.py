@@ -5,16 +5,20 @@ a session token (``Aws_session_token``, sent as ``x-amz-security-token``), or a
 role the keys assume through STS (``Aws_role_arn``): botocore's
 ``RefreshableCredentials`` then calls ``AssumeRole`` again before the temporary
 keys expire (a quarter of their lifetime before, at most 15 minutes), so a
-long bulk call never signs with expired keys. One credentials object per key
-pair and role is shared by every SE object of the process.
+long bulk call never signs with expired keys. When STS cannot be reached, that
+answer is kept ``RETRY_STS_SECONDS`` so a bulk call does not ask it once per
+file. One credentials object per key pair and role is shared by every SE object
+of the process.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import botocore.session
+from botocore.config import Config
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,6 +29,8 @@ from DIRAC.Resources.Storage.S3.Settings import S3Settings
 #: botocore's own refresh margins, shortened for short sessions
 ADVISORY_REFRESH_SECONDS = 15 * 60
 MANDATORY_REFRESH_SECONDS = 10 * 60
+#: how long a failed AssumeRole is the answer before STS is asked again
+RETRY_STS_SECONDS = 10.0
 
 _cacheLock = threading.Lock()
 _cache: dict[tuple, SigningCredentials] = {}
@@ -39,12 +45,16 @@ class SigningCredentials:
         self._assumeRole = assumeRole
         self._refreshable: RefreshableCredentials | None = None
         self._lock = threading.Lock()
+        self._failure: tuple[float, dict] | None = None
 
     def frozen(self) -> dict:
         """The key pair (and token) to sign one request with, refreshed first when it is due."""
         role = self._settings.role
         if role is None:
             return S_OK(self._static.get_frozen_credentials())
+        failure = self._failure
+        if failure is not None and time.monotonic() < failure[0]:
+            return failure[1]
         try:
             with self._lock:
                 if self._refreshable is None:
@@ -58,11 +68,14 @@ class SigningCredentials:
                     )
             frozen: ReadOnlyCredentials = self._refreshable.get_frozen_credentials()
         except (BotoCoreError, ClientError) as exc:
-            return S_ERROR(
+            refused = S_ERROR(
                 DErrno.EACCES,
                 f"SE {self._settings.seName}: cannot assume role {role.arn} at {role.stsEndpoint} "
                 f"(options Aws_role_arn, StsEndpoint): {exc}",
             )
+            self._failure = (time.monotonic() + RETRY_STS_SECONDS, refused)
+            return refused
+        self._failure = None
         return S_OK(frozen)
 
 
@@ -77,6 +90,11 @@ def _stsAssumeRole(settings: S3Settings) -> Callable[[], dict]:
         aws_secret_access_key=settings.secretKey,
         aws_session_token=settings.sessionToken or None,
         verify=settings.verify,
+        config=Config(
+            connect_timeout=settings.transfer.connectTimeout,
+            read_timeout=settings.transfer.readTimeout,
+            retries={"total_max_attempts": settings.transfer.retries + 1, "mode": "standard"},
+        ),
     )
 
     def assumeRole() -> dict:
@@ -95,7 +113,14 @@ def _stsAssumeRole(settings: S3Settings) -> Callable[[], dict]:
 
 def signingCredentials(settings: S3Settings) -> SigningCredentials:
     """The shared credentials of ``settings``' keys (and role)."""
-    key = (settings.accessKey, settings.secretKey, settings.sessionToken, settings.role, settings.region)
+    key = (
+        settings.accessKey,
+        settings.secretKey,
+        settings.sessionToken,
+        settings.role,
+        settings.region,
+        settings.verify,
+    )
     with _cacheLock:
         if key not in _cache:
             assumeRole = _stsAssumeRole(settings) if settings.role else None
