@@ -70,6 +70,7 @@ def _settings(**options):
 def test_canonical_query_sorts_by_encoded_name_like_botocore():
     """The AWS SigV4 rule: sort after encoding. 'aÿ' sorts after 'a_' raw but before it encoded."""
     assert encodeQuery({"a_": "1", "aÿ": "2"}).startswith("a%C3%BF=2&")
+    assert encodeQuery({"a-": "2", "a": "1"}) == "a=1&a-=2"  # by name, not by the joined "name=value"
     rng = random.Random(7)
     for _ in range(300):
         query = {_randomName(rng): _randomName(rng) for _ in range(rng.randint(1, 5))}

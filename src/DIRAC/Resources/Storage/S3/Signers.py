@@ -41,7 +41,8 @@ def encodeQuery(query: dict) -> str:
 
     Sorting follows the encoded names (the AWS SigV4 test suite's rule), not the raw ones.
     """
-    return "&".join(sorted(f"{quote(str(k), safe='-_.~')}={quote(str(v), safe='-_.~')}" for k, v in query.items()))
+    pairs = sorted((quote(str(name), safe="-_.~"), quote(str(value), safe="-_.~")) for name, value in query.items())
+    return "&".join(f"{name}={value}" for name, value in pairs)
 
 
 class DirectSigner:
