@@ -22,6 +22,18 @@ from DIRAC.Resources.Storage.Utilities import runBulk
 
 #: Parallel local-copy replications in one bulk call.
 REPLICATION_WORKERS = 8
+#: What an SE holds under an LFN, as ``inspect`` finds it.
+PRESENT, ABSENT, UNKNOWN = "present", "absent", "unknown"
+
+
+def matches(metadata: dict, size: Any, checksum: Any) -> bool:
+    """True when an SE's metadata of an object shows ``size`` bytes with adler32 ``checksum``."""
+    if metadata.get("Size") != size:
+        return False
+    if not checksum:  # a catalog entry without a checksum: the size is all we can compare
+        return True
+    stored = metadata.get("Checksum")
+    return bool(stored) and compareAdler(str(stored), str(checksum))
 
 
 class StorageOperations:
@@ -57,10 +69,50 @@ class StorageOperations:
             return {}
         return splitBulk(se.removeFile(lfns), lfns, f"removal from {se.name}")[1]
 
-    def cleanUp(self, se: StorageElement, reasons: dict, what: str) -> None:
-        """Remove the objects made at ``se`` for the LFNs of ``reasons`` and say so in each reason."""
-        leftovers = self.removeObjects(se, list(reasons))
+    def inspect(self, se: StorageElement, lfns: list[str]) -> dict[str, tuple[str, Any]]:
+        """What ``se`` holds under each LFN, asked rather than assumed after an unclear failure.
+
+        ``{lfn: (PRESENT, metadata)}``, ``(ABSENT, reason)`` when the SE says there is
+        nothing, ``(UNKNOWN, reason)`` when it cannot tell (SE unreachable, refused).
+        """
+        if not lfns:
+            return {}
+        found, errors = splitBulk(se.getFileMetadata(lfns), lfns, f"checking {se.name}")
+        state: dict[str, tuple[str, Any]] = {name: (PRESENT, meta) for name, meta in found.items()}
+        if errors:
+            there, unclear = splitBulk(se.exists(list(errors)), list(errors), f"checking {se.name}")
+            for name in errors:
+                if there.get(name) is False:
+                    state[name] = (ABSENT, f"nothing is stored at {se.name}")
+                else:
+                    state[name] = (UNKNOWN, unclear.get(name, errors[name]))
+        return state
+
+    def cleanUp(self, se: StorageElement, reasons: dict, what: str, expected: dict) -> None:
+        """Remove the objects made at ``se`` for the LFNs of ``reasons``, only those provably ours.
+
+        ``expected`` is ``{lfn: (size, checksum)}`` of what we wrote: an object that
+        differs is another writer's and is left alone; so is one the SE cannot
+        describe. Each reason says what happened to the object.
+        """
+        state = self.inspect(se, list(reasons))
+        ours = []
         for lfn in reasons:
+            kind, detail = state[lfn]
+            if kind == ABSENT:
+                reasons[lfn] += f"; nothing was left at {se.name}"
+            elif kind == UNKNOWN:
+                reasons[lfn] += (
+                    f"; cannot tell what {se.name} holds ({detail}), so the {what} was left: "
+                    "run the same command again, or dirac-dms-check-se"
+                )
+                self.log.error("Possible dark data after a failure", f"{lfn} at {se.name}")
+            elif not matches(detail, *expected[lfn]):
+                reasons[lfn] += f"; the object at {se.name} is not ours (another writer's), it was left untouched"
+            else:
+                ours.append(lfn)
+        leftovers = self.removeObjects(se, ours)
+        for lfn in ours:
             if lfn in leftovers:
                 reasons[lfn] += f"; removing the {what} at {se.name} failed too ({leftovers[lfn]}): dark data left"
                 self.log.error("Dark data left after a failure", f"{lfn} at {se.name}")
@@ -135,24 +187,30 @@ class StorageOperations:
             return S_ERROR(DErrno.EIO, "no good source copy: " + " | ".join(problems) + "; nothing registered")
         put = returnSingleResult(destination.putFile({lfn: local}, sourceSize=meta.get("Size") or 0))
         unlink(local)
-        if not put["OK"]:
-            return self._undoCopy(destination, lfn, f"upload to {destination.name} failed: {put['Message']}")
-        stored = returnSingleResult(destination.getFileMetadata(lfn))
-        if not stored["OK"]:
-            return self._undoCopy(destination, lfn, f"cannot check the copy at {destination.name}: {stored['Message']}")
-        size, checksum = stored["Value"].get("Size"), stored["Value"].get("Checksum")
-        if size != meta.get("Size") or (meta.get("Checksum") and not compareAdler(str(checksum), meta["Checksum"])):
+        # Whatever the upload answered (its answer may be lost), the copy now at the destination decides.
+        kind, detail = self.inspect(destination, [lfn])[lfn]
+        if kind == PRESENT and matches(detail, meta.get("Size"), meta.get("Checksum")):
+            return S_OK(True)
+        problem = "" if put["OK"] else f"upload to {destination.name} failed: {put['Message']}"
+        if kind == ABSENT:
+            return S_ERROR(DErrno.EIO, f"{problem or detail}; nothing stored at {destination.name}; nothing registered")
+        if kind == UNKNOWN:
+            message = f"{problem or 'the copy was sent'}; cannot check the copy at {destination.name}: {detail}"
+        else:
             message = (
-                f"the copy at {destination.name} has size {size} and adler32 {checksum}, "
+                f"the copy at {destination.name} has size {detail.get('Size')} and adler32 {detail.get('Checksum')}, "
                 f"the catalog says {meta.get('Size')} and {meta.get('Checksum')}"
             )
-            return self._undoCopy(destination, lfn, message)
-        return S_OK(True)
+            message = f"{problem}; {message}" if problem else message
+        return self._undoCopy(destination, lfn, message)
 
     def _undoCopy(self, destination: StorageElement, lfn: str, message: str) -> dict:
-        reasons = {lfn: message}
-        self.cleanUp(destination, reasons, "half-made copy")
-        return S_ERROR(f"{reasons[lfn]}; nothing registered")
+        """Remove a copy that is not a valid replica (it does not match the catalog, or may be partial)."""
+        leftover = self.removeObjects(destination, [lfn])
+        if lfn in leftover:
+            self.log.error("Dark data left after a failure", f"{lfn} at {destination.name}")
+            return S_ERROR(f"{message}; removing it failed too ({leftover[lfn]}): dark data left; nothing registered")
+        return S_ERROR(f"{message}; the half-made copy at {destination.name} was removed; nothing registered")
 
 
 def unlink(path: str) -> None:

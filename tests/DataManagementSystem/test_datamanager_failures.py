@@ -1,0 +1,205 @@
+"""Every failure of put / replicate / remove ends in a known state: catalog and bucket agree.
+
+Real S3 servers (rclone, moto) and a real FileCatalogDB. The faults are seams in
+the objects the DataManager is given (the answer of a call that did run is
+replaced by an error, as when the network loses it), in the spirit of
+s3transfer's ``StreamWithError``; the network itself is never mocked. After each
+test ``assertAgreement`` lists the bucket and the catalog and compares them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+
+from catalog_fixtures import DBCatalog
+from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.Adler import fileAdler
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR
+from DIRAC.DataManagementSystem.Client.DataManager import DataManager
+from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
+from DIRAC.Resources.Storage.StorageElement import StorageElement
+from s3_fixtures import s3_se_cfg
+
+ALICE = {"DN": "/CN=alice", "username": "alice", "group": "vo_user", "properties": ["NormalUser"], "VO": "vo"}
+HOME = "/vo/user/a/alice"
+LFN = f"{HOME}/safety/f.dat"
+LOST = "connection reset by peer (the answer was lost)"
+
+
+class LostAnswerCatalog(DBCatalog):
+    """The catalog runs the call, then its answer is lost (``lose`` names the methods)."""
+
+    def __init__(self, db, credentials, lose=(), notSent=()):
+        super().__init__(db, credentials)
+        self.lose, self.notSent = set(lose), set(notSent)
+
+    def _fault(self, method, real, lfns):
+        if method in self.notSent:
+            return S_ERROR(DErrno.ECONNREFUSED, f"cannot call DataManagement/FileCatalog.{method}: Connection refused")
+        result = real(lfns)
+        return S_ERROR(DErrno.ERPC, f"{method}: {LOST}") if method in self.lose else result
+
+    def addFile(self, lfns):
+        return self._fault("addFile", super().addFile, lfns)
+
+    def addReplica(self, lfns):
+        return self._fault("addReplica", super().addReplica, lfns)
+
+
+class LostAnswerSE:
+    """A real StorageElement whose ``putFile`` runs, then its answer is lost."""
+
+    def __init__(self, name: str, runFirst=None):
+        self._se = StorageElement(name)
+        self._runFirst = runFirst
+
+    def __getattr__(self, name):
+        return getattr(self._se, name)
+
+    def putFile(self, *args, **kwargs):
+        if self._runFirst:
+            self._runFirst()
+        self._se.putFile(*args, **kwargs)
+        return S_ERROR(DErrno.EIO, f"upload: {LOST}")
+
+
+class Site:
+    """Two S3 SEs on one server, a catalog DB, and a DataManager for alice."""
+
+    def __init__(self, server, dirac_cfg, tmp_path: Path):
+        self.server, self.tmp = server, tmp_path
+        self.buckets = {"S3-A": server.make_bucket(), "S3-B": server.make_bucket()}
+        dirac_cfg([s3_se_cfg(name, server, bucket) for name, bucket in self.buckets.items()])
+        self.db = FileCatalogDB(f"sqlite:///{tmp_path / 'fc.sqlite'}")
+        assert self.db.isConnected()["OK"]
+
+    def dm(self, catalog=None, **ses) -> DataManager:
+        manager = DataManager(fileCatalog=catalog or DBCatalog(self.db, ALICE))
+        for name, se in ses.items():
+            manager.storage._cache[name.replace("_", "-")] = se
+        return manager
+
+    def file(self, name: str, size: int = 3000, seed: int = 1) -> str:
+        path = self.tmp / name
+        path.write_bytes((bytes(range(seed, seed + 200)) * (size // 200 + 1))[:size])
+        return str(path)
+
+    def objects(self, seName: str) -> dict[str, int]:
+        """{LFN: size} of every object in the SE's bucket (the bucket listed)."""
+        client = self.server.client()
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.buckets[seName])
+        return {"/" + item["Key"]: item["Size"] for page in pages for item in page.get("Contents", [])}
+
+    def catalog(self, seName: str) -> dict[str, int]:
+        """{LFN: size} of every file with a replica at ``seName`` (the catalog listed from /vo)."""
+        found, pending = {}, ["/vo"]
+        while pending:
+            listing = self.db.listDirectory(pending.pop(), ALICE, True)["Value"]["Successful"]
+            for entry in listing.values():
+                pending.extend(entry["SubDirs"])
+                for lfn, item in entry["Files"].items():
+                    if seName in item["Replicas"]:
+                        found[lfn] = item["MetaData"]["Size"]
+        return found
+
+    def openUploads(self, seName: str) -> list[dict]:
+        """The bucket's unfinished multipart uploads (rclone answers NoSuchUpload when it keeps none)."""
+        try:
+            return self.server.client().list_multipart_uploads(Bucket=self.buckets[seName]).get("Uploads", [])
+        except botocore.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] == "NoSuchUpload":
+                return []
+            raise
+
+    def assertAgreement(self) -> None:
+        """Catalog and buckets list the same files, no multipart upload is open, no temp folder is left."""
+        for seName in self.buckets:
+            assert self.objects(seName) == self.catalog(seName), seName
+            assert self.openUploads(seName) == [], f"open multipart uploads in {seName}"
+        assert not list(self.tmp.rglob("dirac-replicate-*")), "a temporary replication folder was left"
+
+
+@pytest.fixture(params=["rclone", "moto"])
+def site(request, dirac_cfg, tmp_path):
+    server = request.getfixturevalue(f"{request.param}_s3_server" if request.param == "rclone" else "moto_server")
+    environment = Site(server, dirac_cfg, tmp_path)
+    yield environment
+    environment.db.close()
+
+
+def _result(result: dict) -> tuple[dict, dict]:
+    assert result["OK"], result
+    return result["Value"]["Successful"], result["Value"]["Failed"]
+
+
+def test_a_lost_put_answer_is_checked_and_the_file_registered(site):
+    local = site.file("f.dat")
+    done, failed = _result(site.dm(S3_A=LostAnswerSE("S3-A")).putAndRegister(LFN, local, "S3-A"))
+    assert LFN in done and not failed
+    assert site.db.getFileMetadata(LFN, ALICE)["Value"]["Successful"][LFN]["Checksum"] == fileAdler(local)
+    site.assertAgreement()
+
+
+def test_a_lost_add_file_answer_keeps_the_registered_object(site):
+    local = site.file("f.dat")
+    catalog = LostAnswerCatalog(site.db, ALICE, lose=["addFile"])
+    done, failed = _result(site.dm(catalog).putAndRegister(LFN, local, "S3-A"))
+    assert LFN in done and not failed, "the catalog has it: the lost answer is a success"
+    assert site.objects("S3-A") == {LFN: 3000}
+    site.assertAgreement()
+
+
+def test_a_catalog_that_never_got_the_call_gets_the_object_removed(site):
+    catalog = LostAnswerCatalog(site.db, ALICE, notSent=["addFile"])
+    done, failed = _result(site.dm(catalog).putAndRegister(LFN, site.file("f.dat"), "S3-A"))
+    assert not done and "was removed" in failed[LFN], failed
+    site.assertAgreement()
+    assert site.objects("S3-A") == {}
+
+
+def test_a_re_run_after_a_lost_answer_succeeds_with_nothing_to_do(site):
+    local = site.file("f.dat")
+    catalog = LostAnswerCatalog(site.db, ALICE, lose=["addFile"])
+    _result(site.dm(catalog).putAndRegister(LFN, local, "S3-A"))
+    done, failed = _result(site.dm().putAndRegister(LFN, local, "S3-A"))
+    assert done == {LFN: {"put": 0.0, "register": 0.0}} and not failed
+    done, failed = _result(site.dm().putAndRegister(LFN, site.file("other.dat", seed=5), "S3-A"))
+    assert "already registered" in failed[LFN], "other content is still refused"
+    site.assertAgreement()
+
+
+def test_the_loser_of_two_writers_never_deletes_the_winners_object(site):
+    winnerFile, loserFile = site.file("a.dat", seed=1), site.file("b.dat", seed=9)
+
+    def winnerWritesFirst():
+        _result(site.dm().putAndRegister(LFN, winnerFile, "S3-A"))
+
+    # The loser checked the catalog before the winner registered; its own put's answer is lost.
+    loser = site.dm(S3_A=LostAnswerSE("S3-A", runFirst=winnerWritesFirst))
+    done, failed = _result(loser.putAndRegister(LFN, loserFile, "S3-A"))
+    assert LFN not in done and "left" in failed[LFN], failed
+    meta = site.db.getFileMetadata(LFN, ALICE)["Value"]["Successful"][LFN]
+    assert meta["Checksum"] == fileAdler(winnerFile)
+    assert site.objects("S3-A") == {LFN: 3000}, "the winner's registered object must stay"
+    site.assertAgreement()
+
+
+def test_a_lost_add_replica_answer_keeps_the_new_replica(site):
+    local = site.file("f.dat")
+    _result(site.dm().putAndRegister(LFN, local, "S3-A"))
+    catalog = LostAnswerCatalog(site.db, ALICE, lose=["addReplica"])
+    done, failed = _result(site.dm(catalog).replicateAndRegister(LFN, "S3-B", localCache=str(site.tmp / "cache")))
+    assert LFN in done and not failed
+    assert set(site.db.getReplicas(LFN, ALICE)["Value"]["Successful"][LFN]) == {"S3-A", "S3-B"}
+    site.assertAgreement()
+
+
+def test_a_lost_upload_answer_during_replication_keeps_the_good_copy(site):
+    _result(site.dm().putAndRegister(LFN, site.file("f.dat"), "S3-A"))
+    manager = site.dm(S3_B=LostAnswerSE("S3-B"))
+    done, failed = _result(manager.replicateAndRegister(LFN, "S3-B", localCache=str(site.tmp / "cache")))
+    assert LFN in done and not failed
+    site.assertAgreement()
