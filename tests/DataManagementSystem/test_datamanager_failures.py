@@ -9,6 +9,9 @@ test ``assertAgreement`` lists the bucket and the catalog and compares them.
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import botocore.exceptions
@@ -19,6 +22,7 @@ from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import fileAdler
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR
 from DIRAC.DataManagementSystem.Client.DataManager import DataManager
+from DIRAC.DataManagementSystem.Client.DataManagerStorage import OWNER_FILE, ownerStamp
 from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
 from DIRAC.Resources.Storage.StorageElement import StorageElement
 from s3_fixtures import s3_se_cfg
@@ -202,4 +206,51 @@ def test_a_lost_upload_answer_during_replication_keeps_the_good_copy(site):
     manager = site.dm(S3_B=LostAnswerSE("S3-B"))
     done, failed = _result(manager.replicateAndRegister(LFN, "S3-B", localCache=str(site.tmp / "cache")))
     assert LFN in done and not failed
+    site.assertAgreement()
+
+
+class LostRemovalSE(LostAnswerSE):
+    """A real StorageElement whose ``removeFile`` runs, then its answer is lost."""
+
+    def removeFile(self, *args, **kwargs):
+        self._se.removeFile(*args, **kwargs)
+        return S_ERROR(DErrno.EIO, f"removal: {LOST}")
+
+
+def test_a_lost_removal_answer_is_checked_and_the_file_unregistered(site):
+    _result(site.dm().putAndRegister(LFN, site.file("f.dat"), "S3-A"))
+    _result(site.dm().replicateAndRegister(LFN, "S3-B", localCache=str(site.tmp / "cache")))
+    done, failed = _result(site.dm(S3_B=LostRemovalSE("S3-B")).removeReplica("S3-B", LFN))
+    assert LFN in done and not failed
+    site.assertAgreement()
+    done, failed = _result(site.dm(S3_A=LostRemovalSE("S3-A")).removeFile(LFN))
+    assert LFN in done and not failed
+    assert not site.db.exists(LFN, ALICE)["Value"]["Successful"][LFN]
+    site.assertAgreement()
+
+
+def test_a_killed_replications_folder_is_removed_by_the_next_run(site):
+    cache = site.tmp / "cache"
+    cache.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folders = {}
+    for owner, stamp in {
+        "dead": ownerStamp(dead.pid),
+        "alive": ownerStamp(),
+        "elsewhere": f"not-{socket.gethostname()} 1 1",
+    }.items():
+        folders[owner] = cache / f"dirac-replicate-{owner}"
+        folders[owner].mkdir()
+        (folders[owner] / OWNER_FILE).write_text(stamp)
+        (folders[owner] / "partial.dat").write_bytes(b"x" * 100)
+    _result(site.dm().putAndRegister(LFN, site.file("f.dat"), "S3-A"))
+    done, _failed = _result(site.dm().replicateAndRegister(LFN, "S3-B", localCache=str(cache)))
+    assert LFN in done
+    assert not folders["dead"].exists(), "the folder of a process that is gone must be removed"
+    assert folders["alive"].exists() and folders["elsewhere"].exists(), "a live or foreign owner's folder stays"
+    for folder in ("alive", "elsewhere"):
+        for item in folders[folder].iterdir():
+            item.unlink()
+        folders[folder].rmdir()
     site.assertAgreement()

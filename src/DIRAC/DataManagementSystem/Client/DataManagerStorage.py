@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from typing import Any
 
 from DIRAC.Core.Utilities import DErrno
@@ -22,6 +24,10 @@ from DIRAC.Resources.Storage.Utilities import runBulk
 
 #: Parallel local-copy replications in one bulk call.
 REPLICATION_WORKERS = 8
+#: Temporary replication folders: name prefix, owner marker inside, age after which an unmarked one is abandoned.
+TEMP_PREFIX = "dirac-replicate-"
+OWNER_FILE = ".owner"
+UNMARKED_AGE = 3600
 #: What an SE holds under an LFN, as ``inspect`` finds it.
 PRESENT, ABSENT, UNKNOWN = "present", "absent", "unknown"
 
@@ -64,10 +70,17 @@ class StorageOperations:
         return {lfn: found.get(lfn, "") for lfn in lfns}
 
     def removeObjects(self, se: StorageElement, lfns: list[str]) -> dict:
-        """{lfn: reason} for LFNs whose object at ``se`` could not be removed (a missing one is removed)."""
+        """{lfn: reason} for LFNs whose object at ``se`` is still there after a removal (a missing one is removed).
+
+        A failed removal is checked: when the SE says the object is gone (the answer was lost), it was removed.
+        """
         if not lfns:
             return {}
-        return splitBulk(se.removeFile(lfns), lfns, f"removal from {se.name}")[1]
+        failed = splitBulk(se.removeFile(lfns), lfns, f"removal from {se.name}")[1]
+        for name, (kind, _detail) in self.inspect(se, list(failed)).items():
+            if kind == ABSENT:
+                del failed[name]
+        return failed
 
     def inspect(self, se: StorageElement, lfns: list[str]) -> dict[str, tuple[str, Any]]:
         """What ``se`` holds under each LFN, asked rather than assumed after an unclear failure.
@@ -139,11 +152,18 @@ class StorageOperations:
     def copyThroughLocalFiles(
         self, sources: dict[str, list[str]], destination: StorageElement, metadata: dict, localCache: str
     ) -> tuple[dict, dict]:
-        """Copy each LFN via a local file in one fresh temporary folder, always removed at the end."""
+        """Copy each LFN via a local file in one fresh temporary folder, always removed at the end.
+
+        The folder names its owner process (``.owner``), so a later run removes it
+        when this process was killed before its own clean-up.
+        """
         try:
             if localCache:
                 os.makedirs(localCache, exist_ok=True)
-            workdir = tempfile.mkdtemp(prefix="dirac-replicate-", dir=localCache or None)
+            removeAbandonedFolders(localCache or tempfile.gettempdir(), self.log)
+            workdir = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=localCache or None)
+            with open(os.path.join(workdir, OWNER_FILE), "w") as marker:
+                marker.write(ownerStamp())
         except OSError as exc:
             where = localCache or tempfile.gettempdir()
             return {}, dict.fromkeys(sources, f"cannot create a temporary folder in {where}: {exc.strerror}")
@@ -211,6 +231,63 @@ class StorageOperations:
             self.log.error("Dark data left after a failure", f"{lfn} at {destination.name}")
             return S_ERROR(f"{message}; removing it failed too ({leftover[lfn]}): dark data left; nothing registered")
         return S_ERROR(f"{message}; the half-made copy at {destination.name} was removed; nothing registered")
+
+
+def _processStart(pid: int) -> str:
+    """The start time of process ``pid`` (clock ticks since boot, Linux), "" when unknown or gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def ownerStamp(pid: int | None = None) -> str:
+    """``host pid start`` naming the process that owns a temporary folder."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()} {pid} {_processStart(pid)}"
+
+
+def ownerGone(stamp: str) -> bool:
+    """True when the process named by ``stamp`` (this host only) no longer runs; a reused PID is told apart."""
+    parts = stamp.split()
+    if len(parts) not in (2, 3) or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid, start = int(parts[1]), parts[2] if len(parts) == 3 else ""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # another user's live process
+    return bool(start) and _processStart(pid) not in ("", start)
+
+
+def removeAbandonedFolders(parent: str, log: Any) -> list[str]:
+    """Remove the ``dirac-replicate-*`` folders under ``parent`` whose owner process is gone; their paths.
+
+    A folder without an owner marker is removed once older than ``UNMARKED_AGE`` seconds
+    (its owner died between creating it and writing the marker).
+    """
+    removed = []
+    try:
+        names = [name for name in os.listdir(parent) if name.startswith(TEMP_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        folder = os.path.join(parent, name)
+        try:
+            with open(os.path.join(folder, OWNER_FILE)) as marker:
+                abandoned = ownerGone(marker.read())
+        except FileNotFoundError:
+            abandoned = os.path.isdir(folder) and time.time() - os.path.getmtime(folder) > UNMARKED_AGE
+        except OSError:
+            abandoned = False
+        if abandoned:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.warn("Removed the temporary folder of a replication that did not finish", folder)
+            removed.append(folder)
+    return removed
 
 
 def unlink(path: str) -> None:
