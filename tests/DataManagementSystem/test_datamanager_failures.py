@@ -31,6 +31,7 @@ ALICE = {"DN": "/CN=alice", "username": "alice", "group": "vo_user", "properties
 HOME = "/vo/user/a/alice"
 LFN = f"{HOME}/safety/f.dat"
 LOST = "connection reset by peer (the answer was lost)"
+MIB5 = 5 * 1024 * 1024
 
 
 class LostAnswerCatalog(DBCatalog):
@@ -76,7 +77,8 @@ class Site:
     def __init__(self, server, dirac_cfg, tmp_path: Path):
         self.server, self.tmp = server, tmp_path
         self.buckets = {"S3-A": server.make_bucket(), "S3-B": server.make_bucket()}
-        dirac_cfg([s3_se_cfg(name, server, bucket) for name, bucket in self.buckets.items()])
+        small = {"MultipartThreshold": MIB5, "MultipartChunkSize": MIB5}
+        dirac_cfg([s3_se_cfg(name, server, bucket, **small) for name, bucket in self.buckets.items()])
         self.db = FileCatalogDB(f"sqlite:///{tmp_path / 'fc.sqlite'}")
         assert self.db.isConnected()["OK"]
 
@@ -253,4 +255,20 @@ def test_a_killed_replications_folder_is_removed_by_the_next_run(site):
         for item in folders[folder].iterdir():
             item.unlink()
         folders[folder].rmdir()
+    site.assertAgreement()
+
+
+def test_a_re_run_aborts_the_unfinished_upload_a_killed_client_left(site):
+    client, bucket, key = site.server.client(), site.buckets["S3-A"], LFN.lstrip("/")
+    orphan = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    client.upload_part(Bucket=bucket, Key=key, UploadId=orphan, PartNumber=1, Body=b"x" * MIB5)
+    other = client.create_multipart_upload(Bucket=bucket, Key=key + ".other")["UploadId"]
+    local = site.file("big.dat", size=MIB5 + 1000)
+    done, failed = _result(site.dm().putAndRegister(LFN, local, "S3-A"))
+    assert LFN in done and not failed
+    left = {upload["UploadId"] for upload in site.openUploads("S3-A")}
+    assert orphan not in left, "the earlier upload of the same key must be aborted"
+    if site.server.name == "moto":
+        assert left == {other}, "another key's upload is not ours to abort"
+    client.abort_multipart_upload(Bucket=bucket, Key=key + ".other", UploadId=other)
     site.assertAgreement()

@@ -40,6 +40,8 @@ OPERATIONS: dict[str, S3Operation] = {
     "complete_multipart_upload": S3Operation("POST", WRITE, needsUploadId=True),
     "abort_multipart_upload": S3Operation("DELETE", WRITE, needsUploadId=True),
     "list_objects": S3Operation("GET", READ, (("delimiter", "/"), ("list-type", "2")), onBucket=True),
+    # unfinished uploads under a directory: whoever may create files there may see and abort them
+    "list_multipart_uploads": S3Operation("GET", WRITE, (("uploads", ""),), onBucket=True),
 }
 
 
@@ -49,7 +51,8 @@ def buildRequest(s3Method: str, key: str, params: dict | None, requireChecksum: 
     ``params``: ``Checksum`` (adler32, pinned as metadata on put / create),
     ``Size`` (pinned as Content-Length on put / part),
     ``UploadId`` and ``PartNumber`` (multipart), ``ContinuationToken`` and
-    ``MaxKeys`` (listing; ``key`` is then the directory's prefix). With
+    ``MaxKeys`` (listing; ``key`` is then the directory's prefix), ``KeyMarker`` and
+    ``UploadIdMarker`` (listing unfinished multipart uploads). With
     ``requireChecksum`` (the gateway) a put or multipart creation without a
     checksum is refused, so every object written through it carries one.
     """
@@ -78,6 +81,12 @@ def buildRequest(s3Method: str, key: str, params: dict | None, requireChecksum: 
         if not isinstance(number, int) or not 1 <= number <= 10000:
             return S_ERROR(DErrno.EINVAL, "upload_part needs PartNumber between 1 and 10000")
         query["partNumber"] = str(number)
+    if s3Method == "list_multipart_uploads":
+        query["prefix"] = key
+        for name, option in (("KeyMarker", "key-marker"), ("UploadIdMarker", "upload-id-marker")):
+            if params.get(name):
+                query[option] = str(params[name])
+        return S_OK((operation.httpMethod, None, query, headers))
     if operation.onBucket:
         query["prefix"] = key
         query["max-keys"] = str(min(max(int(params.get("MaxKeys", 1000) or 1000), 1), 1000))
