@@ -335,7 +335,7 @@ def test_a_cache_file_others_may_write_is_ignored(own_cache, cs_server, cs_clien
 
 
 def test_a_service_restarted_while_the_server_is_down_starts_from_the_disk_copy(
-    cs_server, test_ca, tmp_path, rpc_launcher
+    cs_server, test_ca, tmp_path, rpc_launcher, proxies, monkeypatch
 ):
     local = tmp_path / "gateway-host.cfg"
     local.write_text(
@@ -345,10 +345,13 @@ def test_a_service_restarted_while_the_server_is_down_starts_from_the_disk_copy(
             extra=f"DIRAC\n{{\n  Configuration\n  {{\n    Servers = {cs_server.url()}\n  }}\n}}\n",
         )
     )
+    monkeypatch.setenv("X509_CERT_DIR", test_ca.caDir)
     here = [str(Path(__file__).resolve().parent)]
     first = rpc_launcher.start("Framework/RPCTest", local, pythonPath=here)
-    assert first.stop() == 0
+    assert RPCClient(first.url(), proxyLocation=proxies["user"], timeout=10).ping()["OK"]
+    first.stop()
     assert cs_server.stop() == 0
     again = rpc_launcher.start("Framework/RPCTest", local, pythonPath=here)
     assert "using the central configuration kept on disk" in again.log()
-    assert again.stop() == 0
+    assert RPCClient(again.url(), proxyLocation=proxies["user"], timeout=10).ping()["OK"], again.log()
+    again.stop()
