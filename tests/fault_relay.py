@@ -91,6 +91,7 @@ STOP_TIMEOUT = 10.0
 STALL_SECONDS = 30.0
 IDLE_CLOSE_SECONDS = 0.5
 QUIET_SECONDS = 0.3
+TIMER_SLACK = 0.001  # a chunk due within this many seconds is written at once
 MAX_LINE = 64 * 1024  # longest head or chunk-size line accepted before giving up parsing
 
 KINDS = ("reset", "stall", "close", "lose", "answer", "refuse")
@@ -563,6 +564,7 @@ class _Sender:
         self.inFlight = 0
         self.queued = 0
         self.tripwires: list[list] = []  # [offset, action]
+        self.busy = False  # run() is handling an item it took off the queue
 
     def _enqueue(self, kind: int, payload, extraDelay: float = 0.0) -> None:
         loop = asyncio.get_running_loop()
@@ -585,12 +587,16 @@ class _Sender:
             data = data[cut:]
 
     async def _putData(self, data: bytes) -> None:
+        self.queued += len(data)
+        if not (self.queue or self.busy or self.connection.relay.delay):
+            if asyncio.get_running_loop().time() >= self.notBefore:  # nothing to wait for: write at once
+                await self._write(data)
+                return
         if self.inFlight > MAX_IN_FLIGHT:
             self.room.clear()
             async with asyncio.timeout(IO_TIMEOUT):
                 await self.room.wait()
         self.inFlight += len(data)
-        self.queued += len(data)
         self._enqueue(_DATA, data)
 
     def putAction(self, action: Callable[[], Awaitable[None]], extraDelay: float = 0.0) -> None:
@@ -621,25 +627,30 @@ class _Sender:
                 async with asyncio.timeout(self.connection.relay.idleTimeout):
                     await self.ready.wait()
             due, kind, payload = self.queue.popleft()
+            self.busy = True
             wait = due - loop.time()
-            if wait > 0:
+            if wait > TIMER_SLACK:  # a shorter sleep costs a loop turn per chunk (timers have ~1 ms grain)
                 await asyncio.sleep(wait)
             if kind == _DATA:
                 self.inFlight -= len(payload)
                 if self.inFlight <= MAX_IN_FLIGHT:
                     self.room.set()
-                self.writer.write(payload)
-                self.counter[self.index] += len(payload)
-                self.connection.lastActivity = loop.time()
-                if self.writer.transport.get_write_buffer_size() > STREAM_LIMIT:
-                    async with asyncio.timeout(IO_TIMEOUT):
-                        await self.writer.drain()
+                await self._write(payload)
             elif kind == _ACTION:
                 await payload()
             else:
                 if self.writer.can_write_eof() and not self.writer.transport.is_closing():
                     self.writer.write_eof()
                 return
+            self.busy = False
+
+    async def _write(self, data: bytes) -> None:
+        self.writer.write(data)
+        self.counter[self.index] += len(data)
+        self.connection.lastActivity = asyncio.get_running_loop().time()
+        if self.writer.transport.get_write_buffer_size() > STREAM_LIMIT:
+            async with asyncio.timeout(IO_TIMEOUT):
+                await self.writer.drain()
 
 
 class _Connection:
