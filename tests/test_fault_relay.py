@@ -11,6 +11,7 @@ import http.client
 import io
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -80,6 +81,10 @@ class FileServer(ThreadingHTTPServer):
         self.folder = folder
         self.context = context
         self.seen: list[tuple[str, str]] = []
+        self.errors: list[BaseException] = []
+
+    def handle_error(self, request, client_address) -> None:
+        self.errors.append(sys.exc_info()[1])  # e.g. the reset a test caused: checked, not printed
 
     def get_request(self):
         sock, address = super().get_request()
@@ -123,6 +128,14 @@ def relay(file_server) -> Iterator[FaultRelay]:
 
 def connect(relay: FaultRelay, timeout: float = TIMEOUT) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(relay.host, relay.port, timeout=timeout)
+
+
+def waitFor(condition, timeout: float = TIMEOUT) -> bool:
+    """Poll ``condition()`` until it is true or ``timeout`` seconds passed; its last value."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
 
 
 def get(connection: http.client.HTTPConnection, path: str, method: str = "GET", body: bytes | None = None):
@@ -188,6 +201,8 @@ def test_reset_in_request_body_leaves_nothing_on_the_server(relay, file_server, 
         requests.put(relay.url + "/files/partial", data=b"y" * 3_000_000, timeout=TIMEOUT)
     assert fault.fired == 1
     assert not (tmp_path / "partial").exists()
+    assert waitFor(lambda: file_server.errors)
+    assert [type(error) for error in file_server.errors] == [ConnectionResetError]  # the server saw the RST
 
 
 def test_stall_until_the_client_gives_up(relay):
@@ -220,9 +235,7 @@ def test_close_after_idle_time(relay):
     fault = relay.add(Fault("close", seconds=0.1))
     connection = connect(relay)
     get(connection, "/bytes/1")
-    deadline = time.monotonic() + TIMEOUT
-    while fault.fired == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert waitFor(lambda: fault.fired)
     assert relay.fired[0].detail == "closed after 0.1 s idle"
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
         get(connection, "/bytes/2")
@@ -372,9 +385,7 @@ def test_tcp_idle_close_and_stall_over_tls(tls_server, test_ca):
         stall = relay.add(Fault("stall", tcp=True, after=50000, seconds=3, connection=2))
         idle = http.client.HTTPSConnection(relay.host, relay.port, timeout=TIMEOUT, context=context)
         assert get(idle, "/bytes/10")[0] == 200
-        deadline = time.monotonic() + TIMEOUT
-        while close.fired == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert waitFor(lambda: close.fired)
         with pytest.raises((http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)):
             get(idle, "/bytes/10")
         stalled = http.client.HTTPSConnection(relay.host, relay.port, timeout=0.5, context=context)
