@@ -62,8 +62,10 @@ Matching: ``method`` (exact, case-insensitive), ``path`` (regex searched in the 
 ``connection`` (1-based number of the connection since the relay started). The first ``skip``
 matches are let through, the next ``times`` (default 1) get the fault. ``fault.matched`` and
 ``fault.fired`` count; ``relay.fired`` lists ``Event`` records of what the relay did, in order,
-``relay.requests`` every HTTP request seen, ``relay.connections`` the connections accepted.
-An event is recorded before the client can observe its effect.
+``relay.requests`` every HTTP request parsed (not those a ``close`` fault swallowed),
+``relay.connections`` the connections accepted. An event is recorded before the client can
+observe its effect. HTTP faults apply from the next request on, TCP faults to connections
+accepted after ``add``.
 
 Limits: HTTP pipelining is not supported (clients send a request after the previous answer);
 ``Expect: 100-continue`` requests get an injected answer at once with ``Connection: close``.
@@ -329,8 +331,7 @@ class FaultRelay:
     def bytesForwarded(self, connection: int) -> tuple[int, int]:
         """(bytes written to the server, bytes written to the client) on connection number ``connection``.
 
-        With TLS this tells a test how many bytes a handshake takes (a first connection that only
-        shakes hands), the ``after`` of a TCP-level fault that must spare the handshake.
+        E.g. to check where a TCP-level reset cut a stream, or how many bytes a TLS handshake takes.
         """
         with self._lock:
             up, down = self._traffic.get(connection, (0, 0))
@@ -374,12 +375,11 @@ class FaultRelay:
             connection.close(rst=False)
             self._tasks.discard(task)
 
-    def _record(self, fault: Fault | None, kind: str, connection: int, exchange: _Exchange | None, detail: str) -> None:
+    def _record(self, fault: Fault, connection: int, exchange: _Exchange | None, detail: str) -> None:
         method, target = (exchange.method, exchange.target) if exchange else (None, None)
         with self._lock:
-            if fault is not None:
-                fault.fired += 1
-            self._fired.append(Event(kind, connection, method, target, detail, fault))
+            fault.fired += 1
+            self._fired.append(Event(fault.kind, connection, method, target, detail, fault))
 
     def _matchRequest(self, connection: int, method: str, target: str) -> Fault | None:
         with self._lock:
@@ -701,8 +701,8 @@ class _Connection:
     def _answeredMethod(self) -> str:
         return self.awaiting[0].method if self.awaiting else "GET"
 
-    def record(self, fault: Fault | None, exchange: _Exchange | None, detail: str = "") -> None:
-        self.relay._record(fault, fault.kind if fault else "note", self.number, exchange, detail)
+    def record(self, fault: Fault, exchange: _Exchange | None, detail: str) -> None:
+        self.relay._record(fault, self.number, exchange, detail)
 
     def close(self, rst: bool) -> None:
         """Close both sides (RST with ``rst``) and stop the tasks."""
@@ -745,16 +745,16 @@ class _Connection:
         counter = relay._traffic[self.number]
         self.toServer = _Sender(self, self.serverWriter, counter, 0, notBefore=handshake)
         self.toClient = _Sender(self, self.clientWriter, counter, 1, notBefore=0.0)
-        for fault in tcpFaults:
-            self._armTcpFault(fault)
         self.tasks = [
             asyncio.create_task(self._pump(self.clientReader, self._fromClient, self._clientEof)),
             asyncio.create_task(self._pump(serverReader, self._fromServer, self._serverEof)),
             asyncio.create_task(self.toServer.run()),
             asyncio.create_task(self.toClient.run()),
         ]
+        for fault in tcpFaults:
+            self._armTcpFault(fault)
         try:
-            await asyncio.gather(*self.tasks)
+            await asyncio.gather(*self.tasks[:4])
         except (OSError, TimeoutError):
             self.close(rst=True)
         except asyncio.CancelledError:

@@ -231,6 +231,20 @@ def test_close_on_next_request_is_a_stale_connection(relay, file_server):
     assert file_server.seen == [("GET", "/bytes/1")] * 2  # the third request never reached the server
 
 
+def test_stale_connection_seen_by_urllib3(relay, file_server):
+    pool = urllib3.PoolManager(retries=False, timeout=TIMEOUT, maxsize=1)
+    relay.add(Fault("close", path="^/bytes/1$"))
+    assert pool.request("GET", relay.url + "/bytes/1").status == 200
+    with pytest.raises(urllib3.exceptions.ProtocolError):  # sent on the kept-alive connection the relay closed
+        pool.request("GET", relay.url + "/bytes/2")
+    relay.add(Fault("close", path="^/bytes/3$"))
+    assert pool.request("GET", relay.url + "/bytes/3").status == 200
+    assert pool.request("GET", relay.url + "/bytes/4", retries=1).status == 200  # a retry on a new connection
+    # the requests sent on a closed connection never got through: /bytes/4 went on a third connection
+    assert [(r.connection, r.target) for r in relay.requests] == [(1, "/bytes/1"), (2, "/bytes/3"), (3, "/bytes/4")]
+    assert relay.firedKinds() == ["close", "close"]
+
+
 def test_close_after_idle_time(relay):
     fault = relay.add(Fault("close", seconds=0.1))
     connection = connect(relay)
