@@ -18,7 +18,7 @@ connection also costs one round trip before its first bytes reach the server (a 
 a far server; ``connectDelay=False`` turns that off). ``relay.delay`` may be changed at any time.
 
 Overhead, measured on this shared 2-core machine: the relay is one Python thread (one core at
-most). It spends about 0.15 ms of CPU per small kept-alive request and its answer (both parsed as
+most). It spends about 0.15-0.2 ms of CPU per small kept-alive request and its answer (both parsed as
 HTTP), so it carries some 5,000 such exchanges a second, and about 0.65 s of CPU per GiB moved
 (1 GiB in 1-3 s wall time depending on the load, direct 0.3-1 s), the same with a delay. A
 chunk due within ``TIMER_SLACK`` (1 ms) is written at once, so a delay is kept to within 1 ms.
