@@ -173,6 +173,11 @@ def test_encoded_separators_do_not_reach_another_users_file(site, monkeypatch, t
             assert url in failed
 
 
+def test_malformed_url_lists_get_a_clear_error(alice):
+    nested = _ask("GW-RCLONE", "get_object", [[_url(alice, "GW-RCLONE", f"{HOME}/f")], {"a": 1}])
+    assert not nested["OK"] and "urls must be a list of URL strings" in nested["Message"], nested
+
+
 def test_a_listing_is_one_directory_with_the_delimiter_and_a_bounded_page(alice):
     directory = _url(alice, "GW-RCLONE", HOME)
     successful, _failed = _bulk(_ask("GW-RCLONE", "list_objects", [directory]))
