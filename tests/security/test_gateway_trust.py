@@ -100,9 +100,11 @@ def _putParams(data: bytes) -> dict:
     return {"Checksum": stringAdler(data), "Size": len(data), "ContentMD5": md5}
 
 
-def _pinnedHeaders(params: dict) -> dict:
-    """The headers a put URL was signed with, as the client sends them."""
-    return {"x-amz-meta-checksum": params["Checksum"], "Content-MD5": params["ContentMD5"], "If-None-Match": "*"}
+def _signedHeaders(signedURL: str, params: dict) -> dict:
+    """The headers a put URL was signed with (its ``X-Amz-SignedHeaders``), as a client using it sends them."""
+    values = {"x-amz-meta-checksum": params["Checksum"], "content-md5": params["ContentMD5"], "if-none-match": "*"}
+    names = parse_qs(urlsplit(signedURL).query)["X-Amz-SignedHeaders"][0].split(";")
+    return {name: values[name] for name in names if name in values}
 
 
 def _stored(site, se: str, lfn: str) -> bytes | None:
@@ -216,12 +218,13 @@ def test_other_bytes_are_refused_by_rclone_with_a_valid_put_url(alice):
     params = _putParams(good)
     url = _url(alice, "GW-RCLONE", lfn)
     signed = _bulk(_ask("GW-RCLONE", "put_object", {url: params}))[0][url]
-    pinned = _pinnedHeaders(params)
+    pinned = _signedHeaders(signed, params)
+    assert set(pinned) == {"x-amz-meta-checksum", "content-md5", "if-none-match"}
     withPinned = requests.put(signed, data=bad, headers=pinned, timeout=10)
     assert withPinned.status_code == 400 and "BadDigest" in withPinned.text, withPinned.text
-    withoutMD5 = {name: value for name, value in pinned.items() if name != "Content-MD5"}
+    withoutMD5 = {name: value for name, value in pinned.items() if name != "content-md5"}
     assert requests.put(signed, data=bad, headers=withoutMD5, timeout=10).status_code == 403
-    ownMD5 = {**pinned, "Content-MD5": _putParams(bad)["ContentMD5"]}
+    ownMD5 = {**pinned, "content-md5": _putParams(bad)["ContentMD5"]}
     assert requests.put(signed, data=bad, headers=ownMD5, timeout=10).status_code == 403
     assert _stored(alice, "GW-RCLONE", lfn) is None
     assert requests.put(signed, data=good, headers=pinned, timeout=10).status_code == 200
@@ -240,7 +243,7 @@ def test_a_put_url_cannot_become_a_copy_of_another_users_file(site, monkeypatch,
     url = _url(site, "GW-RCLONE", lfn)
     signed = _bulk(_ask("GW-RCLONE", "put_object", {url: params}))[0][url]
     _server, bucket = site["stores"]["GW-RCLONE"]
-    smuggled = {**_pinnedHeaders(params), "x-amz-copy-source": f"{bucket}{BOB_HOME}/private"}
+    smuggled = {**_signedHeaders(signed, params), "x-amz-copy-source": f"{bucket}{BOB_HOME}/private"}
     answer = requests.put(signed, data=b"", headers=smuggled, timeout=10)
     assert answer.status_code == 403 and "not signed" in answer.text, answer.text
     assert _stored(site, "GW-RCLONE", lfn) is None
@@ -286,19 +289,26 @@ def test_direct_uploads_send_content_md5(site, monkeypatch, tmp_path):
 
 
 def test_a_put_url_never_replaces_an_object_created_since_on_moto(site, monkeypatch, tmp_path):
-    """Bob's URL for a new name is refused once the name exists (moto, like AWS, checks If-None-Match)."""
-    lfn = f"{HOME}/trust/race.dat"
+    """Bob's URL for a free name in a shared directory is refused once alice wrote that name (If-None-Match)."""
+    from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient
+
+    shared = f"{HOME}/shared"
+    lfn = f"{shared}/race.dat"
     _as(site, monkeypatch, "alice")
-    mine, theirs = os.urandom(2000), os.urandom(2000)
-    params = _putParams(theirs)
+    assert FileCatalogClient().createDirectory(shared)["OK"]
+    assert FileCatalogClient().changePathMode({shared: 0o775})["OK"]
+    _as(site, monkeypatch, "bob")
+    hers, his = os.urandom(2000), os.urandom(2000)
+    params = _putParams(his)
     url = _url(site, "GW-MOTO", lfn)
     signed = _bulk(_ask("GW-MOTO", "put_object", {url: params}))[0][url]
+    _as(site, monkeypatch, "alice")
     path = tmp_path / "race.dat"
-    path.write_bytes(mine)
+    path.write_bytes(hers)
     assert StorageElement("GW-MOTO").putFile({lfn: str(path)})["Value"]["Successful"] == {lfn: 2000}
-    late = requests.put(signed, data=theirs, headers=_pinnedHeaders(params), timeout=10)
+    late = requests.put(signed, data=his, headers=_signedHeaders(signed, params), timeout=10)
     assert late.status_code == 412 and "PreconditionFailed" in late.text
-    assert _stored(site, "GW-MOTO", lfn) == mine
+    assert _stored(site, "GW-MOTO", lfn) == hers
     again = StorageElement("GW-MOTO").putFile({lfn: str(path)})
     assert "exists already; not overwritten" in again["Value"]["Failed"][lfn]
 
