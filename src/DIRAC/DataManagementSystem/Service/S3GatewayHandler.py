@@ -87,6 +87,9 @@ class S3GatewayHandler(RequestHandler):
         cls.audit = AuditLog(
             getServiceOption(serviceInfo, "AuditFile", ""), getServiceOption(serviceInfo, "AuditWebhook", "")
         )
+        checked = cls.audit.check()
+        if not checked["OK"]:
+            return checked
         if cls.storages:
             log.always("Serving S3 storage elements:", ", ".join(sorted(cls.storages)))
         else:
