@@ -23,8 +23,11 @@ import requests
 from botocore.exceptions import ClientError
 
 TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+for folder in (TESTS, TESTS / "security"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from catalog_site import forge_proxy  # noqa: E402
 
 from catalog_fixtures import client_environment, systems_cfg  # noqa: E402
 from DIRAC.Core.Utilities.Adler import stringAdler  # noqa: E402
@@ -64,6 +67,8 @@ def site(test_ca, rclone_s3_server, moto_server, tmp_path_factory):
         launcher.start("DataManagement/FileCatalog", serverCfg, port=catalogPort)
         launcher.start("DataManagement/S3Gateway", serverCfg, port=gatewayPort)
         proxies = {user: test_ca.proxy(user, "dirac_user", path=folder / f"{user}.pem") for user in ("alice", "bob")}
+        proxies["alice-admin"] = test_ca.proxy("alice", "dirac_admin", path=folder / "alice-admin.pem")
+        proxies["alice-forged-admin"] = forge_proxy(proxies["alice"], folder / "alice-forged.pem", "dirac_admin")
         environment = client_environment(clientCfg, restore=["X509_USER_PROXY"], X509_CERT_DIR=str(test_ca.caDir))
         with environment:
             yield {"folder": folder, "stores": stores, "proxies": proxies}
@@ -207,6 +212,26 @@ def test_a_private_directory_is_not_listed_for_others(site, monkeypatch):
     url = _url(site, "GW-RCLONE", private)
     successful, failed = _bulk(_ask("GW-RCLONE", "list_objects", [url]))
     assert successful == {} and "permission denied" in failed[url]
+
+
+def test_a_delegated_proxy_claiming_another_group_gets_nothing_signed(site, monkeypatch, tmp_path):
+    """A proxy signed by alice's dirac_user proxy claiming dirac_admin: bob's private file stays private."""
+    from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient
+
+    _as(site, monkeypatch, "bob")
+    private = f"{BOB_HOME}/vault"
+    path = tmp_path / "vault.dat"
+    path.write_bytes(b"bob only")
+    assert StorageElement("GW-RCLONE").putFile({f"{private}/f.dat": str(path)})["Value"]["Successful"]
+    assert FileCatalogClient().createDirectory(private)["OK"]
+    assert FileCatalogClient().changePathMode({private: 0o700})["OK"]
+    url = _url(site, "GW-RCLONE", f"{private}/f.dat")
+    _as(site, monkeypatch, "alice-admin")
+    assert url in _bulk(_ask("GW-RCLONE", "get_object", [url]))[0], "the real manager group may read it"
+    for who in ("alice", "alice-forged-admin"):
+        _as(site, monkeypatch, who)
+        answer = _ask("GW-RCLONE", "get_object", [url])
+        assert not answer["OK"] or (url not in answer["Value"]["Successful"] and url in answer["Value"]["Failed"])
 
 
 # ---------------------------------------------------------------- 2. a put URL binds the bytes
