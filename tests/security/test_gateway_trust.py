@@ -426,6 +426,19 @@ def test_dirac9_put_form_takes_only_the_checksum(alice, monkeypatch):
     assert _stored(alice, "GW-MOTO", lfn) is None
 
 
+@pytest.mark.parametrize("se", ["GW-MOTO", "GW-RCLONE"])
+def test_dirac9_put_form_is_not_signed_for_an_existing_object(alice, tmp_path, se):
+    """A form cannot carry If-None-Match: the gateway signs one only while the name is free."""
+    lfn = f"{HOME}/trust/dirac9-exists.dat"
+    path = tmp_path / "exists.dat"
+    path.write_bytes(b"already here")
+    assert StorageElement(se).putFile({lfn: str(path)})["Value"]["Successful"]
+    url = _url(alice, se, lfn)
+    successful, failed = _bulk(_ask(se, "put_object", {url: {"x-amz-meta-checksum": stringAdler(b"other")}}))
+    assert successful == {} and "exists already; a form upload would replace it" in failed[url], failed
+    assert _stored(alice, se, lfn) == b"already here"
+
+
 def test_rclone_does_not_take_presigned_posts(alice):
     """What the README says: rclone answers a form upload with an error; nothing is written."""
     lfn = f"{HOME}/trust/dirac9-rclone.dat"
