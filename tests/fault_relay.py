@@ -35,7 +35,9 @@ kind                  effect
 ====================  =====================================================================
 ``"reset"``           after ``after`` bytes of the answer body (``direction="answer"``) or the
                       request body (``"request"``) are forwarded, abort both sides with RST
-                      (TCP level: ``after`` bytes of that direction's stream)
+                      (TCP level: ``after`` bytes of that direction's stream); an answer fault
+                      with ``after=0`` acts before the answer's head, so even a bodiless
+                      answer (204, HEAD) never reaches the client
 ``"stall"``           after ``after`` bytes, forward nothing more in that direction for
                       ``seconds`` (default ``STALL_SECONDS``), then go on
 ``"close"``           after the matching answer is forwarded, close the client connection
@@ -850,8 +852,19 @@ class _Connection:
             if fault is not None and (fault.kind == "lose" or fault.kind == "answer"):
                 exchange.discarding = True
                 return
+            cut = (
+                fault
+                if fault is not None and fault.direction == "answer" and fault.kind in ("reset", "stall")
+                else None
+            )
+            if cut is not None and cut.after == 0:
+                # Before the head: even a bodiless answer (204, HEAD) is reset or delayed whole.
+                await self._faultAction(cut, exchange)()
+                if cut.kind == "reset":
+                    return
+                cut = None
             await self.toClient.put(raw)
-            if fault is not None and fault.direction == "answer" and fault.kind in ("reset", "stall"):
+            if cut is not None:
                 exchange.tripwire = self.toClient.addTripwire(fault.after, self._faultAction(fault, exchange))
         elif kind == BODY:
             if self.downExchange is None or not self.downExchange.discarding:
