@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from DIRAC.Core.Utilities.PrivateFile import PrivateFileError, writePrivateFile
+from DIRAC.Core.Security.X509Certificate import writePrivateFile
 from security_fixtures import registry_cfg
 
 COMMAND = Path(sys.executable).parent / "dirac-proxy-init"
@@ -79,6 +79,6 @@ def test_sticky_shared_folder_is_accepted_for_our_own_file(tmp_path):
     writePrivateFile(str(shared / "x509up"), "secret")
     assert stat.S_IMODE((shared / "x509up").stat().st_mode) == 0o600
     (shared / "link").symlink_to(shared / "x509up")
-    with pytest.raises(PrivateFileError, match="symbolic link"):
+    with pytest.raises(OSError, match="symbolic link"):
         writePrivateFile(str(shared / "link"), "other")
     assert (shared / "x509up").read_text() == "secret"

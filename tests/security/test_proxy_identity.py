@@ -18,10 +18,12 @@ if str(TESTS) not in sys.path:
 import catalog_site  # noqa: E402
 
 from DIRAC.Core.Security.ProxyInfo import getProxyInfo  # noqa: E402
-from DIRAC.Core.Security.X509Certificate import PROXY_INDEPENDENT_OID, PROXY_LIMITED_OID  # noqa: E402
 from DIRAC.Core.Security.X509Chain import X509Chain  # noqa: E402
 
 site = catalog_site.site
+#: RFC 3820 id-ppl-independent and the Globus limited-proxy policy language
+PROXY_INDEPENDENT_OID = "1.3.6.1.5.5.7.21.2"
+PROXY_LIMITED_OID = "1.3.6.1.4.1.3536.1.1.1.9"
 CHANGE_REFUSED = "a delegated proxy cannot change group"
 
 
