@@ -330,6 +330,8 @@ class FileCatalogDB:
         existing: dict[str, dict] = {}
         for path, info in items.items():
             reason = self._writeTarget(access, view, path, wantFile=True)
+            if reason is None and path in view.files:
+                reason = access.read(path)  # comparing with the registered metadata reads it
             if reason:
                 failed[path] = reason
             elif path in view.files:
