@@ -82,3 +82,31 @@ def test_sticky_shared_folder_is_accepted_for_our_own_file(tmp_path):
     with pytest.raises(OSError, match="symbolic link"):
         writePrivateFile(str(shared / "link"), "other")
     assert (shared / "x509up").read_text() == "secret"
+
+
+def test_a_proxy_planted_at_the_default_location_is_not_used(test_ca, tmp_path, monkeypatch):
+    # anybody may create /tmp/x509up_u<uid> before us: a proxy planted there would make our
+    # commands act as its owner (uploading our files into their space)
+    from DIRAC.Core.Security import Locations
+    from DIRAC.Core.Security.ProxyInfo import getProxyInfo
+
+    monkeypatch.delenv("X509_USER_PROXY", raising=False)
+    monkeypatch.setattr(Locations, "DEFAULT_PROXY_TEMPLATE", str(tmp_path / "x509up_u{uid}"))
+    default = tmp_path / f"x509up_u{os.getuid()}"
+    planted = test_ca.proxy("bob", "dirac_user", 600, tmp_path / "bobs-proxy")
+
+    default.symlink_to(planted)
+    assert Locations.getProxyLocation() is False
+    info = getProxyInfo()
+    assert not info["OK"] and "No proxy found" in info["Message"]
+    default.unlink()
+
+    if os.geteuid() == 0:  # only root can make a file of another user here
+        default.write_bytes(Path(planted).read_bytes())
+        os.chown(default, os.getuid() + 4242, -1)
+        assert Locations.getProxyLocation() is False
+        default.unlink()
+
+    test_ca.proxy("alice", "dirac_user", 600, default)
+    assert Locations.getProxyLocation() == str(default)
+    assert getProxyInfo()["Value"]["identity"] == test_ca.users["alice"].dn
