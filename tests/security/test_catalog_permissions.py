@@ -199,7 +199,7 @@ def test_group_and_owner_changes_follow_membership(site):
 
 def test_names_with_control_characters_are_refused(site):
     bob = site.client("bob")
-    for name in ["a\nOK /testvo/fake", "tab\there", "esc\x1b[2J", "nul\x00"]:
+    for name in ["a\nOK /testvo/fake", "tab\there", "esc\x1b[2J", "nul\x00", "line\u2028sep", "bidi\u202etxt.exe"]:
         lfn = f"{BOB}/{name}"
         assert "control characters" in refused(bob.addFile({lfn: info()}), lfn)
     assert (
