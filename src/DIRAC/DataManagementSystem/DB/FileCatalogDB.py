@@ -1,4 +1,4 @@
-"""FileCatalogDB: DIRAC's replica and metadata catalog over SQLAlchemy, with POSIX-like permissions.
+"""FileCatalogDB: DIRAC's replica and metadata catalog over SQLAlchemy, with POSIX permissions.
 
 Every method takes the caller's credentials dict (``DN``, ``username``,
 ``group``, ``properties``, optionally ``VO``) and a bulk argument (one LFN,
