@@ -213,14 +213,53 @@ def test_our_client_in_dirac9_mode_against_our_service(service, creds, client_en
 
 
 def test_dirac9_mode_from_the_configuration(service, creds, client_env):
-    from diraccfg import CFG
+    """``/DIRAC/RPCProtocol = dirac9`` in the local cfg file (``client_env`` is that file)."""
+    from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
+    from s3_fixtures import merge_cfg
+
+    client_env.write_text(merge_cfg(client_env.read_text(), "DIRAC\n{\n  RPCProtocol = dirac9\n}\n"))
+    assert _ok(gConfigurationData.loadAll()) is None
+    client = TornadoClient(service.url(), proxyLocation=creds["userProxy"])
+    assert _ok(client.executeRPC("echo", WHEN)) == WHEN
+    assert client.rpcProtocol == "dirac9"
+
+
+def test_our_configuration_client_reads_a_server_in_dirac9_protocol(test_ca, tmp_path, rpc_launcher, monkeypatch):
+    """``/DIRAC/RPCProtocol = dirac9`` in the local cfg: the central configuration is fetched in DIRAC 9's form."""
+    from test_config_server import SE, _central
 
     from DIRAC.ConfigurationSystem.Client.Config import gConfig
+    from DIRAC.ConfigurationSystem.Client.ConfigurationData import centralFileLoader, gConfigurationData
+    from DIRAC.ConfigurationSystem.Client.CSServerLoader import installCentralLoader
+    from rpc_fixtures import service_cfg
 
-    gConfig.loadCFG(CFG().loadFromBuffer("DIRAC\n{\n  RPCProtocol = dirac9\n}\n"))
+    central = tmp_path / "central.cfg"
+    central.write_text(_central(test_ca))
+    serverCfg = tmp_path / "server.cfg"
+    serverCfg.write_text(
+        service_cfg(
+            test_ca,
+            {"Configuration/Server": {}},
+            extra=f"DIRAC\n{{\n  Configuration\n  {{\n    CentralFile = {central}\n  }}\n}}\n",
+        )
+    )
+    server = rpc_launcher.start("Configuration/Server", serverCfg, extraArgs=["--log-level", "VERBOSE"])
+    local = tmp_path / "client.cfg"
+    local.write_text(
+        f"DIRAC\n{{\n  RPCProtocol = dirac9\n  Security\n  {{\n    CALocation = {test_ca.caDir}\n  }}\n"
+        f"  Configuration\n  {{\n    Servers = {server.url()}\n  }}\n}}\n"
+    )
+    monkeypatch.setenv("DIRACSYSCONFIG", str(local))
+    monkeypatch.setenv("X509_CERT_DIR", test_ca.caDir)
+    monkeypatch.setenv("X509_USER_PROXY", test_ca.proxy("alice", "dirac_user", 3600, tmp_path / "proxy"))
+    loader = installCentralLoader()
     try:
-        client = TornadoClient(service.url(), proxyLocation=creds["userProxy"])
-        assert _ok(client.executeRPC("echo", WHEN)) == WHEN
-        assert client.rpcProtocol == "dirac9"
+        assert _ok(gConfigurationData.loadAll()) is None
+        assert gConfig.getValue(f"{SE}/S3/Path", "") == "central-bucket"
     finally:
-        gConfig.loadCFG(CFG().loadFromBuffer("DIRAC\n{\n  RPCProtocol = json\n}\n"))
+        loader.stop()
+        gConfigurationData.setCentralLoader(centralFileLoader)
+        monkeypatch.undo()
+        gConfigurationData.loadAll()
+    assert "Configuration/Server.getCompressedDataIfNewer" in server.log()
+    assert "(dirac9)" in server.log() and "(json)" not in server.log()
