@@ -1,0 +1,64 @@
+"""Real DIRAC 9.1.22 clients (their own virtualenv, subprocesses) call our services over HTTPS.
+
+Marked ``dirac9``; see ``conftest.py``. DIRAC 9's side is a user script with the ``Script``
+header using DIRAC's own ``FileCatalogClient`` and ``TornadoClient`` and a real proxy.
+(A DIRAC 9 *server* cannot run here: its TLS layer needs ``tornado-m2crypto``, which does not
+work with current tornado; our client's DIRAC 9 dialect is checked against golden bodies and our
+server in ``tests/Core/Tornado/test_dirac9_wire.py``.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from catalog_fixtures import running_catalog
+
+pytestmark = pytest.mark.dirac9
+HERE = Path(__file__).resolve().parent
+HOME = "/testvo/user/a/alice"
+
+
+def dirac9Environment(test_ca, cfgPath: Path, proxy: str, folder: Path) -> dict:
+    """DIRAC 9's client environment: our cfg, the user's proxy, the test CA (folder and bundle)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(
+        DIRACSYSCONFIG=str(cfgPath),
+        X509_USER_PROXY=proxy,
+        X509_CERT_DIR=str(test_ca.caDir),
+        REQUESTS_CA_BUNDLE=test_ca.caCert,  # DIRAC's requests session verifies with it
+        HOME=str(folder),
+    )
+    return env
+
+
+def test_dirac9_client_uses_our_file_catalog(dirac9_python, test_ca, tmp_path):
+    with running_catalog(test_ca, tmp_path, facade=True) as (service, cfgPath, proxies):
+        env = dirac9Environment(test_ca, cfgPath, str(proxies[("alice", "dirac_user")]), tmp_path)
+        script = str(HERE / "dirac9_catalog_script.py")
+        done = subprocess.run(
+            [dirac9_python, script, service.url(), f"{HOME}/dirac9"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        answers = json.loads(done.stdout.strip().splitlines()[-1])
+        lfn = f"{HOME}/dirac9/from-dirac9.txt"
+        assert answers["whoami"]["Value"]["username"] == "alice"
+        assert answers["addFile"]["Value"] == {"Successful": {lfn: True}, "Failed": {}}
+        listing = answers["listDirectory"]["Value"]["Successful"][f"{HOME}/dirac9"]
+        assert list(listing["Files"]) == [lfn]
+        assert answers["getFileMetadata"]["Value"]["Successful"][lfn]["Size"] == 42
+        assert answers["creationDateType"] == "datetime"  # our date tag is DIRAC's
+        assert "unknown method 'noSuchMethod'" in answers["unknownMethod"]["Message"]
+        assert "outside the 64-bit range" in answers["wrongArgument"]["Message"]
+        assert answers["removeFile"]["Value"]["Successful"] == {lfn: True}
+        assert answers["exists"]["Value"]["Successful"] == {lfn: False}
+        assert "Traceback" not in service.log()
