@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+for folder in (TESTS, TESTS / "Core" / "Tornado"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+from rpc_fixtures import rpc_launcher  # noqa: E402, F401
 
 DEFAULT_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dirac-9.1.22"
 

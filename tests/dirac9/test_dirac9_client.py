@@ -62,3 +62,35 @@ def test_dirac9_client_uses_our_file_catalog(dirac9_python, test_ca, tmp_path):
         assert answers["removeFile"]["Value"]["Successful"] == {lfn: True}
         assert answers["exists"]["Value"]["Successful"] == {lfn: False}
         assert "Traceback" not in service.log()
+
+
+def test_dirac9_client_loads_its_configuration_from_our_configuration_server(
+    dirac9_python, test_ca, tmp_path, rpc_launcher
+):
+    from test_config_server import SE, _central  # tests/Core/Tornado
+
+    from rpc_fixtures import service_cfg
+
+    central = tmp_path / "central.cfg"
+    central.write_text(_central(test_ca))
+    serverCfg = tmp_path / "server.cfg"
+    serverCfg.write_text(
+        service_cfg(
+            test_ca,
+            {"Configuration/Server": {}},
+            extra=f"DIRAC\n{{\n  Configuration\n  {{\n    CentralFile = {central}\n  }}\n}}\n",
+        )
+    )
+    server = rpc_launcher.start("Configuration/Server", serverCfg)
+    clientCfg = tmp_path / "client.cfg"
+    clientCfg.write_text(f"DIRAC\n{{\n  Setup = Test\n  Configuration\n  {{\n    Servers = {server.url()}\n  }}\n}}\n")
+    proxy = test_ca.proxy("alice", "dirac_user", 3600, tmp_path / "proxy")
+    env = dirac9Environment(test_ca, clientCfg, proxy, tmp_path)
+    options = [f"{SE}/S3/Path", f"{SE}/S3/Port", "/DIRAC/Configuration/Version"]
+    script = str(HERE / "dirac9_config_script.py")
+    done = subprocess.run(
+        [dirac9_python, script, *options], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    values = json.loads(done.stdout.strip().splitlines()[-1])
+    assert values == {options[0]: "central-bucket", options[1]: "9000", options[2]: "2026-01-01 00:00:00.000000"}
