@@ -150,6 +150,11 @@ def test_every_refusal_reaches_a_dirac9_client_as_http_200_with_the_reason(servi
             diracAnswer(diracPost(service, credentials or creds["userProxy"], ca, fields, path)), *fragments
         )
 
+    golden = (
+        '{"OK":false,"Message":"No such method or function ( 1002 : unknown method \'nope\' of service '
+        'Framework/RPCTest)","Errno":1002}'
+    )
+    assert diracPost(service, creds["userProxy"], ca, {"method": "nope", "args": "[]"}).text == golden
     refused({"method": "nope"}, "unknown method 'nope'")
     refused({"method": "add", "args": '["1", 2]'}, "argument 1 should be int, got str")
     refused({"method": "adminOnly"}, "CSAdministrator")
