@@ -107,7 +107,7 @@ def test_catalog_refuses_malformed_arguments_without_writing(world, dirac9):
 @pytest.mark.parametrize("dirac9", [False, True], ids=["json", "dirac9"])
 def test_gateway_refuses_malformed_arguments_without_signing(world, asAlice, dirac9):
     url = asAlice.storages[0]._lfnToURL(f"{HOME}/malformed/g")
-    put = {"Checksum": CHECKSUM, "Size": 5}
+    put = {"Checksum": CHECKSUM, "Size": 5, "ContentMD5": "XUFAKrxLKna5cZ2REBfFkg=="}
     cases = [
         (["S3-INDIRECT", "get_object", [[url]], 60], "urls must be a list of URL strings"),
         (["S3-INDIRECT", "get_object", [url], True], "argument 4 should be int, got bool"),
