@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
-for folder in (TESTS, TESTS / "Core" / "Tornado", TESTS / "DataManagementSystem"):
+for folder in (TESTS, TESTS / "Core" / "Tornado", TESTS / "DataManagementSystem", TESTS / "security"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 from rpc_fixtures import rpc_launcher  # noqa: E402, F401

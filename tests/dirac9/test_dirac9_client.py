@@ -15,12 +15,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import test_s3_gateway
+import test_gateway_trust
 
 from catalog_fixtures import running_catalog
 
 pytestmark = pytest.mark.dirac9
-gateway = test_s3_gateway.gateway  # a catalog, two S3 gateways and rclone (tests/DataManagementSystem)
+site = test_gateway_trust.site  # a catalog and an S3 gateway over rclone and moto (tests/security)
 HERE = Path(__file__).resolve().parent
 HOME = "/testvo/user/a/alice"
 
@@ -98,30 +98,25 @@ def test_dirac9_client_loads_its_configuration_from_our_configuration_server(
     assert values == {options[0]: "central-bucket", options[1]: "9000", options[2]: "2026-01-01 00:00:00.000000"}
 
 
-def test_dirac9_s3_plugin_without_keys_reads_and_removes_through_our_gateway(dirac9_python, gateway, test_ca, tmp_path):
-    """DIRAC 9's S3 plugin asks our gateway for presigned URLs (head, get, delete) with alice's proxy.
-
-    (Its uploads need the gateway to answer DIRAC's presigned-POST form of ``put_object``.)
-    """
+def test_dirac9_user_puts_lists_gets_and_removes_through_our_gateway_and_catalog(
+    dirac9_python, site, test_ca, tmp_path
+):
+    """DIRAC 9's S3 plugin without keys (presigned POST for the put, then head, get, delete through our
+    gateway) and DIRAC 9's FileCatalogClient (register, list, remove), with alice's proxy, on moto."""
     from DIRAC.Core.Utilities.Adler import fileAdler
-    from DIRAC.Resources.Storage.StorageElement import StorageElement
 
-    lfn = f"{HOME}/dirac9/s3.dat"
-    source = tmp_path / "s3.dat"
+    lfn = f"{HOME}/dirac9/round-trip.dat"
+    source = tmp_path / "round-trip.dat"
     source.write_bytes(os.urandom(3000))
-    proxy = str(gateway["proxies"]["alice"])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("X509_USER_PROXY", proxy)
-        assert test_s3_gateway._ok(StorageElement("S3-INDIRECT").putFile({lfn: str(source)})) == {lfn: 3000}
-    setup = tmp_path / "setup.cfg"  # DIRAC 9 looks service URLs up through a setup
+    proxy = str(site["proxies"]["alice"])
+    setup = tmp_path / "setup.cfg"  # DIRAC 9 wants a setup to look service URLs up
     setup.write_text("DIRAC\n{\n  Setup = Test\n}\n")
-    clientCfg = f"{gateway['folder'] / 'client.cfg'},{setup}"
-    env = dirac9Environment(test_ca, clientCfg, proxy, tmp_path)
+    env = dirac9Environment(test_ca, f"{site['folder'] / 'client.cfg'},{setup}", proxy, tmp_path)
     download = tmp_path / "download"
     download.mkdir()
     script = str(HERE / "dirac9_s3_script.py")
     done = subprocess.run(
-        [dirac9_python, script, "S3-INDIRECT", lfn, str(download)],
+        [dirac9_python, script, "GW-MOTO", lfn, str(source), str(download)],
         capture_output=True,
         text=True,
         timeout=180,
@@ -131,10 +126,17 @@ def test_dirac9_s3_plugin_without_keys_reads_and_removes_through_our_gateway(dir
     assert done.returncode == 0, done.stdout + done.stderr
     answers = json.loads(done.stdout.strip().splitlines()[-1])
     url = answers["url"]
+    assert answers["putFile"]["Value"]["Successful"] == {url: 3000}, answers["putFile"]
+    assert answers["addFile"]["Value"]["Successful"] == {lfn: True}, answers["addFile"]
+    listing = answers["listDirectory"]["Value"]["Successful"][f"{HOME}/dirac9"]
+    assert list(listing["Files"]) == [lfn]
     assert answers["exists"]["Value"]["Successful"] == {url: True}, answers["exists"]
     metadata = answers["getFileMetadata"]["Value"]["Successful"][url]
     assert (metadata["Size"], metadata["Checksum"]) == (3000, fileAdler(str(source)))
     assert answers["getFile"]["Value"]["Successful"] == {url: 3000}, answers["getFile"]
-    assert (download / "s3.dat").read_bytes() == source.read_bytes()
+    assert (download / "round-trip.dat").read_bytes() == source.read_bytes()
     assert answers["removeFile"]["Value"]["Successful"] == {url: True}
+    assert answers["removeFromCatalog"]["Value"]["Successful"] == {lfn: True}
+    # Catalog and storage agree: nothing left.
     assert answers["existsAfter"]["Value"]["Successful"] == {url: False}
+    assert answers["inCatalogAfter"]["Value"]["Successful"] == {lfn: False}
