@@ -2,9 +2,9 @@
 
 Marked ``dirac9``; see ``conftest.py``. DIRAC 9's side is a user script with the ``Script``
 header using DIRAC's own ``FileCatalogClient`` and ``TornadoClient`` and a real proxy.
-(A DIRAC 9 *server* cannot run here: its TLS layer needs ``tornado-m2crypto``, which does not
-work with current tornado; our client's DIRAC 9 dialect is checked against golden bodies and our
-server in ``tests/Core/Tornado/test_dirac9_wire.py``.)
+(A DIRAC 9 *server* cannot run here: its ``TornadoServer`` needs DIRAC's own fork of tornado 5.1
+(``SSLIOStream.configure``, for ``tornado-m2crypto``), which is not on PyPI; our client's DIRAC 9
+dialect is checked against golden bodies and our server in ``tests/Core/Tornado/test_dirac9_wire.py``.)
 """
 
 from __future__ import annotations
