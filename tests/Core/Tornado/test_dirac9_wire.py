@@ -99,6 +99,13 @@ def test_golden_request_form_of_our_client_in_dirac9_mode():
 
 def test_form_parsing_refuses_malformed_forms_with_a_reason():
     assert _ok(DIRAC9Protocol.parseForm(b"method=ping"))["args"] == []
+    hosts = _ok(DIRAC9Protocol.parseForm(b"method=ping&extraCredentials=%22hosts%22&clientVO=&rawContent=True"))
+    assert (hosts["delegatedDN"], hosts["delegatedGroup"], hosts["rawContent"]) == (None, None, True)
+    delegated = _ok(DIRAC9Protocol.parseForm(b"method=ping&extraCredentials=%5B%22%2FCN%3Da%22%2C+null%5D"))
+    assert (delegated["delegatedDN"], delegated["delegatedGroup"], delegated["rawContent"]) == ("/CN=a", None, False)
+    _refused(
+        DIRAC9Protocol.parseForm(b"method=a&extraCredentials=%5B%22%2FCN%3Da%22%2C+5%5D"), "group must be a string"
+    )
     _refused(DIRAC9Protocol.parseForm(b"args=%5B%5D"), 'no "method" field')
     _refused(DIRAC9Protocol.parseForm(b"method=a&method=b"), "given more than once")
     _refused(DIRAC9Protocol.parseForm(b"method=a&args=%7B%7D"), '"args" must be a JSON list')
