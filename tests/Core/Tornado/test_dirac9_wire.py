@@ -174,6 +174,11 @@ def test_every_refusal_reaches_a_dirac9_client_as_http_200_with_the_reason(servi
     # Delegation through extraCredentials: refused to a user.
     extra = json.dumps([creds["bobDN"], "dirac_admin"])
     refused({"method": "whoami", "extraCredentials": extra}, "alice is not a host")
+    refused(
+        {"method": "whoami", "extraCredentials": extra},
+        "lacks the TrustedHost property",
+        credentials=creds["otherHost"],
+    )
 
 
 def test_trusted_host_delegates_through_extra_credentials(service, creds, test_ca, client_env):
