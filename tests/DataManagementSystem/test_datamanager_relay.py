@@ -87,16 +87,16 @@ def test_reset_during_the_put_body_stores_nothing(site):
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault("reset", method="GET", after=100),  # the source download
-        Fault("reset", method="PUT", direction="request", after=100),  # the destination upload
-        Fault("lose", method="PUT"),  # the destination upload's answer
-        Fault("reset", method="HEAD"),  # the check of the destination copy
+        {"kind": "reset", "method": "GET", "after": 100},  # the source download
+        {"kind": "reset", "method": "PUT", "direction": "request", "after": 100},  # the destination upload
+        {"kind": "lose", "method": "PUT"},  # the destination upload's answer
+        {"kind": "answer", "method": "HEAD", "status": 503},  # the check of the destination copy
     ],
-    ids=["get-reset", "put-reset", "put-lost", "head-reset"],
+    ids=["get-reset", "put-reset", "put-lost", "head-503"],
 )
 def test_replication_step_failures(site, fault):
     _result(site.dm().putAndRegister(LFN, site.file("f.dat"), "S3-A"))
-    site.relay.add(fault)
+    fault = site.relay.add(Fault(**fault))
     cache = str(site.tmp / "cache")
     done, failed = _result(site.dm().replicateAndRegister(LFN, "S3-B", localCache=cache))
     assert fault.fired == 1
@@ -108,10 +108,14 @@ def test_replication_step_failures(site, fault):
     site.assertAgreement()
 
 
-@pytest.mark.parametrize("kind", ["lose", "reset"])
-def test_removal_step_failures(site, kind):
+@pytest.mark.parametrize(
+    "fault",
+    [{"kind": "lose", "method": "DELETE"}, {"kind": "answer", "method": "DELETE", "status": 503, "s3Code": "SlowDown"}],
+    ids=["delete-lost", "delete-503"],
+)
+def test_removal_step_failures(site, fault):
     _result(site.dm().putAndRegister(LFN, site.file("f.dat"), "S3-A"))
-    fault = site.relay.add(Fault(kind, method="DELETE"))
+    fault = site.relay.add(Fault(**fault))
     done, failed = _result(site.dm().removeFile(LFN))
     assert fault.fired == 1
     site.assertAgreement()
