@@ -1,0 +1,99 @@
+"""A user without S3 keys cleans up after a failed registration even when the FileCatalog is down.
+
+Real processes: a FileCatalog service and an S3Gateway (``dirac-service``), rclone
+checking signatures. The catalog service is stopped (by its PID) at the moment the
+DataManager registers: the gateway can no longer check permissions, so the
+clean-up uses the HEAD and DELETE URLs the gateway handed out with the put URL.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog_fixtures import client_environment, systems_cfg
+from DIRAC.DataManagementSystem.Client.DataManager import DataManager
+from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
+from DIRAC.Resources.Catalog.FileCatalog import FileCatalog
+from rpc_fixtures import ServiceLauncher, free_port, service_cfg
+from s3_fixtures import merge_cfg, s3_se_cfg
+
+LFN = "/testvo/user/a/alice/keyless/f.dat"
+ALICE = {"DN": "/CN=alice", "username": "alice", "group": "dirac_user", "properties": ["NormalUser"], "VO": "testvo"}
+
+
+@pytest.fixture
+def keyless(test_ca, rclone_s3_server, tmp_path, monkeypatch):
+    """A catalog and a gateway (subprocesses); this process is alice without S3 keys."""
+    bucket = rclone_s3_server.make_bucket()
+    catalogPort, gatewayPort = free_port(), free_port()
+    systems = systems_cfg(tmp_path, catalogPort, [gatewayPort], facade=True)
+    serverCfg = tmp_path / "server.cfg"
+    serverSE = s3_se_cfg("S3-K", rclone_s3_server, bucket)
+    serverCfg.write_text(service_cfg(test_ca, {}, extra=merge_cfg(systems, serverSE)))
+    clientCfg = tmp_path / "client.cfg"
+    clientCfg.write_text(
+        service_cfg(test_ca, {}, extra=merge_cfg(systems, s3_se_cfg("S3-K", rclone_s3_server, bucket, with_keys=False)))
+    )
+    launcher = ServiceLauncher()
+    catalog = launcher.start("DataManagement/FileCatalog", serverCfg, port=catalogPort)
+    launcher.start("DataManagement/S3Gateway", serverCfg, port=gatewayPort)
+    proxy = test_ca.proxy("alice", "dirac_user", path=tmp_path / "alice.pem")
+    try:
+        with client_environment(clientCfg, X509_CERT_DIR=str(test_ca.caDir), X509_USER_PROXY=str(proxy)):
+            yield catalog, rclone_s3_server, bucket, tmp_path
+    finally:
+        launcher.stopAll()
+
+
+class CatalogStopsAtRegistration:
+    """The real FileCatalog facade; the catalog service process is stopped just before ``addFile``."""
+
+    def __init__(self, service):
+        self.facade = FileCatalog()
+        self.service = service
+
+    def __getattr__(self, name):
+        return getattr(self.facade, name)
+
+    def addFile(self, lfns):
+        assert self.service.stop() is not None
+        return self.facade.addFile(lfns)
+
+
+def _objects(server, bucket) -> list[str]:
+    return [item["Key"] for item in server.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def test_catalog_down_during_registration_the_keyless_upload_is_removed(keyless):
+    catalogService, server, bucket, tmp_path = keyless
+    local = tmp_path / "f.dat"
+    local.write_bytes(b"keyless data" * 1000)
+    manager = DataManager(fileCatalog=CatalogStopsAtRegistration(catalogService))
+    result = manager.putAndRegister(LFN, str(local), "S3-K")
+    assert result["OK"], result
+    assert LFN not in result["Value"]["Successful"]
+    reason = result["Value"]["Failed"][LFN]
+    assert "Connection refused" in reason and "was removed" in reason, reason
+    assert _objects(server, bucket) == [], "no dark data: the gateway's clean-up URLs removed the upload"
+    db = FileCatalogDB(f"sqlite:///{tmp_path / 'fc.sqlite'}")
+    try:
+        assert db.exists(LFN, ALICE)["Value"]["Successful"][LFN] is False
+    finally:
+        db.close()
+
+
+def test_the_clean_up_urls_are_only_used_for_our_own_upload(keyless):
+    """A second, different object under the LFN (another writer's) is not deleted by the held URLs."""
+    catalogService, server, bucket, tmp_path = keyless
+    local = tmp_path / "f.dat"
+    local.write_bytes(b"ours" * 1000)
+
+    class AnotherWriterFirst(CatalogStopsAtRegistration):
+        def addFile(self, lfns):
+            server.client().put_object(Bucket=bucket, Key=LFN.lstrip("/"), Body=b"theirs" * 10)
+            return super().addFile(lfns)
+
+    result = DataManager(fileCatalog=AnotherWriterFirst(catalogService)).putAndRegister(LFN, str(local), "S3-K")
+    reason = result["Value"]["Failed"][LFN]
+    assert "not ours" in reason, reason
+    assert _objects(server, bucket) == [LFN.lstrip("/")]
