@@ -176,7 +176,7 @@ def test_lost_add_file_answer_over_tls(catalog_relay):
 
 def test_catalog_down_during_registration_leaves_nothing(catalog_relay):
     site, relay, client, _service = catalog_relay
-    relay.add(Fault("refuse", rst=True))
+    relay.add(Fault("refuse", rst=True, times=100))  # down for every connection
     catalog = WireRegistration(site.db, WIRE_ALICE, client)
     done, failed = _result(DataManager(fileCatalog=catalog).putAndRegister(WIRE_LFN, site.file("f.dat"), "S3-A"))
     assert not done and "was removed" in failed[WIRE_LFN], failed

@@ -8,18 +8,27 @@ also a dict ``{lfn: localFile}``) and returns
 whole call (unknown storage element, bad argument type) is an S_ERROR. Nothing
 raises.
 
-Consistency rules:
+Consistency rules (the README's table of failures lists every outcome):
 
-* Upload then register. When registration fails, the uploaded object is removed
-  (no dark data) and the reason says so; a failed upload registers nothing.
+* Upload then register. After an unclear failure nothing is assumed: a failed
+  upload is followed by a HEAD (the object there with our size and adler32 means
+  the answer was lost: it is registered); a failed ``addFile`` by a catalog
+  look-up (registered with our size, checksum and replica means the answer was
+  lost: success). Only an upload provably ours (same size and adler32) that is
+  provably not registered is removed; an object another writer registered is
+  never deleted, and when the catalog cannot tell, the object is kept and the
+  reason says to run again. A re-run of a finished upload succeeds.
 * Replication reads the source, never changes it; the catalog only gains the new
-  replica once the destination copy was checked. A half-made destination copy is
-  removed. S3 is not third-party-copy capable, so ``s3`` is never a third-party
-  protocol: replication goes through a local file in a fresh temporary folder
-  (under ``localCache`` when given) whose adler32 is checked against the catalog
-  before the upload, and the folder is always removed.
+  replica once the destination copy was checked (also after a lost upload
+  answer). A copy that does not match the catalog is removed. S3 is not
+  third-party-copy capable, so ``s3`` is never a third-party protocol:
+  replication goes through a local file in a fresh temporary folder (under
+  ``localCache`` when given) whose adler32 is checked against the catalog before
+  the upload; the folder is always removed, and names its owner process so that
+  a later run removes it if that process was killed.
 * Removal: storage first, then the catalog, so a catalog entry never points at
-  nothing while a replica it lists could not be removed.
+  nothing while a replica it lists could not be removed. A failed removal is
+  checked: an object that is gone was removed.
 """
 
 from __future__ import annotations
