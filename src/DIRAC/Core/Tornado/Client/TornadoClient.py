@@ -19,6 +19,12 @@ answered; transport problems become an S_ERROR too, it never raises.
   or the host certificate when ``useCertificates=True`` or
   ``/DIRAC/Security/UseServerCertificate`` is true. The server certificate is
   verified against the CA folder (``Locations.getCAsLocation()``) and the host name.
+* Dialect: ``rpcProtocol="json"`` (ours, the default) or ``"dirac9"`` (DIRAC 9's form
+  and encoding, see ``DIRAC9Protocol``), else ``/DIRAC/RPCProtocol``. Our services
+  understand both, so ``dirac9`` is the setting for a client that talks to DIRAC 9
+  services (alone or next to ours). In that dialect a delegation travels as DIRAC's
+  ``extraCredentials``, and the ``VO`` and ``setup`` keywords (DIRAC's) fill
+  ``clientVO`` and ``clientSetup``.
 * Connections: one ``requests.Session`` per thread and credentials, kept alive and
   reused by every client object of that thread; one ``SSLContext`` per credential
   files (reloaded when a file changes).
@@ -34,6 +40,7 @@ import ssl
 import threading
 import time
 import traceback
+import urllib.parse
 from typing import Any
 
 import requests
@@ -41,7 +48,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
-from DIRAC.Core.Tornado import Serialization
+from DIRAC.Core.Tornado import DIRAC9Protocol, Serialization
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, isReturnStructure
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
@@ -75,6 +82,7 @@ _TLS_CLOSED = (
 )
 SERVER_CLOSED = "the server closed the connection"
 LARGE_REQUEST = 1024 * 1024
+JSON_TYPE = "application/json"
 #: Method names that only read (a read prefix, then a capital or nothing): sending one twice changes nothing.
 _READ_METHOD = re.compile(r"(get|list|exists|is|has|ping|echo|whoami)([A-Z]|$)")
 #: Stack frames of the connection set-up: an error raised under them means the request was not sent.
@@ -338,6 +346,7 @@ class TornadoClient:
         delegatedDN: str | None = None,
         delegatedGroup: str | None = None,
         proxyLocation: str | None = None,
+        rpcProtocol: str | None = None,
         idempotentMethods: tuple[str, ...] | list[str] = (),
         **kwargs: Any,
     ) -> None:
@@ -348,12 +357,25 @@ class TornadoClient:
         self.delegatedDN = delegatedDN
         self.delegatedGroup = delegatedGroup
         self.proxyLocation = proxyLocation
+        self.rpcProtocol = rpcProtocol
         self.extraOptions = kwargs
 
     def __repr__(self) -> str:
         return f"<TornadoClient {self.serviceName}>"
 
+    def _dialect(self) -> str:
+        """The wire dialect of this client (keyword, else ``/DIRAC/RPCProtocol``, else ours)."""
+        if self.rpcProtocol is None:
+            self.rpcProtocol = gConfig.getValue("/DIRAC/RPCProtocol", Serialization.JSON)
+        return self.rpcProtocol
+
     def _body(self, method: str, args: tuple) -> dict:
+        """S_OK(request body bytes) in this client's dialect."""
+        if self._dialect() not in Serialization.DIALECTS:
+            choices = ", ".join(Serialization.DIALECTS)
+            return S_ERROR(DErrno.ECONF, f"unknown RPC protocol {self.rpcProtocol!r}: expected one of {choices}")
+        if self.rpcProtocol == Serialization.DIRAC9:
+            return self._diracForm(method, args)
         payload: dict[str, Any] = {"method": method, "args": list(args)}
         if self.delegatedDN:
             payload["delegatedDN"] = self.delegatedDN
@@ -363,6 +385,19 @@ class TornadoClient:
             return S_OK(Serialization.encode(payload))
         except (TypeError, ValueError) as exc:
             return S_ERROR(DErrno.ETYPE, f"cannot send the arguments of {method}: {exc}")
+
+    def _diracForm(self, method: str, args: tuple) -> dict:
+        """S_OK(urlencoded form) of a call as DIRAC 9's client posts it."""
+        if self.delegatedDN:
+            extra: Any = [self.delegatedDN, self.delegatedGroup]
+        else:
+            extra = DIRAC9Protocol.HOSTS_CREDENTIALS if self.useCertificates and not self.proxyLocation else None
+        form = DIRAC9Protocol.buildForm(
+            method, args, extra, self.extraOptions.get("VO", ""), self.extraOptions.get("setup", "")
+        )
+        if not form["OK"]:
+            return form
+        return S_OK(urllib.parse.urlencode(form["Value"]).encode("ascii"))
 
     def _prepare(self) -> dict:
         urls = resolveURLs(self.serviceName)
@@ -425,7 +460,8 @@ class TornadoClient:
         A kept-alive connection lost under a request is retried once on a fresh one,
         only for an idempotent call (``resend``).
         """
-        headers = {"Content-Type": "application/json"}
+        dialect = self._dialect()
+        headers = {"Content-Type": DIRAC9Protocol.FORM_CONTENT_TYPE if dialect == Serialization.DIRAC9 else JSON_TYPE}
         for attempt in range(2):
             try:
                 response = session.post(url, data=body, headers=headers, timeout=timeouts)
@@ -441,7 +477,7 @@ class TornadoClient:
                     reason += f"; {MAYBE_RAN}"
                 return {"transport": reason, "notSent": notSent}
         try:
-            answer = Serialization.decode(response.content)
+            answer = Serialization.decode(response.content, dialect)
         except (ValueError, UnicodeDecodeError):
             answer = None
         if isReturnStructure(answer):
