@@ -18,6 +18,7 @@ from rpc_fixtures import ServiceLauncher, free_port, service_cfg
 from s3_fixtures import merge_cfg, s3_se_cfg
 
 LFN = "/testvo/user/a/alice/keyless/f.dat"
+MIB5 = 5 * 1024 * 1024
 ALICE = {"DN": "/CN=alice", "username": "alice", "group": "dirac_user", "properties": ["NormalUser"], "VO": "testvo"}
 
 
@@ -31,9 +32,9 @@ def keyless(test_ca, rclone_s3_server, tmp_path, monkeypatch):
     serverSE = s3_se_cfg("S3-K", rclone_s3_server, bucket)
     serverCfg.write_text(service_cfg(test_ca, {}, extra=merge_cfg(systems, serverSE)))
     clientCfg = tmp_path / "client.cfg"
-    clientCfg.write_text(
-        service_cfg(test_ca, {}, extra=merge_cfg(systems, s3_se_cfg("S3-K", rclone_s3_server, bucket, with_keys=False)))
-    )
+    small = {"MultipartThreshold": MIB5, "MultipartChunkSize": MIB5}
+    clientSE = s3_se_cfg("S3-K", rclone_s3_server, bucket, with_keys=False, **small)
+    clientCfg.write_text(service_cfg(test_ca, {}, extra=merge_cfg(systems, clientSE)))
     launcher = ServiceLauncher()
     catalog = launcher.start("DataManagement/FileCatalog", serverCfg, port=catalogPort)
     launcher.start("DataManagement/S3Gateway", serverCfg, port=gatewayPort)
@@ -97,3 +98,17 @@ def test_the_clean_up_urls_are_only_used_for_our_own_upload(keyless):
     reason = result["Value"]["Failed"][LFN]
     assert "not ours" in reason, reason
     assert _objects(server, bucket) == [LFN.lstrip("/")]
+
+
+def test_a_keyless_re_run_aborts_the_unfinished_upload_a_killed_client_left(keyless):
+    """Listing and aborting the key's earlier multipart upload go through the gateway too."""
+    _catalogService, server, bucket, tmp_path = keyless
+    key = LFN.lstrip("/")
+    orphan = server.client().create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    local = tmp_path / "big.dat"
+    local.write_bytes(b"m" * (MIB5 + 100))
+    result = DataManager().putAndRegister(LFN, str(local), "S3-K")
+    assert result["OK"] and LFN in result["Value"]["Successful"], result
+    left = server.client().list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+    assert orphan not in [upload["UploadId"] for upload in left]
+    assert _objects(server, bucket) == [key]
