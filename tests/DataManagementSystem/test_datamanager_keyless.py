@@ -112,3 +112,22 @@ def test_a_keyless_re_run_aborts_the_unfinished_upload_a_killed_client_left(keyl
     left = server.client().list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
     assert orphan not in [upload["UploadId"] for upload in left]
     assert _objects(server, bucket) == [key]
+
+
+def test_check_se_end_to_end_over_the_catalog_service_and_the_gateway(keyless, capsys):
+    """The command with its default catalog (the FileCatalog service) on a keyless SE (the gateway)."""
+    from DIRAC.DataManagementSystem.scripts import dirac_dms_check_se
+
+    _catalogService, server, bucket, tmp_path = keyless
+    local = tmp_path / "f.dat"
+    local.write_bytes(b"registered" * 100)
+    assert LFN in DataManager().putAndRegister(LFN, str(local), "S3-K")["Value"]["Successful"]
+    dark = f"{LFN}.dark"
+    server.client().put_object(Bucket=bucket, Key=dark.lstrip("/"), Body=b"dark")
+    top = LFN.rsplit("/", 1)[0]
+    assert dirac_dms_check_se.main(["S3-K", top, "--age", "0"]) == 1
+    assert f"DARK {dark}" in capsys.readouterr().out
+    assert dirac_dms_check_se.main(["S3-K", top, "--age", "0", "--fix", "--yes"]) == 0
+    assert f"REMOVED {dark}" in capsys.readouterr().out
+    assert _objects(server, bucket) == [LFN.lstrip("/")]
+    assert dirac_dms_check_se.main(["S3-K", top, "--age", "0"]) == 0
