@@ -56,6 +56,7 @@ from DIRAC.Resources.Storage.Utilities import checkLocalSource
 #: Protocols that can never be used for third-party copy (S3 cannot pull from another storage).
 NEVER_THIRD_PARTY = ("s3",)
 LOCAL_COPY = "local copy"
+RERUN_TO_UNREGISTER = "the replica is gone from storage but still registered: run the same command again"
 
 
 def _bulk(successful: dict, failed: dict) -> dict:
@@ -515,7 +516,7 @@ class DataManager:
         gone, stuck = self._removeReplicasFromStorage(replicas)
         complete = [name for name in replicas if not stuck.get(name)]
         removed, errors = self._catalog("removeFile", complete, complete)
-        failed.update(errors)
+        failed.update({name: f"{reason}; {RERUN_TO_UNREGISTER}" for name, reason in errors.items()})
         successful.update(dict.fromkeys(removed, True))
         partial = {name: [{"SE": se} for se in gone[name]] for name in replicas if stuck.get(name) and gone[name]}
         self._unregisterReplicas(partial)
@@ -578,7 +579,7 @@ class DataManager:
         failed.update({name: f"{reason}; the catalog is unchanged" for name, reason in problems.items()})
         removed = [name for name in candidates if name not in problems]
         errors = self._unregisterReplicas({name: [{"SE": storageElementName}] for name in removed})
-        failed.update(errors)
+        failed.update({name: f"{reason}; {RERUN_TO_UNREGISTER}" for name, reason in errors.items()})
         successful.update({name: True for name in removed if name not in errors})
         return _bulk(successful, failed)
 
