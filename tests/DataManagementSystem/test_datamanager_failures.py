@@ -236,3 +236,15 @@ def test_catalog_down_during_removal_says_to_run_again_and_a_re_run_finishes(sit
     assert LFN in done, failed
     assert not site.db.exists(LFN, ALICE)["Value"]["Successful"][LFN]
     site.assertAgreement()
+
+
+def test_a_catalog_down_at_add_replica_gets_the_new_copy_removed_and_a_re_run_finishes(site):
+    _result(site.dm().putAndRegister(LFN, site.file("f.dat"), "S3-A"))
+    cache = str(site.tmp / "cache")
+    down = LostAnswerCatalog(site.db, ALICE, notSent=["addReplica"])
+    done, failed = _result(site.dm(down).replicateAndRegister(LFN, "S3-B", localCache=cache))
+    assert not done and "was removed" in failed[LFN], failed
+    site.assertAgreement()
+    done, failed = _result(site.dm().replicateAndRegister(LFN, "S3-B", localCache=cache))
+    assert LFN in done, failed
+    site.assertAgreement()
