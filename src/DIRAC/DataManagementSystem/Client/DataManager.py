@@ -175,8 +175,8 @@ class DataManager:
                 continue
             infos[name] = {**info["Value"], "GUID": perItem(guid, name, single) or str(uuid.uuid4()).upper()}
 
-        candidates = self._notRegistered(list(infos), failed, overwrite)
-        successful = self._alreadyDone(infos, diracSE, failed)
+        candidates, taken = self._notRegistered(list(infos), failed, overwrite)
+        successful = self._alreadyDone(taken, infos, diracSE, failed)
         candidates = self._allowed(candidates, "addFile", failed)
         if not candidates:
             return _bulk(successful, failed)
@@ -314,8 +314,8 @@ class DataManager:
             return S_ERROR(DErrno.EBADCKS, f"local file {localFile} has adler32 {adler}, not the given {checksum}")
         return S_OK({"Size": source["Value"], "Checksum": adler})
 
-    def _notRegistered(self, lfns: list[str], failed: dict, overwrite: bool) -> list[str]:
-        """LFNs free in the catalog: registered ones fail, or with ``overwrite`` are removed first."""
+    def _notRegistered(self, lfns: list[str], failed: dict, overwrite: bool) -> tuple[list[str], list[str]]:
+        """(LFNs free in the catalog, LFNs failed as already registered); with ``overwrite`` those are removed first."""
         answers, errors = self._catalog("exists", lfns, lfns)
         failed.update(errors)
         free = [name for name, exists in answers.items() if not exists]
@@ -324,18 +324,17 @@ class DataManager:
             result = self.removeFile(taken)
             removed, notRemoved = splitBulk(result, taken, "removing the existing file")
             failed.update({name: f"{reason}; nothing uploaded" for name, reason in notRemoved.items()})
-            return free + list(removed)
+            return free + list(removed), []
         for name in taken:
             failed[name] = f"{name} is already registered in the catalog; nothing uploaded"
-        return free
+        return free, taken
 
-    def _alreadyDone(self, infos: dict, seName: str, failed: dict) -> dict:
-        """{lfn: timings} of LFNs a previous run finished: registered with this size and checksum at ``seName``.
+    def _alreadyDone(self, taken: list[str], infos: dict, seName: str, failed: dict) -> dict:
+        """{lfn: timings} of the ``taken`` LFNs a previous run finished: this size and checksum at ``seName``.
 
         They leave ``failed``, so running the same upload again succeeds.
         """
-        names = [name for name in infos if name in failed and "already registered" in failed[name]]
-        metadata, replicas = self._metadataAndReplicas(names, {})
+        metadata, replicas = self._metadataAndReplicas(taken, {})
         done = {}
         for name, meta in metadata.items():
             if seName in replicas.get(name, {}) and matches(meta, infos[name]["Size"], infos[name]["Checksum"]):
