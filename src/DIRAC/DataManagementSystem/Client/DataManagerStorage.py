@@ -267,8 +267,9 @@ def ownerGone(stamp: str) -> bool:
 def removeAbandonedFolders(parent: str, log: Any) -> list[str]:
     """Remove our ``dirac-replicate-*`` folders under ``parent`` whose owner process is gone; their paths.
 
-    Only real folders owned by this user are considered. A folder without an owner marker is removed once older than ``UNMARKED_AGE`` seconds
-    (its owner died between creating it and writing the marker).
+    Only real folders owned by this user are considered. A folder without an owner
+    marker is removed once older than ``UNMARKED_AGE`` seconds (its owner died
+    between creating it and writing the marker).
     """
     removed = []
     try:
