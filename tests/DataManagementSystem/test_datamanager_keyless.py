@@ -23,8 +23,10 @@ ALICE = {"DN": "/CN=alice", "username": "alice", "group": "dirac_user", "propert
 
 
 @pytest.fixture
-def keyless(test_ca, rclone_s3_server, tmp_path, monkeypatch):
-    """A catalog and a gateway (subprocesses); this process is alice without S3 keys."""
+def keyless(request, test_ca, tmp_path):
+    """A catalog and a gateway (subprocesses); this process is alice without S3 keys. rclone unless
+    the test is parametrised ``indirect`` with ``moto_server`` (which refuses a second write)."""
+    rclone_s3_server = request.getfixturevalue(getattr(request, "param", "rclone_s3_server"))
     bucket = rclone_s3_server.make_bucket()
     catalogPort, gatewayPort = free_port(), free_port()
     systems = systems_cfg(tmp_path, catalogPort, [gatewayPort], facade=True)
@@ -131,3 +133,44 @@ def test_check_se_end_to_end_over_the_catalog_service_and_the_gateway(keyless, c
     assert f"REMOVED {dark}" in capsys.readouterr().out
     assert _objects(server, bucket) == [LFN.lstrip("/")]
     assert dirac_dms_check_se.main(["S3-K", top, "--age", "0"]) == 0
+
+
+PUT_SCRIPT = """
+import sys, DIRAC
+from DIRAC.DataManagementSystem.Client.DataManager import DataManager
+DIRAC.initialize()
+result = DataManager().putAndRegister(sys.argv[1], sys.argv[2], "S3-K")
+print(result)
+sys.exit(0 if result["OK"] and sys.argv[1] in result["Value"]["Successful"] else 1)
+"""
+
+
+@pytest.mark.parametrize("keyless", ["moto_server"], indirect=True)
+def test_two_keyless_processes_put_one_lfn_at_once_on_a_store_that_refuses_a_second_write(keyless):
+    """Through the gateway every put carries If-None-Match: the loser's write is refused, nothing is lost."""
+    import subprocess
+    import sys
+
+    from DIRAC.Core.Utilities.Adler import fileAdler
+
+    _catalogService, server, bucket, tmp_path = keyless
+    for round_ in range(3):
+        lfn = f"{LFN}.{round_}"
+        files = []
+        for writer in (1, 2):
+            path = tmp_path / f"w{round_}-{writer}.dat"
+            path.write_bytes(bytes([writer]) * 5000)
+            files.append(str(path))
+        workers = [
+            subprocess.Popen([sys.executable, "-c", PUT_SCRIPT, lfn, path], stdout=subprocess.PIPE, text=True)
+            for path in files
+        ]
+        outputs = [worker.communicate(timeout=120)[0] for worker in workers]
+        codes = [worker.returncode for worker in workers]
+        assert sorted(codes) == [0, 1], outputs
+        winner = files[codes.index(0)]
+        stored = server.client().head_object(Bucket=bucket, Key=lfn.lstrip("/"))
+        assert stored["Metadata"]["checksum"] == fileAdler(winner), "the stored bytes are the winner's"
+        registered = FileCatalog().getFileMetadata(lfn)["Value"]["Successful"][lfn]
+        assert registered["Checksum"] == fileAdler(winner)
+    assert sorted(_objects(server, bucket)) == [f"{LFN.lstrip('/')}.{n}" for n in range(3)]
