@@ -176,6 +176,9 @@ def test_the_writer_sees_the_dark_objects_she_may_replace(site, act, alices_dire
     assert listing["Files"][dark]["Size"] == len(DARK_DATA)
     assert listing["Files"][f"{alices_directory}/secret.dat"]["Size"] == len(SECRET_DATA)
     assert list(listing["SubDirs"]) == [f"{alices_directory}/darkdir"]
+    act("carol")
+    listing = _ok(StorageElement("GW-RCLONE").listDirectory(alices_directory))[alices_directory]
+    assert dark not in listing["Files"] and not listing["SubDirs"], listing
 
 
 def test_a_directory_holding_only_dark_objects_is_not_a_directory_for_readers(site, act, alices_directory):
