@@ -266,7 +266,11 @@ def test_a_refusal_reads_the_same_whether_or_not_an_object_is_there(site, act, a
         failed = S3GatewayClient().createPresignedUrl("GW-RCLONE", method, list(urls.values()), 600)["Value"]
         reasons = {name: failed["Failed"][url].replace(name, "NAME") for name, url in urls.items()}
         assert reasons["inside.dat"] == reasons["absent.dat"], reasons
-    listed = RPCClient("DataManagement/S3Gateway").getListing(
-        "GW-RCLONE", "list_objects", _url(site, "GW-RCLONE", private), {}
-    )
-    assert not listed["OK"] and "ermission denied" in listed["Message"], listed
+    gateway = RPCClient("DataManagement/S3Gateway")
+    listed = {
+        name: gateway.getListing("GW-RCLONE", "list_objects", _url(site, "GW-RCLONE", f"{private}{name}"), {})
+        for name in ("", "/absent")
+    }
+    assert not any(answer["OK"] for answer in listed.values()), listed
+    assert "permission denied" in listed[""]["Message"]
+    assert listed[""]["Message"].replace(private, "P") == listed["/absent"]["Message"].replace(f"{private}/absent", "P")
