@@ -30,7 +30,6 @@ for folder in (TESTS, TESTS / "security"):
 from catalog_site import EXTRA_REGISTRY, ROLES  # noqa: E402
 
 from catalog_fixtures import client_environment, systems_cfg  # noqa: E402
-from DIRAC.Core.DISET.RPCClient import RPCClient  # noqa: E402
 from DIRAC.Core.Utilities.Adler import stringAdler  # noqa: E402
 from DIRAC.DataManagementSystem.Client.S3GatewayClient import S3GatewayClient  # noqa: E402
 from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient  # noqa: E402
@@ -147,7 +146,7 @@ def test_the_gateways_listing_answer_carries_no_etag_and_no_hidden_size(site, ac
     """The raw answer the keyless client gets: an S3 listing document holding only what bob may see."""
     act("bob")
     url = _url(site, "GW-RCLONE", alices_directory)
-    answer = RPCClient("DataManagement/S3Gateway").getListing("GW-RCLONE", "list_objects", url, {})
+    answer = S3GatewayClient().getListing("GW-RCLONE", "list_objects", url, {})
     assert answer["OK"], answer
     document = answer["Value"]
     assert "public.dat" in document and "secret.dat" in document
@@ -266,7 +265,7 @@ def test_a_refusal_reads_the_same_whether_or_not_an_object_is_there(site, act, a
         failed = S3GatewayClient().createPresignedUrl("GW-RCLONE", method, list(urls.values()), 600)["Value"]
         reasons = {name: failed["Failed"][url].replace(name, "NAME") for name, url in urls.items()}
         assert reasons["inside.dat"] == reasons["absent.dat"], reasons
-    gateway = RPCClient("DataManagement/S3Gateway")
+    gateway = S3GatewayClient()
     listed = {
         name: gateway.getListing("GW-RCLONE", "list_objects", _url(site, "GW-RCLONE", f"{private}{name}"), {})
         for name in ("", "/absent")

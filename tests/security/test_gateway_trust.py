@@ -30,7 +30,6 @@ for folder in (TESTS, TESTS / "security"):
 from catalog_site import forge_proxy  # noqa: E402
 
 from catalog_fixtures import client_environment, systems_cfg  # noqa: E402
-from DIRAC.Core.DISET.RPCClient import RPCClient  # noqa: E402
 from DIRAC.Core.Utilities.Adler import stringAdler  # noqa: E402
 from DIRAC.DataManagementSystem.Client.S3GatewayClient import S3GatewayClient  # noqa: E402
 from DIRAC.Resources.Storage.StorageElement import StorageElement  # noqa: E402
@@ -187,7 +186,7 @@ def test_malformed_url_lists_get_a_clear_error(alice):
 
 
 def _listing(se: str, url: str, params: dict, method: str = "list_objects") -> dict:
-    return RPCClient("DataManagement/S3Gateway").getListing(se, method, url, params)
+    return S3GatewayClient().getListing(se, method, url, params)
 
 
 def test_a_listing_is_answered_by_the_gateway_for_one_directory_with_checked_parameters(alice):
