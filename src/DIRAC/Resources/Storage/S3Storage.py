@@ -22,13 +22,7 @@ from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import Adler32, Adler32MD5, compareAdler, fileAdler, fileAdlerMD5, intAdlerToHex
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import S3HttpClient, S3Response
-from DIRAC.Resources.Storage.S3.Methods import (
-    CHECKSUM_HEADER,
-    GATEWAY_ANSWERS,
-    OPERATIONS,
-    WRITE_URL_SECONDS,
-    buildRequest,
-)
+from DIRAC.Resources.Storage.S3.Methods import CHECKSUM_HEADER, OPERATIONS, WRITE_URL_SECONDS, buildRequest
 from DIRAC.Resources.Storage.S3.Parts import downloadParts, uploadParts
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
@@ -142,7 +136,7 @@ class S3Storage(StorageBase):
         as ``(s3Method, (url, headers), preparedAt)``; it is used when the operation
         matches and it is fresh (gateway URLs that write live minutes).
         """
-        if s3Method in GATEWAY_ANSWERS and isinstance(self.signer, GatewaySigner):
+        if isinstance(self.signer, GatewaySigner) and s3Method in self.signer.answered:
             return self.signer.answerListing(s3Method, lfn, params)  # filtered by the catalog, never signed
         if _isPrepared(context, s3Method):
             authorised = S_OK(context[1])

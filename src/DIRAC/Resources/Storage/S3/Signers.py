@@ -13,7 +13,7 @@ from DIRAC.Core.DISET.RPCClient import RPCClient
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import S3Response
-from DIRAC.Resources.Storage.S3.Methods import buildRequest
+from DIRAC.Resources.Storage.S3.Methods import GATEWAY_ANSWERS, buildRequest
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
 from DIRAC.Resources.Storage.S3.SigV4 import SigV4Signer, canonicalQuery
 
@@ -73,6 +73,8 @@ class GatewaySigner:
     """Gets presigned URLs from the S3Gateway: for clients that hold no S3 keys."""
 
     batchesRequests = True
+    #: listings the gateway answers itself (``answerListing``) instead of signing them
+    answered = GATEWAY_ANSWERS
 
     def __init__(self, seName: str, lfnToURL, timeout: float = 120):
         self.seName = seName
