@@ -4,7 +4,8 @@ Users who hold no S3 keys ask this service for presigned URLs. At start it finds
 every S3 storage element whose two Aws options this host's configuration holds
 (one gateway serves them all; run as many copies as wanted). Before it signs, it
 asks the file catalog, on behalf of the caller, whether the caller may do that
-operation on each LFN: one bulk ``hasAccess`` per request. Denied or malformed
+operation on each LFN: one bulk ``hasAccess`` per request (reads of objects first
+ask ``isFile``, then ``hasAccess`` for read or, unregistered, create). Denied or malformed
 URLs are ``Failed`` and nothing is signed for them. Every decision is audited.
 
 What it signs is checked first (``S3/Methods.py``): one object per URL (never
