@@ -7,12 +7,23 @@ and with which fields, which keys can stand for an LFN.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ElementTree
 from types import SimpleNamespace
 
 import pytest
 
-from DIRAC.DataManagementSystem.Service.S3GatewayView import NOT_REGISTERED, _lfnOf, _visible, objectReads
+from DIRAC.Core.Utilities.ReturnValues import S_OK
+from DIRAC.DataManagementSystem.Service.S3GatewayView import (
+    NOT_REGISTERED,
+    PAGES_PER_ANSWER,
+    _lfnOf,
+    _visible,
+    listObjects,
+    objectReads,
+)
 from DIRAC.Resources.Storage.S3.Methods import READ_FILE, WRITE_FILE
+from DIRAC.Resources.Storage.S3.Settings import parseS3Settings
+from DIRAC.Resources.Storage.S3Storage import _findAll, _findText
 
 UNREACHABLE = "permission check failed: Permission denied: no search permission on /vo/closed"
 
@@ -26,6 +37,7 @@ class FixedCatalog:
         self._registered, self._unreachable = registered, unreachable
         self._allowed = {READ_FILE: readable, WRITE_FILE: creatable}
         self.asked: list[tuple[str, list[str]]] = []
+        self.unanswered = ""
 
     def registered(self, lfns: list[str], method: str = "exists") -> dict:
         self.asked.append((method, lfns))
@@ -90,3 +102,79 @@ def test_a_listing_shows_nothing_the_catalog_cannot_look_up():
 def test_only_keys_an_lfn_can_stand_for_are_listed(key, isPrefix, lfn):
     storage = SimpleNamespace(settings=SimpleNamespace(keyPrefix="pre/"))
     assert _lfnOf(storage, key, isPrefix) == lfn
+
+
+S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+
+def _s3Page(keys: list[tuple[str, int]], prefixes: list[str] = (), token: str = "") -> ElementTree.Element:
+    """A ListObjectsV2 answer as S3 writes it (namespace, ETag, owner, storage class)."""
+    contents = "".join(
+        f"<Contents><Key>{key}</Key><LastModified>2026-01-02T03:04:05.000Z</LastModified>"
+        f'<ETag>"0123456789abcdef0123456789abcdef"</ETag><Size>{size}</Size>'
+        "<Owner><ID>alice-id</ID></Owner><StorageClass>STANDARD</StorageClass></Contents>"
+        for key, size in keys
+    )
+    common = "".join(f"<CommonPrefixes><Prefix>{prefix}</Prefix></CommonPrefixes>" for prefix in prefixes)
+    more = f"<IsTruncated>true</IsTruncated><NextContinuationToken>{token}</NextContinuationToken>" if token else ""
+    return ElementTree.fromstring(f'<ListBucketResult xmlns="{S3_NS}">{more}{contents}{common}</ListBucketResult>')
+
+
+class PagedStorage:
+    """An S3 plugin's page reader over canned pages: ``{token: page}``."""
+
+    def __init__(self, pages: dict[str, ElementTree.Element]):
+        options = {"Host": "s3.example.org", "Path": "bucket", "Aws_access_key_id": "k", "Aws_secret_access_key": "s"}
+        self.settings = parseS3Settings("SE", options)["Value"]
+        self.pages = pages
+        self.read: list[str] = []
+
+    def _listPage(self, lfn: str, token: str, maxKeys: int) -> dict:
+        self.read.append(token)
+        return S_OK(self.pages[token])
+
+
+def test_the_listing_document_holds_only_what_the_caller_may_see():
+    storage = PagedStorage(
+        {"": _s3Page([("vo/d/open", 11), ("vo/d/private", 22), ("vo/d/dark", 33)], ["vo/d/sub/", "vo/d/darkdir/"])}
+    )
+    catalog = FixedCatalog(
+        registered={"/vo/d/open", "/vo/d/private", "/vo/d/sub"}, readable={"/vo/d/open"}, creatable=set()
+    )
+    document = listObjects(storage, catalog, "/vo/d", "")["Value"]
+    root = ElementTree.fromstring(document)
+    shown = {_findText(item, "Key"): _findText(item, "Size") for item in _findAll(root, "Contents")}
+    assert shown == {"vo/d/open": "11", "vo/d/private": ""}
+    assert [_findText(item, "Prefix") for item in _findAll(root, "CommonPrefixes")] == ["vo/d/sub/"]
+    assert _findText(root, "IsTruncated") == "false"
+    for hidden in ("ETag", "0123456789abcdef", "Owner", "alice-id", "StorageClass", "dark", ">22<"):
+        assert hidden not in document, hidden
+
+
+def test_pages_showing_nothing_are_skipped_up_to_a_bound():
+    """A reader's page of dark keys only: the next page is read in the same answer, at most PAGES_PER_ANSWER."""
+    pages = {"": _s3Page([("vo/d/dark0", 1)], token="t1")}
+    for number in range(1, PAGES_PER_ANSWER + 3):
+        pages[f"t{number}"] = _s3Page([(f"vo/d/dark{number}", 1)], token=f"t{number + 1}")
+    pages["t2"] = _s3Page([("vo/d/open", 5)], token="t3")
+    catalog = FixedCatalog(registered={"/vo/d/open"}, readable={"/vo/d/open"}, creatable=set())
+    root = ElementTree.fromstring(listObjects(PagedStorage(pages), catalog, "/vo/d", "")["Value"])
+    assert [_findText(item, "Key") for item in _findAll(root, "Contents")] == ["vo/d/open"]
+    assert (_findText(root, "IsTruncated"), _findText(root, "NextContinuationToken")) == ("true", "t3")
+    storage = PagedStorage(pages)
+    root = ElementTree.fromstring(listObjects(storage, catalog, "/vo/d", "t3")["Value"])
+    assert _findAll(root, "Contents") == [] and len(storage.read) == PAGES_PER_ANSWER
+    assert _findText(root, "NextContinuationToken") == f"t{3 + PAGES_PER_ANSWER}"
+
+
+def test_a_catalog_that_does_not_answer_fails_the_listing():
+    """Never an empty listing because the catalog was down: the caller is told."""
+
+    class SilentCatalog(FixedCatalog):
+        def registered(self, lfns, method="exists"):
+            self.unanswered = "connection refused"
+            return dict.fromkeys(lfns, "permission check failed, nothing signed: connection refused")
+
+    catalog = SilentCatalog(registered=set(), readable=set(), creatable=set())
+    result = listObjects(PagedStorage({"": _s3Page([("vo/d/f", 1)])}), catalog, "/vo/d", "")
+    assert not result["OK"] and "the file catalog did not answer: connection refused" in result["Message"]

@@ -45,6 +45,8 @@ class CallerCatalog:
 
     def __init__(self, credentials: dict):
         self._catalog = None
+        #: the message of the last call the catalog did not answer at all ('' when every call was answered)
+        self.unanswered = ""
         if credentials.get("DN") and credentials.get("group"):
             self._catalog = FileCatalog(
                 delegatedDN=credentials["DN"], delegatedGroup=credentials["group"], useCertificates=True
@@ -57,6 +59,7 @@ class CallerCatalog:
         result = getattr(self._catalog, method)(lfns, *args)
         if not result["OK"]:
             log.error(f"File catalog {method} failed:", result["Message"])
+            self.unanswered = result["Message"]
         return result
 
     def allowed(self, lfns: list[str], opType: str) -> dict[str, Any]:
@@ -156,6 +159,8 @@ def listObjects(storage: S3Storage, catalog: CallerCatalog, lfn: str, token: str
             return page
         files, prefixes, token = page["Value"]
         shownFiles, shownDirs = _visible(catalog, sorted(files), prefixes)
+        if catalog.unanswered:
+            return S_ERROR(DErrno.EIO, f"cannot list {lfn}: the file catalog did not answer: {catalog.unanswered}")
         for fileLFN, withStat in shownFiles.items():
             item = ElementTree.Element("Contents")
             ElementTree.SubElement(item, "Key").text = storage.settings.objectKey(fileLFN)
@@ -189,6 +194,10 @@ def listMultipartUploads(storage: S3Storage, catalog: CallerCatalog, lfn: str) -
         return listed
     uploads = listed["Value"]
     mayCreate = catalog.allowed(sorted({upload["LFN"] for upload in uploads}), WRITE_FILE)
+    if catalog.unanswered:
+        return S_ERROR(
+            DErrno.EIO, f"cannot list uploads under {lfn}: the file catalog did not answer: {catalog.unanswered}"
+        )
     root = ElementTree.Element("ListMultipartUploadsResult")
     ElementTree.SubElement(root, "IsTruncated").text = "false"
     for upload in uploads:
