@@ -136,6 +136,8 @@ class S3Storage(StorageBase):
         as ``(s3Method, (url, headers), preparedAt)``; it is used when the operation
         matches and it is fresh (gateway URLs that write live minutes).
         """
+        if isinstance(self.signer, GatewaySigner) and s3Method in self.signer.answered:
+            return self.signer.answerListing(s3Method, lfn, params)  # filtered by the catalog, never signed
         if _isPrepared(context, s3Method):
             authorised = S_OK(context[1])
         else:

@@ -15,7 +15,8 @@ import time
 from DIRAC.Core.DISET.RPCClient import RPCClient
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
-from DIRAC.Resources.Storage.S3.Methods import buildRequest
+from DIRAC.Resources.Storage.S3.HttpClient import S3Response
+from DIRAC.Resources.Storage.S3.Methods import GATEWAY_ANSWERS, buildRequest
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
 from DIRAC.Resources.Storage.S3.SigV4 import SigV4Signer, canonicalQuery
 
@@ -83,6 +84,8 @@ class GatewaySigner:
     """
 
     batchesRequests = True
+    #: listings the gateway answers itself (``answerListing``) instead of signing them
+    answered = GATEWAY_ANSWERS
 
     def __init__(self, seName: str, lfnToURL, timeout: float = 120):
         self.seName = seName
@@ -109,6 +112,16 @@ class GatewaySigner:
         with self._cleanUpLock:
             expiry, urls = self._cleanUp.get(lfn, (0.0, {}))
         return urls.get(s3Method) if expiry > time.monotonic() else None
+
+    def answerListing(self, s3Method: str, lfn: str, params: dict | None = None) -> dict:
+        """S_OK(S3Response) holding the gateway's listing of directory ``lfn`` (``list_objects`` or
+        ``list_multipart_uploads``): an S3 listing document with only what the catalog shows the caller."""
+        rpc = RPCClient(GATEWAY_SERVICE, timeout=self._timeout)
+        result = rpc.getListing(self.seName, s3Method, self._lfnToURL(lfn), params or {})
+        if not result["OK"]:
+            # the gateway's message already names its errno; keep that errno, do not wrap it twice
+            return {**S_ERROR(f"S3Gateway: {result['Message']}"), "Errno": result.get("Errno") or DErrno.ERPC}
+        return S_OK(S3Response(200, {}, result["Value"].encode()))
 
     def authoriseMany(
         self, s3Method: str, items: dict[str, tuple[str, dict | None]], expiration: int = GATEWAY_URL_SECONDS
