@@ -13,6 +13,7 @@ import threading
 import time
 
 from DIRAC.Core.DISET.RPCClient import RPCClient
+from DIRAC.Core.Security.Locations import getProxyLocation
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import S3Response
@@ -75,6 +76,11 @@ class DirectSigner:
         return S_OK(self.sign(method, objectKey, query, headers))
 
 
+def _presentedProxy() -> str:
+    """The proxy file this process presents to the gateway now ('' when none)."""
+    return str(getProxyLocation() or "")
+
+
 class GatewaySigner:
     """Gets presigned URLs from the S3Gateway: for clients that hold no S3 keys.
 
@@ -91,8 +97,9 @@ class GatewaySigner:
         self.seName = seName
         self._lfnToURL = lfnToURL
         self._timeout = timeout
-        #: {lfn: (monotonic expiry, {s3Method: url})}: the clean-up URLs the gateway gave with our uploads
-        self._cleanUp: dict[str, tuple[float, dict[str, str]]] = {}
+        #: {(proxy, lfn): (monotonic expiry, {s3Method: url})}: the clean-up URLs the gateway gave with
+        #: the uploads of the identity presenting that proxy (a process that changes proxy gets no other's)
+        self._cleanUp: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self._cleanUpLock = threading.Lock()
 
     def _keepCleanUp(self, pending: dict[str, tuple[str, dict]], urls: dict) -> None:
@@ -103,14 +110,14 @@ class GatewaySigner:
                 if url in pending and isinstance(entry, dict):
                     lifetime = float(entry.get("Expiration", 0)) - CLEANUP_MARGIN
                     held = {m: entry[m] for m in CLEANUP_METHODS if isinstance(entry.get(m), str)}
-                    self._cleanUp[pending[url][0]] = (now + lifetime, held)
-            for lfn in [lfn for lfn, (expiry, _urls) in self._cleanUp.items() if expiry <= now]:
-                del self._cleanUp[lfn]
+                    self._cleanUp[(_presentedProxy(), pending[url][0])] = (now + lifetime, held)
+            for stale in [held for held, (expiry, _urls) in self._cleanUp.items() if expiry <= now]:
+                del self._cleanUp[stale]
 
     def _heldCleanUp(self, s3Method: str, lfn: str) -> str | None:
         """The held clean-up URL of ``lfn`` for ``s3Method``, while it is valid."""
         with self._cleanUpLock:
-            expiry, urls = self._cleanUp.get(lfn, (0.0, {}))
+            expiry, urls = self._cleanUp.get((_presentedProxy(), lfn), (0.0, {}))
         return urls.get(s3Method) if expiry > time.monotonic() else None
 
     def answerListing(self, s3Method: str, lfn: str, params: dict | None = None) -> dict:
