@@ -15,8 +15,9 @@ honoured and capped):
   the server refused the request without applying it;
 * TLS errors: never (they do not heal), and they are reported as TLS errors.
 
-A server that closes an idle connection just as it is reused is retried once on
-a new connection (idempotent requests only), even with ``Retries = 0``.
+A server that closes an idle connection just as it is reused (no answer, no
+reset) is retried once on a new connection (idempotent requests only), even with
+``Retries = 0``.
 Proxies come from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``),
 which urllib3 does not read itself.
 """
@@ -60,7 +61,6 @@ BACKOFF_MAX = 20.0
 RETRY_AFTER_MAX = 60  # seconds; a longer Retry-After is cut to this
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 _BODY_ERRORS = (HTTPError, OSError, http.client.HTTPException)
-_CLOSED_BEFORE_ANSWER = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 class TransferInterrupted(Exception):
@@ -68,11 +68,12 @@ class TransferInterrupted(Exception):
 
 
 class S3Retry(Retry):
-    """urllib3's ``Retry`` plus one free retry when a reused connection was closed by the server.
+    """urllib3's ``Retry`` plus one free retry when the server closed the connection unanswered.
 
-    The server closing a kept-alive connection just as a request goes out shows as
-    "Connection aborted" with no answer at all; sending an idempotent request again on a
-    new connection is safe and is not counted against the configured retries.
+    A server closing a kept-alive connection just as a request goes out on it shows as
+    ``RemoteDisconnected`` (the connection ended cleanly, no answer at all); sending an
+    idempotent request again on a new connection is safe and is not counted against the
+    configured retries. A reset or a timeout is counted.
     """
 
     def __init__(self, *args: Any, staleRetry: bool = True, **kwargs: Any):
@@ -90,7 +91,7 @@ class S3Retry(Retry):
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None) -> S3Retry:
         cause = error.args[1] if isinstance(error, ProtocolError) and len(error.args) > 1 else None
-        if self.staleRetry and isinstance(cause, _CLOSED_BEFORE_ANSWER):
+        if self.staleRetry and isinstance(cause, http.client.RemoteDisconnected):
             return self.new(staleRetry=False)
         try:
             return super().increment(method, url, response, error, _pool, _stacktrace)
