@@ -193,9 +193,8 @@ class DistanceBenchmark:
     # -- the tools
 
     def ours(self, port: int) -> dict[str, float]:
-        from s3_fixtures import load_config, s3_se_cfg
-
         from DIRAC.Resources.Storage.StorageElement import StorageElement
+        from s3_fixtures import load_config, s3_se_cfg
 
         cfg = s3_se_cfg(SE_NAME, self.server, "bench-ours", Port=port)
         self.cfgPath = load_config(cfg, self.work, _Env())
