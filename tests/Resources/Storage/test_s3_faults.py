@@ -16,10 +16,8 @@ import time
 import pytest
 
 from DIRAC.Resources.Storage.StorageElement import StorageElement
+from fault_relay import Fault, FaultRelay
 from s3_fixtures import s3_se_cfg
-
-fault_relay = pytest.importorskip("fault_relay", reason="tests/fault_relay.py is merged from the relay branch")
-Fault, FaultRelay = fault_relay.Fault, fault_relay.FaultRelay
 
 LFN = "/vo/faults/f.dat"
 SMALL = 300 * 1024

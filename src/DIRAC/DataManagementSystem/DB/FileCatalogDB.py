@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
 from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.PrivateFile import securePrivateFile
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.DataManagementSystem.DB import FileCatalogInput as fcInput
 from DIRAC.DataManagementSystem.DB import FileCatalogPolicy as policy
@@ -38,8 +39,8 @@ DB_FILE_NAME = "FileCatalogDB.sqlite"
 FILE_STATUS = "AprioriGood"
 REPLICA_STATUS = "AprioriGood"
 
-NO_SUCH = "No such file or directory"
-PERMISSION_DENIED = "Permission denied"
+NO_SUCH = policy.NO_SUCH
+PERMISSION_DENIED = policy.PERMISSION_DENIED
 
 log = gLogger.getSubLogger("FileCatalogDB")
 
@@ -163,7 +164,12 @@ class FileCatalogDB:
         if isSQLite(self.url):
             database = make_url(self.url).database
             if database and database != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(database)) or ".", exist_ok=True)
+                # The catalog file (and SQLite's -wal / -shm beside it) is the service's alone: 0600.
+                for name in (database, f"{database}-wal", f"{database}-shm"):
+                    if name == database or os.path.lexists(name):
+                        secured = securePrivateFile(name, "FileCatalogDB")
+                        if not secured["OK"]:
+                            raise ValueError(secured["Message"])
         self.engine = makeEngine(self.url)
         runTransaction(self.engine, self._createSchema, write=True)
 
@@ -200,58 +206,19 @@ class FileCatalogDB:
     # ------------------------------------------------------------------ decisions
 
     @staticmethod
-    def _mayRead(ident: policy.Identity, view: CatalogView, path: str) -> bool:
-        row = view.files.get(path) or view.dirs.get(path) or view.nearestDir(path)
-        return policy.mayRead(ident, row.Owner, row.OwnerGroup, row.Mode)
+    def _allows(test: Callable[..., bool], ident: policy.Identity, row: Any) -> bool:
+        return test(ident, row.Owner, row.OwnerGroup, row.Mode)
 
     @staticmethod
-    def _mayWrite(ident: policy.Identity, view: CatalogView, path: str) -> bool:
-        """Write into the nearest existing directory; an existing file must be writable itself too."""
-        top = view.nearestDir(path)
-        if not policy.mayWriteBelow(ident, path, top.Path, top.Owner, top.OwnerGroup, top.Mode):
-            return False
-        row = view.files.get(path)
-        return row is None or policy.mayWrite(ident, row.Owner, row.OwnerGroup, row.Mode)
-
-    @staticmethod
-    def _mayDelete(ident: policy.Identity, view: CatalogView, path: str) -> bool:
-        """Write on the parent directory; a parent not yet in the catalog counts as the caller's
-        when it lies in the caller's own home (as for writing there)."""
-        top = view.nearestDir(path)
-        parent = path.rsplit("/", 1)[0] or "/"
-        if top.Path == parent:
-            return policy.mayWrite(ident, top.Owner, top.OwnerGroup, top.Mode)
-        return policy.mayWriteBelow(ident, parent, top.Path, top.Owner, top.OwnerGroup, top.Mode)
-
-    def _decide(self, opClass: str, ident: policy.Identity, view: CatalogView, path: str) -> bool:
-        if opClass == policy.READ:
-            return self._mayRead(ident, view, path)
-        if opClass == policy.WRITE:
-            return self._mayWrite(ident, view, path)
-        if opClass == policy.DELETE:
-            return self._mayDelete(ident, view, path)
-        row = view.files.get(path) or view.dirs.get(path)
-        if row is None:
-            return False
-        if opClass == policy.CHOWN:
-            return policy.mayChown(ident)
-        return policy.mayChange(ident, row.Owner)
-
-    @staticmethod
-    def _denied(view: CatalogView, path: str, opClass: str) -> str:
-        if opClass == policy.READ:
-            where = path if view.kind(path) else view.nearestDir(path).Path
-            return f"{PERMISSION_DENIED}: no read permission on {where}"
-        return f"{PERMISSION_DENIED}: no write permission on {view.nearestDir(path).Path}"
-
-    def _readable(self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict) -> list[str]:
-        """The paths ``ident`` may read; a failure entry for the others."""
+    def _allowedPaths(check: Callable[[str], str | None], items: Iterable[str], failed: dict) -> list[str]:
+        """The paths ``check`` allows; the refusal reason in ``failed`` for the others."""
         allowed = []
         for path in items:
-            if self._mayRead(ident, view, path):
-                allowed.append(path)
+            reason = check(path)
+            if reason:
+                failed[path] = reason
             else:
-                failed[path] = self._denied(view, path, policy.READ)
+                allowed.append(path)
         return allowed
 
     # ------------------------------------------------------------------ writing helpers
@@ -306,16 +273,36 @@ class FileCatalogDB:
         return result
 
     @staticmethod
+    def _guidConflicts(conn: Connection, newFiles: dict[str, dict]) -> dict[str, str]:
+        """{path: reason} for new files whose GUID another file holds, in the catalog or in this request.
+
+        A GUID names one file (DIRAC looks files up by it); the schema's unique index backs this up.
+        """
+        byGuid: dict[str, list[str]] = {}
+        for path, info in newFiles.items():
+            byGuid.setdefault(info["GUID"], []).append(path)
+        taken: set[str] = set()
+        for chunk in chunks(byGuid):
+            taken.update(conn.execute(select(files.c.GUID).where(files.c.GUID.in_(chunk))).scalars())
+        conflicts: dict[str, str] = {}
+        for guid, paths in byGuid.items():
+            if guid in taken:
+                conflicts.update(dict.fromkeys(paths, f"GUID {guid} is already registered for another file"))
+            elif len(paths) > 1:
+                conflicts.update(dict.fromkeys(paths, f"GUID {guid} is given to {len(paths)} LFNs of this request"))
+        return conflicts
+
+    @staticmethod
     def _insertReplicas(conn: Connection, rows: list[dict]) -> None:
         if rows:
             conn.execute(insert(replicas), [{**row, "Status": REPLICA_STATUS} for row in rows])
 
-    def _writeTarget(self, ident: policy.Identity, view: CatalogView, path: str, wantFile: bool) -> str | None:
+    @staticmethod
+    def _writeTarget(access: policy.PathAccess, view: CatalogView, path: str, wantFile: bool) -> str | None:
         """Why ``path`` cannot be written as a file (``wantFile``) or directory; None when it can."""
-        if not ident.canOwn and not ident.isManager:
-            return f"{PERMISSION_DENIED}: the credentials carry no DIRAC user name and group"
-        if not self._mayWrite(ident, view, path):
-            return self._denied(view, path, policy.WRITE)
+        reason = access.write(path)
+        if reason:
+            return reason
         blocker = view.blockingFile(path)
         if blocker:
             return f"Not a directory: {blocker} is a file"
@@ -336,18 +323,22 @@ class FileCatalogDB:
         succeeds and adds the replica; other metadata fail.
         """
         view = CatalogView(conn, items)
+        access = policy.PathAccess(ident, view)
         successful: dict[str, bool] = {}
         failed: dict[str, str] = {}
         newFiles: dict[str, dict] = {}
         existing: dict[str, dict] = {}
         for path, info in items.items():
-            reason = self._writeTarget(ident, view, path, wantFile=True)
+            reason = self._writeTarget(access, view, path, wantFile=True)
             if reason:
                 failed[path] = reason
             elif path in view.files:
                 existing[path] = info
             else:
                 newFiles[path] = info
+        for path, reason in self._guidConflicts(conn, newFiles).items():
+            failed[path] = reason
+            del newFiles[path]
         missingDirs = {ancestor for path in newFiles for ancestor in view.missingDirectories(path)}
         for path in list(newFiles):
             reason = fcInput.checkDirectoryPath(parentOf(path))
@@ -410,11 +401,12 @@ class FileCatalogDB:
     def addReplica(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
         """Register replicas of existing files: ``{lfn: {SE, PFN?}}``; an already known replica succeeds."""
         view = CatalogView(conn, items)
+        access = policy.PathAccess(ident, view)
         successful: dict[str, bool] = {}
         failed: dict[str, str] = {}
         candidates = {}
         for path, info in items.items():
-            reason = self._writeTarget(ident, view, path, wantFile=True)
+            reason = self._writeTarget(access, view, path, wantFile=True)
             if reason is None and path not in view.files:
                 reason = f"{NO_SUCH}: {path}"
             if reason:
@@ -438,16 +430,16 @@ class FileCatalogDB:
         self._insertReplicas(conn, rows)
         return successful, failed
 
+    @staticmethod
     def _deletable(
-        self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict, wantFile: bool
+        access: policy.PathAccess, view: CatalogView, items: Iterable[str], failed: dict, wantFile: bool
     ) -> list[str]:
-        """Existing entries of the wanted kind that ``ident`` may delete; failures noted, absent ones skipped."""
+        """Existing entries of the wanted kind that the caller may delete; failures noted, absent ones skipped."""
         allowed = []
         for path in items:
-            if not ident.isManager and not ident.canOwn:
-                failed[path] = f"{PERMISSION_DENIED}: the credentials carry no DIRAC user name and group"
-            elif not self._mayDelete(ident, view, path):
-                failed[path] = self._denied(view, path, policy.DELETE)
+            reason = access.delete(path)
+            if reason:
+                failed[path] = reason
             elif wantFile and view.kind(path) == "Directory":
                 failed[path] = f"Is a directory: {path}"
             elif not wantFile and view.kind(path) == "File":
@@ -461,7 +453,7 @@ class FileCatalogDB:
         """Remove files and their replicas; an LFN that is not registered counts as removed (as in DIRAC)."""
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
-        doomed = self._deletable(ident, view, items, failed, wantFile=True)
+        doomed = self._deletable(policy.PathAccess(ident, view), view, items, failed, wantFile=True)
         fileIds = [view.files[path].FileID for path in doomed]
         for chunk in chunks(fileIds):
             conn.execute(delete(replicas).where(replicas.c.FileID.in_(chunk)))
@@ -473,7 +465,7 @@ class FileCatalogDB:
         """Remove replicas ``{lfn: {SE}}``; a replica or file that is not registered counts as removed."""
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
-        doomed = self._deletable(ident, view, items, failed, wantFile=True)
+        doomed = self._deletable(policy.PathAccess(ident, view), view, items, failed, wantFile=True)
         if doomed:
             statement = delete(replicas).where(
                 replicas.c.FileID == bindparam("fileId"), replicas.c.SE == bindparam("se")
@@ -489,7 +481,7 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
         found = []
-        for path in self._readable(ident, view, items, failed):
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
             if path in view.files:
                 found.append(path)
             else:
@@ -509,7 +501,7 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         successful: dict[str, dict] = {}
         failed: dict[str, str] = {}
-        for path in self._readable(ident, view, items, failed):
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
             if path in view.files:
                 successful[path] = _fileMetadata(view.files[path])
             else:
@@ -522,7 +514,7 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         successful: dict[str, int] = {}
         failed: dict[str, str] = {}
-        for path in self._readable(ident, view, items, failed):
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
             if path in view.files:
                 successful[path] = view.files[path].Size
             else:
@@ -534,7 +526,8 @@ class FileCatalogDB:
     def _kindQuery(self, conn: Connection, ident: policy.Identity, items: dict, test: Callable) -> tuple[dict, dict]:
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
-        return {path: test(view.kind(path)) for path in self._readable(ident, view, items, failed)}, failed
+        lookup = policy.PathAccess(ident, view).lookup
+        return {path: test(view.kind(path)) for path in self._allowedPaths(lookup, items, failed)}, failed
 
     @_bulkCall()
     def exists(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
@@ -559,7 +552,7 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         successful: dict[str, dict] = {}
         failed: dict[str, str] = {}
-        for path in self._readable(ident, view, items, failed):
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
             if path in view.dirs:
                 successful[path] = _dirMetadata(view.dirs[path])
             else:
@@ -572,27 +565,34 @@ class FileCatalogDB:
     ) -> tuple[dict, dict]:
         """``{path: {'Files': {lfn: {'MetaData': ...}}, 'SubDirs': {path: meta}, 'Links': {}, 'Datasets': {}}}``.
 
-        With ``verbose`` each file also carries its ``Replicas`` ``{SE: PFN}``.
+        With ``verbose`` each file also carries its ``Replicas`` ``{SE: PFN}``. Listing needs ``r`` on
+        the directory; the entries' metadata needs ``x`` on it too, and a file's content fields
+        (size, checksum, GUID, status, replicas) ``r`` on the file (``policy.visibleEntry``).
         """
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
         listed: dict[int, str] = {}
-        for path in self._readable(ident, view, items, failed):
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
             if path in view.dirs:
                 listed[view.dirs[path].DirID] = path
             else:
                 failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
         successful = {path: {"Files": {}, "SubDirs": {}, "Links": {}, "Datasets": {}} for path in listed.values()}
+        canStat = {dirId: self._allows(policy.mayExecute, ident, view.dirs[path]) for dirId, path in listed.items()}
         fileRows = []
         for chunk in chunks(listed):
             for row in conn.execute(select(directories).where(directories.c.ParentID.in_(chunk))):
-                successful[listed[row.ParentID]]["SubDirs"][row.Path] = _dirMetadata(row)
+                meta = policy.visibleEntry(_dirMetadata(row), canStat[row.ParentID], True)
+                successful[listed[row.ParentID]]["SubDirs"][row.Path] = meta
             fileRows.extend(conn.execute(select(files).where(files.c.DirID.in_(chunk))))
-        replicaMap = self._replicaSEs(conn, [row.FileID for row in fileRows]) if verbose else {}
+        readable = {row.FileID for row in fileRows if canStat[row.DirID] and self._allows(policy.mayRead, ident, row)}
+        replicaMap = self._replicaSEs(conn, readable) if verbose else {}
         for row in fileRows:
             directory = listed[row.DirID]
-            entry: dict[str, Any] = {"MetaData": _fileMetadata(row)}
-            if verbose:
+            entry: dict[str, Any] = {
+                "MetaData": policy.visibleEntry(_fileMetadata(row), canStat[row.DirID], row.FileID in readable)
+            }
+            if verbose and row.FileID in readable:
                 entry["Replicas"] = replicaMap.get(row.FileID, {})
             successful[directory]["Files"][joinPath(directory, row.FileName)] = entry
         return successful, failed
@@ -601,11 +601,12 @@ class FileCatalogDB:
     def createDirectory(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
         """Create directories (and missing parents, owned by the caller); an existing directory succeeds."""
         view = CatalogView(conn, items)
+        access = policy.PathAccess(ident, view)
         successful: dict[str, bool] = {}
         failed: dict[str, str] = {}
         wanted: set[str] = set()
         for path in items:
-            reason = self._writeTarget(ident, view, path, wantFile=False) or fcInput.checkDirectoryPath(path)
+            reason = self._writeTarget(access, view, path, wantFile=False) or fcInput.checkDirectoryPath(path)
             if reason:
                 failed[path] = reason
                 continue
@@ -623,7 +624,8 @@ class FileCatalogDB:
         failed: dict[str, str] = {}
         if "/" in items:
             failed["/"] = f"{PERMISSION_DENIED}: the root directory cannot be removed"
-        doomed = self._deletable(ident, view, [path for path in items if path != "/"], failed, wantFile=False)
+        access = policy.PathAccess(ident, view)
+        doomed = self._deletable(access, view, [path for path in items if path != "/"], failed, wantFile=False)
         ids = {view.dirs[path].DirID: path for path in doomed}
         children: dict[int, set[int]] = {dirId: set() for dirId in ids}
         withFiles: set[int] = set()
@@ -660,19 +662,16 @@ class FileCatalogDB:
         successful: dict[str, bool] = {}
         failed: dict[str, str] = {}
         now = _now()
+        access = policy.PathAccess(ident, view)
         for path, value in items.items():
+            if opClass == policy.CHOWN:
+                reason = access.chown(path)
+            else:
+                reason = access.change(path, value if column == "OwnerGroup" else None)
+            if reason:
+                failed[path] = reason
+                continue
             row = view.files.get(path) or view.dirs.get(path)
-            if row is None:
-                failed[path] = f"{NO_SUCH}: {path}"
-                continue
-            allowed = self._decide(opClass, ident, view, path)
-            if allowed and column == "OwnerGroup":
-                allowed = policy.mayGiveToGroup(ident, row.Owner, value)
-            if not allowed:
-                failed[path] = f"{PERMISSION_DENIED}: only the owner or a catalog manager may change {path}" + (
-                    " (and only managers may change the owner)" if opClass == policy.CHOWN else ""
-                )
-                continue
             values = {column: value, "ModificationDate": now}
             if path in view.files:
                 conn.execute(update(files).where(files.c.FileID == row.FileID).values(**values))
@@ -736,20 +735,15 @@ class FileCatalogDB:
 
     @_bulkCall()
     def _hasAccess(self, conn: Connection, ident: policy.Identity, items: dict, opClass: str) -> tuple[dict, dict]:
-        view = CatalogView(conn, items)
-        return {path: self._decide(opClass, ident, view, path) for path in items}, {}
+        access = policy.PathAccess(ident, CatalogView(conn, items))
+        return {path: access.check(opClass, path) is None for path in items}, {}
 
-    def getPathPermissions(self, lfns: Any, credDict: dict | None = None) -> dict:
-        """``{lfn: {'Read': bool, 'Write': bool, 'Execute': bool}}`` for the caller, as in DIRAC."""
-        read = self.hasAccess(lfns, policy.READ, credDict)
-        write = self.hasAccess(lfns, policy.WRITE, credDict)
-        if not read["OK"] or not write["OK"]:
-            return read if not read["OK"] else write
-        successful = {
-            lfn: {"Read": allowed, "Write": write["Value"]["Successful"].get(lfn, False), "Execute": allowed}
-            for lfn, allowed in read["Value"]["Successful"].items()
-        }
-        return S_OK({"Successful": successful, "Failed": read["Value"]["Failed"]})
+    @_bulkCall()
+    def getPathPermissions(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """``{lfn: {'Read': bool, 'Write': bool, 'Execute': bool}}`` for the caller, as in DIRAC (POSIX bits)."""
+        access = policy.PathAccess(ident, CatalogView(conn, items))
+        checks = (("Read", access.read), ("Write", access.write), ("Execute", access.execute))
+        return {path: {name: check(path) is None for name, check in checks} for path in items}, {}
 
     # ------------------------------------------------------------------ statistics
 

@@ -1,7 +1,7 @@
 """Tables of the file catalog: directories, files, replicas.
 
 Directories are stored by their full path (unique), files by (directory, name)
-(unique), replicas by (file, storage element) (unique): the database itself
+(unique), a file's GUID is unique, replicas by (file, storage element) (unique): the database itself
 refuses a second entry for the same name even when two writers race.
 Lengths fit an InnoDB index (MySQL) as well as SQLite and PostgreSQL.
 """
@@ -61,7 +61,7 @@ files = Table(
     Column("ModificationDate", DateTime, nullable=False),
     Column("Status", String(32), nullable=False),
     UniqueConstraint("DirID", "FileName", name="uq_fc_files_dir_name"),
-    Index("ix_fc_files_guid", "GUID"),
+    Index("ix_fc_files_guid", "GUID", unique=True),
 )
 
 replicas = Table(

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import xml.etree.ElementTree as ElementTree
-import zlib
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Core.Utilities.Adler import compareAdler, fileAdler, intAdlerToHex
+from DIRAC.Core.Utilities.Adler import Adler32MD5, compareAdler, fileAdler, fileAdlerMD5, intAdlerToHex
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.Errors import s3Error
 from DIRAC.Resources.Storage.S3.HttpClient import S3HttpClient, S3Response
-from DIRAC.Resources.Storage.S3.Methods import CHECKSUM_HEADER, OPERATIONS
+from DIRAC.Resources.Storage.S3.Methods import CHECKSUM_HEADER, OPERATIONS, WRITE_URL_SECONDS, buildRequest
 from DIRAC.Resources.Storage.S3.Parts import PART_WORKERS, downloadParts, receiveBody, uploadParts
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
@@ -44,6 +44,8 @@ _PREPARED_METHOD = {
 PRESIGNABLE = ("get_object", "put_object", "head_object", "delete_object")
 PRESIGN_PREFIX = "presign:"
 ACCESS_URL_SECONDS = 24 * 3600
+#: a URL prepared for a whole bulk call is used only this long; later items ask the gateway again
+PREPARED_URL_SECONDS = WRITE_URL_SECONDS // 2
 MAX_LIST_PAGES = 100000
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
@@ -79,6 +81,13 @@ def _isoTime(text: str) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def _isPrepared(context: Any, s3Method: str) -> bool:
+    """True when ``context`` holds a fresh URL prepared for ``s3Method``."""
+    return (
+        isinstance(context, tuple) and context[0] == s3Method and time.monotonic() - context[2] < PREPARED_URL_SECONDS
+    )
 
 
 class S3Storage(StorageBase):
@@ -132,9 +141,10 @@ class S3Storage(StorageBase):
         """Authorise one S3 operation on ``lfn`` and send it; S_OK(S3Response).
 
         ``context`` may hold a URL prepared for the whole bulk call (``_prepare``)
-        as ``(s3Method, (url, headers))``; it is used when the operation matches.
+        as ``(s3Method, (url, headers), preparedAt)``; it is used when the operation
+        matches and it is fresh (gateway URLs that write live minutes).
         """
-        if isinstance(context, tuple) and context[0] == s3Method:
+        if _isPrepared(context, s3Method):
             authorised = S_OK(context[1])
         else:
             key = self.settings.listPrefix(lfn) if OPERATIONS[s3Method].onBucket else self.settings.objectKey(lfn)
@@ -162,17 +172,18 @@ class S3Storage(StorageBase):
                 if size > self.settings.multipartThreshold:
                     answers[lfn] = None  # multipart: its URLs are asked step by step
                     continue
-                checksum = fileAdler(value)
-                if checksum is False:
+                digests = fileAdlerMD5(value)
+                if digests is False:
                     answers[lfn] = S_ERROR(DErrno.EACCES, f"cannot read {value}")
                     continue
-                params = {"Checksum": checksum, "Size": size}
+                params = {"Checksum": digests[0], "Size": size, "ContentMD5": digests[1]}
             requests[lfn] = (self.settings.objectKey(lfn), params)
         prepared = self.signer.authoriseMany(s3Method, requests, options.get("expiration", GATEWAY_URL_SECONDS))
         if not prepared["OK"]:
             return prepared
+        preparedAt = time.monotonic()
         for lfn, result in prepared["Value"].items():
-            answers[lfn] = (s3Method, result["Value"]) if result["OK"] else result
+            answers[lfn] = (s3Method, result["Value"], preparedAt) if result["OK"] else result
         return S_OK(answers)
 
     def _failure(self, response: S3Response, lfn: str | None, action: str) -> dict:
@@ -262,10 +273,13 @@ class S3Storage(StorageBase):
                 data = handle.read()
         except OSError as exc:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}: {exc.strerror}")
-        checksum = intAdlerToHex(zlib.adler32(data))
+        digests = Adler32MD5()
+        digests.update(data)
+        checksum = digests.hexdigest()
         if isinstance(context, tuple) and context[1][1].get(CHECKSUM_HEADER) != checksum:
             return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
-        sent = self._send("put_object", lfn, {"Checksum": checksum, "Size": len(data)}, context, body=data)
+        params = {"Checksum": checksum, "Size": len(data), "ContentMD5": digests.md5Base64()}
+        sent = self._send("put_object", lfn, params, context, body=data)
         if not sent["OK"]:
             return sent
         if sent["Value"].status != 200:
@@ -293,8 +307,8 @@ class S3Storage(StorageBase):
         uploadId = _findText(ElementTree.fromstring(created["Value"].body), "UploadId")
         abort = {"UploadId": uploadId}
 
-        def sendPart(number: int, data: bytes) -> dict:
-            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data)}
+        def sendPart(number: int, data: bytes, md5: str) -> dict:
+            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), "ContentMD5": md5}
             sent = self._send("upload_part", lfn, params, body=data)
             if not sent["OK"]:
                 return sent
@@ -452,8 +466,11 @@ class S3Storage(StorageBase):
         if not self.signer.batchesRequests:
 
             def presign(lfn: str, _value: Any, _context: Any) -> dict:
-                method = OPERATIONS[s3_method].httpMethod
-                url, _headers = self.signer.presign(method, self.settings.objectKey(lfn), expiration)
+                built = buildRequest(s3_method, self.settings.objectKey(lfn), None)
+                if not built["OK"]:
+                    return built
+                method, key, query, headers = built["Value"]
+                url, _headers = self.signer.presign(method, key, expiration, query, headers)
                 return S_OK(url)
 
             return self._fanOut(urls, "createPresignedUrl", presign)

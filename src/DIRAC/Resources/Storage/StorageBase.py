@@ -27,6 +27,7 @@ from DIRAC.Resources.Storage.Utilities import (
     bulkResult,
     checkArgumentFormat,
     checkLocalSource,
+    localTarget,
     runBulk,
 )
 
@@ -405,7 +406,12 @@ class StorageBase:
         return self._fanOut(path, "removeDirectory", remove)
 
     def getDirectory(self, path: Any, localPath: str | bool = False) -> dict:
-        """Bulk: download each directory tree below ``localPath``; ``{'Files': n, 'Size': bytes}``."""
+        """Bulk: download each directory tree below ``localPath``; ``{'Files': n, 'Size': bytes}``.
+
+        Every stored name is checked before anything is written: a name that would
+        land outside the destination folder (``..``, ``.``, empty segments, absolute,
+        control characters: written by another tool) fails the whole directory.
+        """
         destination = os.path.abspath(localPath or os.getcwd())
 
         def download(lfn: str, _value: Any, context: Any) -> dict:
@@ -413,9 +419,14 @@ class StorageBase:
             if not listing["OK"]:
                 return listing
             top = os.path.join(destination, os.path.basename(lfn.rstrip("/")))
+            targets: dict[str, str] = {}
+            for fileLFN in listing["Value"]:
+                targets[fileLFN], unsafe = localTarget(top, fileLFN[len(lfn.rstrip("/")) + 1 :])
+                if unsafe:
+                    return S_ERROR(DErrno.EINVAL, f"{lfn}: {unsafe}; nothing downloaded")
             count, size = 0, 0
             for fileLFN, meta in sorted(listing["Value"].items()):
-                target = os.path.join(top, fileLFN[len(lfn) :].lstrip("/"))
+                target = targets[fileLFN]
                 try:
                     os.makedirs(os.path.dirname(target), exist_ok=True)
                 except OSError as exc:

@@ -92,7 +92,7 @@ ERRORS: dict[str, S3ErrorKind] = {
         DErrno.EFILESIZE, False, "the server received fewer bytes than announced: the local file changed, upload again"
     ),
     "PreconditionFailed": S3ErrorKind(
-        DErrno.EEXIST, False, "the object exists already or changed meanwhile (conditional request refused)"
+        DErrno.EEXIST, False, "the object exists already; not overwritten (a conditional request was refused)"
     ),
     "EntityTooLarge": S3ErrorKind(
         DErrno.EFBIG,
