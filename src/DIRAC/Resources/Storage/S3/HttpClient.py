@@ -187,6 +187,8 @@ class S3HttpClient:
             "blocksize": SEND_BLOCK,
             **_tlsOptions(verify),
         }
+        #: the first Retry of each request (immutable: urllib3 makes a new one per retry), by idempotence
+        self._retries = {idempotent: self._retry(idempotent) for idempotent in (True, False)}
         self._managers: dict[str | None, urllib3.PoolManager] = {}
         self._pools: dict[tuple, tuple[Any, bool]] = {}
         self._lock = threading.Lock()
@@ -255,7 +257,7 @@ class S3HttpClient:
         target = url if absoluteForm else (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS and isRewindable(body)
-        retry = self._retry(idempotent)
+        retry = self._retries[idempotent]
         where = f"{parts.scheme}://{parts.netloc}"
         while True:
             try:
