@@ -271,6 +271,48 @@ def test_error_in_a_200_answer_is_an_error(relay, dirac_cfg, tmp_path):
     assert not server.client().list_multipart_uploads(Bucket=bucket).get("Uploads"), "the upload must be aborted"
 
 
+def test_server_error_is_retried_for_a_put_not_for_a_multipart_start(relay, dirac_cfg, tmp_path):
+    """A 500 may come after the server applied the request: resent only when that is harmless."""
+    relay, server, bucket = relay
+    se = _se(dirac_cfg, relay, server, bucket, MultipartThreshold=5 * MiB, MultipartChunkSize=5 * MiB)
+    small = _source(tmp_path)
+    failing = relay.add(Fault("answer", status=500, s3Code="InternalError", method="PUT", times=1))
+    assert se.putFile({LFN: small})["Value"]["Successful"] == {LFN: SMALL}
+    assert failing.fired == 1 and len(_requests(relay, "PUT")) == 2
+    relay.clear()
+    relay.forget()
+    big = str(tmp_path / "big.dat")
+    with open(big, "wb") as handle:
+        handle.write(os.urandom(6 * MiB))
+    failing = relay.add(Fault("answer", status=500, s3Code="InternalError", method="POST", times=5))
+    result = se.putFile({"/vo/faults/big.dat": big})["Value"]
+    assert failing.fired == 1 and len(_requests(relay, "POST")) == 1
+    assert "InternalError (HTTP 500)" in result["Failed"]["/vo/faults/big.dat"], result
+    assert _stored(server, bucket, "/vo/faults/big.dat") is None
+    assert _stored(server, bucket) == open(small, "rb").read()
+
+
+def test_lost_answer_is_resent_only_when_harmless(relay, dirac_cfg, tmp_path):
+    """The server applied the request, the answer never came: a PUT is sent again, a POST is not."""
+    relay, server, bucket = relay
+    se = _se(dirac_cfg, relay, server, bucket, Retries=0, MultipartThreshold=5 * MiB, MultipartChunkSize=5 * MiB)
+    source = _source(tmp_path)
+    lost = relay.add(Fault("lose", method="PUT"))
+    assert se.putFile({LFN: source})["Value"]["Successful"] == {LFN: SMALL}
+    assert lost.fired == 1 and len(_requests(relay, "PUT")) == 2
+    assert _stored(server, bucket) == open(source, "rb").read()
+    relay.clear()
+    relay.forget()
+    big = str(tmp_path / "big.dat")
+    with open(big, "wb") as handle:
+        handle.write(os.urandom(6 * MiB))
+    lost = relay.add(Fault("lose", method="POST", path=r"\?uploads"))
+    result = se.putFile({"/vo/faults/big.dat": big})["Value"]
+    assert lost.fired == 1 and len(_requests(relay, "POST")) == 1
+    assert "network error" in result["Failed"]["/vo/faults/big.dat"], result
+    assert _stored(server, bucket, "/vo/faults/big.dat") is None
+
+
 # ---------------------------------------------------------------- errors named for what they are
 
 
