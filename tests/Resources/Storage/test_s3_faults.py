@@ -313,6 +313,35 @@ def test_lost_answer_is_resent_only_when_harmless(relay, dirac_cfg, tmp_path):
     assert _stored(server, bucket, "/vo/faults/big.dat") is None
 
 
+def test_lost_answer_to_a_put_that_must_not_replace(relay, dirac_cfg, tmp_path, monkeypatch):
+    """A put pinned with ``If-None-Match: *`` (as the gateway's put URLs are) lands, its answer is lost,
+    and the resend is refused with 412 by a store that enforces it (moto): the object there is
+    ours, so the put succeeded."""
+    relay, server, bucket = relay
+    se = _se(dirac_cfg, relay, server, bucket, Retries=0)
+    signer = se.storages[0].signer
+    authorise = signer.authorise
+
+    def authoriseLikeTheGateway(s3Method, lfn, key, params=None):
+        result = authorise(s3Method, lfn, key, params)
+        if result["OK"] and s3Method == "put_object":
+            url, headers = result["Value"]
+            return {**result, "Value": (url, {**headers, "If-None-Match": "*"})}
+        return result
+
+    monkeypatch.setattr(signer, "authorise", authoriseLikeTheGateway)
+    source = _source(tmp_path)
+    lost = relay.add(Fault("lose", method="PUT"))
+    assert se.putFile({LFN: source})["Value"]["Successful"] == {LFN: SMALL}
+    assert lost.fired == 1 and len(_requests(relay, "PUT")) == 2
+    assert _stored(server, bucket) == open(source, "rb").read()
+    other = tmp_path / "other.dat"
+    other.write_bytes(os.urandom(SMALL))
+    refused = se.putFile({LFN: str(other)})["Value"]
+    if server.name == "moto":  # a different file is still refused
+        assert "exists already; not overwritten" in refused["Failed"][LFN], refused
+
+
 # ---------------------------------------------------------------- errors named for what they are
 
 

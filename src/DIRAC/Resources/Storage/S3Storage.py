@@ -282,9 +282,19 @@ class S3Storage(StorageBase):
         sent = self._send("put_object", lfn, params, context, body=data)
         if not sent["OK"]:
             return sent
+        if sent["Value"].status == 412 and sent["Value"].attempts > 1 and self._holds(lfn, checksum, len(data)):
+            return S_OK(len(data))  # our first attempt landed, its answer was lost; If-None-Match refused the resend
         if sent["Value"].status != 200:
             return self._failure(sent["Value"], lfn, "upload")
         return S_OK(len(data))
+
+    def _holds(self, lfn: str, checksum: str, size: int) -> bool:
+        """True when the object at ``lfn`` has ``size`` bytes and adler32 ``checksum``."""
+        head = self._send("head_object", lfn)
+        if not head["OK"] or not head["Value"].ok:
+            return False
+        metadata = self._metadataFrom(head["Value"])
+        return metadata["Size"] == size and compareAdler(metadata["Checksum"] or "", checksum)
 
     def _putInParts(self, lfn: str, localFile: str, size: int) -> dict:
         """Multipart upload; the object carries its checksum from the moment it exists.

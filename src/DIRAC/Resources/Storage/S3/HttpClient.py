@@ -44,7 +44,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
-from urllib3.util.retry import Retry
+from urllib3.util.retry import RequestHistory, Retry
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
@@ -92,7 +92,7 @@ class S3Retry(Retry):
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None) -> S3Retry:
         cause = error.args[1] if isinstance(error, ProtocolError) and len(error.args) > 1 else None
         if self.staleRetry and isinstance(cause, http.client.RemoteDisconnected):
-            return self.new(staleRetry=False)
+            return self.new(staleRetry=False, history=(*self.history, RequestHistory(method, url, error, None, None)))
         try:
             return super().increment(method, url, response, error, _pool, _stacktrace)
         except MaxRetryError as exc:
@@ -111,6 +111,8 @@ class S3Response:
     where: str = ""
     #: the S3 error code of an ``<Error>`` document sent with a 2xx status ('' when none)
     embeddedError: str = ""
+    #: how many times the request was sent (above 1, an earlier attempt may have been applied)
+    attempts: int = 1
 
     @property
     def ok(self) -> bool:
@@ -259,6 +261,7 @@ class S3HttpClient:
             idempotent = method in IDEMPOTENT_METHODS and isRewindable(body)
         retry = self._retries[idempotent]
         where = f"{parts.scheme}://{parts.netloc}"
+        bodyStart = body.tell() if callable(getattr(body, "tell", None)) else None
         while True:
             try:
                 raw = pool.urlopen(
@@ -276,7 +279,9 @@ class S3HttpClient:
                 return _unreachable(f"{method} {where}{parts.path}", where, exc.reason, getattr(exc, "attempts", 1))
             except HTTPError as exc:
                 return _unreachable(f"{method} {where}{parts.path}", where, exc, 1)
-            response = S3Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, where=where)
+            answerHeaders = {name.lower(): value for name, value in raw.headers.items()}
+            attempts = len(raw.retries.history) + 1 if raw.retries else 1
+            response = S3Response(raw.status, answerHeaders, where=where, attempts=attempts)
             if stream and 200 <= raw.status < 300 and method != "HEAD":
                 response.stream = raw
                 return S_OK(response)
@@ -300,8 +305,8 @@ class S3HttpClient:
             retry.sleep(raw)
             if not isRewindable(body):
                 return S_OK(response)
-            if hasattr(body, "seek"):
-                body.seek(0)
+            if bodyStart is not None:
+                body.seek(bodyStart)
 
 
 def _reason(exc: BaseException) -> str:
