@@ -6,7 +6,10 @@ in front of it. Through that relay, N small files (default 1000 x 10 KiB) are pu
 metadata read (HEAD), fetched and deleted by:
 
 * ours: one bulk ``StorageElement`` call per phase (``putFile``, ``getFileMetadata``,
-  ``getFile``, ``removeFile``), adler32 stored and verified;
+  ``getFile``, ``removeFile``), adler32 stored and verified: with the keys (``direct``) and,
+  unless ``--no-gateway``, without them through an ``S3Gateway`` service (``gateway``: a test CA,
+  a ``FileCatalog`` and the gateway as ``dirac-service`` subprocesses, alice's proxy; only the S3
+  traffic goes through the relay, the RPC to the gateway does not);
 * s5cmd (Go, 256 workers; ``cp``, ``run`` of N ``head`` lines, ``cp``, ``rm`` = DeleteObjects);
 * ``rclone copy --transfers 16`` (no bulk HEAD: shown as -), ``rclone delete``;
 * serial boto3 (one client, one request after the other: what DIRAC's own S3 plugin does); at a
@@ -15,8 +18,9 @@ metadata read (HEAD), fetched and deleted by:
 Then one big file (default 1 GiB), directly (no relay): ``putFile`` / ``getFile`` against boto3
 ``upload_file`` / ``download_file``, each in a fresh process reporting its peak RSS.
 
-Targets (issue 10): at 20 ms every small phase at least as fast as s5cmd and >= 15x serial boto3;
-at 0 ms >= 0.8x s5cmd; the big transfers at least as fast as boto3 with peak RSS < 300 MB.
+Targets (issue 10), direct and through the gateway: at 20 ms every small phase at least as fast
+as s5cmd and >= 15x serial boto3; at 0 ms >= 0.8x s5cmd; the big transfers at least as fast as
+boto3 with peak RSS < 300 MB.
 Run::
 
     .venv/bin/python benchmarks/bench_s3_distance.py            # full size (about 3 minutes)
@@ -57,17 +61,20 @@ from _common import (
     writeBigFile,
 )
 
-SE_NAME = "S3-BENCH"  # the name bench_storage's big-transfer child opens
 PHASES = ("put", "head", "get", "delete")
 TOOL_TIMEOUT = 600.0  # seconds allowed to one s5cmd / rclone command
 RELAY_TIMEOUT = 30.0
+HOME = "/testvo/user/a/alice"  # alice's home in the catalog: the gateway lets her write there
+DIRECT, GATEWAY = "S3-BENCH", "S3-GATEWAY"  # S3-BENCH: the name bench_storage's big-transfer child opens
 RELAY_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from fault_relay import FaultRelay
-relay = FaultRelay("127.0.0.1", int(sys.argv[2]), delay=float(sys.argv[3])).start()
+relay = FaultRelay("127.0.0.1", int(sys.argv[2])).start()
 print(relay.port, flush=True)
-sys.stdin.read()  # until the benchmark closes our stdin
+for line in sys.stdin:  # a new one-way delay in seconds per line, until the benchmark closes our stdin
+    relay.delay = float(line)
+    print("ok", flush=True)
 relay.stop()
 """
 
@@ -81,11 +88,11 @@ class _Env:
 
 
 class RelayProcess:
-    """The delaying relay in a child process: ``delay`` seconds added each way (round trip 2 x delay)."""
+    """The delaying relay in a child process (so that it does not compete with us for the GIL)."""
 
-    def __init__(self, targetPort: int, delay: float):
+    def __init__(self, targetPort: int):
         self.process = subprocess.Popen(
-            [sys.executable, "-c", RELAY_SCRIPT, str(TESTS), str(targetPort), str(delay)],
+            [sys.executable, "-c", RELAY_SCRIPT, str(TESTS), str(targetPort)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -95,6 +102,13 @@ class RelayProcess:
             self.stop()
             raise BenchmarkError(f"the relay did not start (said {line!r})")
         self.port = int(line)
+
+    def setRoundTrip(self, milliseconds: int) -> None:
+        """Add ``milliseconds`` to every round trip (half each way), for the connections made from now on too."""
+        self.process.stdin.write(f"{milliseconds / 2000}\n")
+        self.process.stdin.flush()
+        if self.process.stdout.readline().strip() != "ok":
+            raise BenchmarkError("the relay did not take the new delay")
 
     def stop(self) -> None:
         from DIRAC.Core.Utilities.Subprocesses import stopProcess
@@ -111,42 +125,57 @@ class RelayProcess:
 class Row:
     delayMs: int
     phase: str
-    times: dict[str, float | None]  # tool -> seconds (None: the tool has no such phase)
+    times: dict[str, float | None]  # tool -> seconds (None: the tool has no such phase or did not run)
 
-    def ratio(self, tool: str) -> float | None:
-        ours, other = self.times.get("ours"), self.times.get(tool)
-        return None if not ours or other is None else other / ours
+    def ratio(self, tool: str, ours: str) -> float | None:
+        mine, other = self.times.get(ours), self.times.get(tool)
+        return None if not mine or other is None else other / mine
 
-    def targets(self) -> list[tuple[str, bool]]:
-        """(target text, met) for this row."""
-        s5cmd, boto = self.ratio("s5cmd"), self.ratio("boto3")
-        if self.delayMs == 0:
-            return [("s5cmd/ours >= 0.8", s5cmd is not None and s5cmd >= 0.8)]
-        return [
-            ("s5cmd/ours >= 1.0", s5cmd is not None and s5cmd >= 1.0),
-            ("boto3/ours >= 15", boto is not None and boto >= 15.0),
-        ]
+    def misses(self) -> list[str]:
+        """The targets this row misses, named ('s5cmd/gateway >= 1.0'...)."""
+        missed = []
+        for ours in ("direct", "gateway"):
+            if self.times.get(ours) is None:
+                continue
+            wanted = [("s5cmd", 0.8)] if self.delayMs == 0 else [("s5cmd", 1.0), ("boto3", 15.0)]
+            for tool, minimum in wanted:
+                ratio = self.ratio(tool, ours)
+                if ratio is None or ratio < minimum:
+                    missed.append(f"{tool}/{ours} >= {minimum:g}")
+        return missed
 
 
 class DistanceBenchmark:
-    TOOLS = ("ours", "s5cmd", "rclone", "boto3")
+    TOOLS = ("direct", "gateway", "s5cmd", "rclone", "boto3")
 
     def __init__(self, options: argparse.Namespace, work: Path):
         self.options = options
         self.work = work
         self.server = None
         self.relay: RelayProcess | None = None
+        self.launcher = None  # rpc_fixtures.ServiceLauncher (gateway and catalog)
         self.rows: list[Row] = []
         self.notes: list[str] = []
 
     def tearDown(self) -> None:
+        if self.launcher is not None:
+            pids = [service.pid for service in self.launcher.processes]
+            self.launcher.stopAll()
+            print(f"dirac-service PIDs {', '.join(map(str, pids))} stopped", flush=True)
         if self.relay is not None:
             self.relay.stop()
+            print(f"relay PID {self.relay.process.pid} stopped", flush=True)
         stopRclone(self.server)
 
     # -- set-up
 
-    def makeSources(self) -> None:
+    def setUp(self) -> None:
+        """rclone, the relay in front of it, the sources, one bucket per tool, and our SEs through the relay."""
+        from s3_fixtures import load_config, merge_cfg, s3_se_cfg
+
+        self.server = startRclone(self.work)
+        self.relay = RelayProcess(self.server.port)
+        print(f"relay PID {self.relay.process.pid} on port {self.relay.port}", flush=True)
         count, size = self.options.files, self.options.size_kib * KiB
         self.source = self.work / "small-src"
         self.source.mkdir()
@@ -156,6 +185,54 @@ class DistanceBenchmark:
         self.admin = botoClient(self.server.endpoint_url, self.server.access_key, self.server.secret_key)
         for tool in self.TOOLS:
             self.admin.create_bucket(Bucket=f"bench-{tool}")
+        direct = s3_se_cfg(DIRECT, self.server, "bench-direct", Port=self.relay.port)
+        if self.options.gateway:
+            self.startGateway(direct)
+        else:
+            load_config(direct, self.work, _Env())
+        from DIRAC.Resources.Storage.StorageElement import StorageElement
+
+        self.ses = {}
+        for tool, name in (("direct", DIRECT), ("gateway", GATEWAY)):
+            if tool == "gateway" and not self.options.gateway:
+                continue
+            se = StorageElement(name)
+            if not se.valid:
+                raise BenchmarkError(f"SE {name}: {se.errorReason}")
+            se.exists(f"{HOME}/warm-up")  # lazy imports, first connection, gateway TLS session: outside timings
+            self.ses[tool] = se
+        self.bigCfg = self.work / "big.cfg"  # the big transfers go directly to rclone
+        self.bigCfg.write_text(merge_cfg(s3_se_cfg(DIRECT, self.server, "bench-direct")))
+
+    def startGateway(self, directCfg: str) -> None:
+        """A test CA, a FileCatalog and an S3Gateway (keys in its cfg, S3 through the relay); alice's proxy."""
+        from bench_gateway import systemsCfg
+        from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
+        from rpc_fixtures import ServiceLauncher, free_port, service_cfg
+        from s3_fixtures import merge_cfg, s3_se_cfg
+        from security_fixtures import make_env
+
+        ca = make_env(self.work / "ca", "DIRAC Test CA", ["alice", "bob"])
+        catalogPort, gatewayPort = free_port(), free_port()
+        systems = systemsCfg(self.work, catalogPort, gatewayPort)
+        gatewaySE = {"Port": self.relay.port}
+        serverCfg = self.work / "server.cfg"
+        serverSE = s3_se_cfg(GATEWAY, self.server, "bench-gateway", **gatewaySE)
+        serverCfg.write_text(service_cfg(ca, {}, extra=merge_cfg(systems, serverSE)))
+        clientSE = s3_se_cfg(GATEWAY, self.server, "bench-gateway", with_keys=False, **gatewaySE)
+        clientCfg = self.work / "client.cfg"
+        clientCfg.write_text(service_cfg(ca, {}, extra=merge_cfg(systems, clientSE, directCfg)))
+        (self.work / "logs").mkdir()
+        self.launcher = ServiceLauncher(logDir=str(self.work / "logs"))
+        for service, port in (("DataManagement/FileCatalog", catalogPort), ("DataManagement/S3Gateway", gatewayPort)):
+            started = self.launcher.start(service, serverCfg, port=port)
+            print(f"{service} PID {started.pid} on port {port}", flush=True)
+        os.environ["DIRACSYSCONFIG"] = str(clientCfg)
+        os.environ["X509_CERT_DIR"] = str(ca.caDir)
+        os.environ["X509_USER_PROXY"] = ca.proxy("alice", "dirac_user", 6 * 3600, path=self.work / "alice.pem")
+        loaded = gConfigurationData.loadAll()
+        if not loaded["OK"]:
+            raise BenchmarkError(f"client configuration: {loaded['Message']}")
 
     def toolEnv(self, endpoint: str) -> dict[str, str]:
         """Environment for s5cmd and rclone: keys, region, and an rclone remote ``peer`` on ``endpoint``."""
@@ -180,8 +257,8 @@ class DistanceBenchmark:
 
     # -- verification (outside the timings)
 
-    def checkStored(self, tool: str, expected: int) -> None:
-        listed = self.admin.list_objects_v2(Bucket=f"bench-{tool}", Prefix="small/").get("KeyCount", 0)
+    def checkStored(self, tool: str, expected: int, prefix: str = "small/") -> None:
+        listed = self.admin.list_objects_v2(Bucket=f"bench-{tool}", Prefix=prefix).get("KeyCount", 0)
         if listed != expected:
             raise BenchmarkError(f"{tool}: {listed} objects in its bucket, expected {expected}")
 
@@ -192,33 +269,27 @@ class DistanceBenchmark:
 
     # -- the tools
 
-    def ours(self, port: int) -> dict[str, float]:
-        from DIRAC.Resources.Storage.StorageElement import StorageElement
-        from s3_fixtures import load_config, s3_se_cfg
-
-        cfg = s3_se_cfg(SE_NAME, self.server, "bench-ours", Port=port)
-        self.cfgPath = load_config(cfg, self.work, _Env())
-        se = StorageElement(SE_NAME)
-        if not se.valid:
-            raise BenchmarkError(f"SE {SE_NAME}: {se.errorReason}")
-        se.exists("/small/warm-up")  # first connection and lazy imports outside the timings
-        lfns = [f"/small/{name}" for name in self.names]
-        out = self.work / "out-ours"
+    def ours(self, tool: str) -> dict[str, float]:
+        """The four phases through our SE ``tool`` ('direct' or 'gateway'), one bulk call each."""
+        se, folder = self.ses[tool], f"{HOME}/small"
+        lfns = [f"{folder}/{name}" for name in self.names]
+        prefix = folder.lstrip("/") + "/"
+        out = self.work / f"out-{tool}"
         out.mkdir()
         times = {}
-        times["put"], result = timed(se.putFile, {lfn: str(self.source / lfn[7:]) for lfn in lfns})
-        expectAll(result, lfns, "ours putFile")
-        self.checkStored("ours", len(lfns))
+        times["put"], result = timed(se.putFile, {lfn: str(self.source / lfn.rsplit("/", 1)[1]) for lfn in lfns})
+        expectAll(result, lfns, f"{tool} putFile")
+        self.checkStored(tool, len(lfns), prefix)
         times["head"], result = timed(se.getFileMetadata, lfns)
-        sizes = {meta["Size"] for meta in expectAll(result, lfns, "ours getFileMetadata").values()}
+        sizes = {meta["Size"] for meta in expectAll(result, lfns, f"{tool} getFileMetadata").values()}
         if sizes != {self.options.size_kib * KiB}:
-            raise BenchmarkError(f"ours getFileMetadata sizes {sizes}")
+            raise BenchmarkError(f"{tool} getFileMetadata sizes {sizes}")
         times["get"], result = timed(se.getFile, lfns, localPath=str(out))
-        expectAll(result, lfns, "ours getFile")
-        self.checkDownloaded("ours", out, self.names)
+        expectAll(result, lfns, f"{tool} getFile")
+        self.checkDownloaded(tool, out, self.names)
         times["delete"], result = timed(se.removeFile, lfns)
-        expectAll(result, lfns, "ours removeFile")
-        self.checkStored("ours", 0)
+        expectAll(result, lfns, f"{tool} removeFile")
+        self.checkStored(tool, 0, prefix)
         shutil.rmtree(out)
         return times
 
@@ -305,22 +376,18 @@ class DistanceBenchmark:
     # -- one distance
 
     def atDistance(self, delayMs: int) -> None:
-        self.relay = RelayProcess(self.server.port, delayMs / 2000)
+        self.relay.setRoundTrip(delayMs)
         endpoint = f"http://127.0.0.1:{self.relay.port}"
-        print(f"round trip +{delayMs} ms: relay PID {self.relay.process.pid} on {endpoint}", flush=True)
+        print(f"round trip +{delayMs} ms through {endpoint}", flush=True)
         sample = len(self.names) if delayMs == 0 else min(self.options.boto_sample, len(self.names))
-        results = {
-            "ours": self.ours(self.relay.port),
-            "s5cmd": self.s5cmd(endpoint),
-            "rclone": self.rclone(endpoint),
-            "boto3": self.boto3(endpoint, sample),
-        }
+        results: dict[str, dict[str, float | None]] = {tool: self.ours(tool) for tool in self.ses}
+        results["s5cmd"] = self.s5cmd(endpoint)
+        results["rclone"] = self.rclone(endpoint)
+        results["boto3"] = self.boto3(endpoint, sample)
         if sample < len(self.names):
             self.notes.append(f"+{delayMs} ms: serial boto3 timed on {sample} files, scaled to {len(self.names)}")
-        self.relay.stop()
-        self.relay = None
         for phase in PHASES:
-            row = Row(delayMs, phase, {tool: results[tool][phase] for tool in self.TOOLS})
+            row = Row(delayMs, phase, {tool: results.get(tool, {}).get(phase) for tool in self.TOOLS})
             self.rows.append(row)
             shown = ", ".join(f"{tool} {'-' if t is None else f'{t:.3f} s'}" for tool, t in row.times.items())
             print(f"  {phase}: {shown}", flush=True)
@@ -329,15 +396,13 @@ class DistanceBenchmark:
 
     def bigFile(self) -> list[tuple[str, ...]]:
         from bench_storage import runChild
-        from s3_fixtures import load_config, s3_se_cfg
 
         size = self.options.big_mib * MiB
         source = self.work / "big-src" / "big.dat"
         source.parent.mkdir()
         adler = writeBigFile(source, size)
-        cfgPath = load_config(s3_se_cfg(SE_NAME, self.server, "bench-ours"), self.work, _Env())
         common = {
-            "cfg": str(cfgPath),
+            "cfg": str(self.bigCfg),
             "lfn": "/big/big.dat",
             "path": str(source),
             "endpoint": self.server.endpoint_url,
@@ -379,8 +444,7 @@ class DistanceBenchmark:
     def run(self) -> int:
         status = 0
         loadBefore = loadAverage()
-        self.server = startRclone(self.work)
-        self.makeSources()
+        self.setUp()
         for delayMs in self.options.delays:
             self.atDistance(delayMs)
         bigLines = []
@@ -393,22 +457,26 @@ class DistanceBenchmark:
         return status
 
     def report(self, bigLines: list[tuple[str, ...]], loadBefore: float | None) -> None:
-        header = ("rtt", "phase", *(f"{tool} s" for tool in self.TOOLS), "s5cmd/ours", "boto3/ours", "targets")
+        ratios = [(tool, ours) for ours in ("direct", "gateway") for tool in ("s5cmd", "boto3")]
+        header = ("rtt", "phase", *(f"{tool} s" for tool in self.TOOLS), *(f"{t}/{o}" for t, o in ratios), "targets")
         lines, misses = [], 0
         for row in self.rows:
-            targets = row.targets()
-            misses += sum(not met for _text, met in targets)
+            missed = row.misses()
+            misses += len(missed)
             lines.append(
                 (
                     f"+{row.delayMs} ms",
                     row.phase,
                     *("-" if row.times[tool] is None else f"{row.times[tool]:.3f}" for tool in self.TOOLS),
-                    *("-" if row.ratio(tool) is None else f"{row.ratio(tool):.2f}x" for tool in ("s5cmd", "boto3")),
-                    ", ".join(f"{text} {'PASS' if met else 'MISS'}" for text, met in targets),
+                    *("-" if row.ratio(t, o) is None else f"{row.ratio(t, o):.2f}x" for t, o in ratios),
+                    "PASS" if not missed else "MISS " + ", ".join(missed),
                 )
             )
         count, size = len(self.names), self.options.size_kib
         printTable(header, lines, f"{count} x {size} KiB through a delaying relay to rclone serve s3 (seconds)")
+        self.notes.append(
+            "targets: at 0 ms s5cmd/ours >= 0.8; above, s5cmd/ours >= 1 and boto3/ours >= 15 (ours: direct and gateway)"
+        )
         if bigLines:
             bigHeader = ("transfer", "ours", "boto3", "boto3/ours", "ours peak RSS", "boto3 peak RSS", "target")
             printTable(bigHeader, bigLines, "big file, direct (target: boto3/ours >= 1.0, ours peak RSS < 300 MB)")
@@ -425,6 +493,7 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--boto-sample", type=int, default=200, help="files serial boto3 moves above 0 ms, scaled (default 200)"
     )
+    parser.add_argument("--no-gateway", dest="gateway", action="store_false", help="leave out the S3Gateway rows")
     options = parseOptions(parser, argv, ("files", "size_kib", "boto_sample"), files=(100, 1000), big_mib=(64, 1024))
     try:
         options.delays = [int(text) for text in options.delays.split(",") if text.strip()]
