@@ -1,12 +1,13 @@
 """DIRAC-compatible grid data management with S3 storage elements.
 
 The names a DIRAC script expects at the top level: ``S_OK``, ``S_ERROR``,
-``gLogger``, ``gConfig``, ``initialize``, ``siteName``.
+``gLogger``, ``gConfig``, ``initialize``, ``siteName``, ``exit``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
 from DIRAC.ConfigurationSystem.Client.ConfigurationData import cfgWithOption, gConfigurationData
@@ -14,7 +15,7 @@ from DIRAC.ConfigurationSystem.Client.CSServerLoader import installCentralLoader
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, returnSingleResult
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 
-__all__ = ["S_OK", "S_ERROR", "returnSingleResult", "gLogger", "gConfig", "initialize", "siteName", "rootPath"]
+__all__ = ["S_OK", "S_ERROR", "returnSingleResult", "gLogger", "gConfig", "initialize", "siteName", "rootPath", "exit"]
 
 installCentralLoader()  # the central configuration from /DIRAC/Configuration/Servers when set
 version = "0.1.0"
@@ -39,3 +40,10 @@ def initialize(*, log_level: str | None = None, host_credentials: bool = False, 
 def siteName() -> str:
     """The local site's name (``/LocalSite/Site``), ``DIRAC.Client.local`` if unset."""
     return gConfig.getValue("/LocalSite/Site", "DIRAC.Client.local")
+
+
+def exit(exitCode: int = 0) -> None:  # noqa: A001 - DIRAC's name (``from DIRAC import exit as DIRACExit``)
+    """End the process with ``exitCode`` once the log output is flushed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(exitCode)

@@ -97,7 +97,12 @@ class CSServerLoader:
 
         localCFG = localCFG if localCFG is not None else self._data.localCFG
         servers = self._servers or _option(localCFG, SERVERS_OPTION)
-        client = TornadoClient(servers, timeout=FETCH_TIMEOUT, useCertificates=_useHostCertificate(localCFG))
+        client = TornadoClient(
+            servers,
+            timeout=FETCH_TIMEOUT,
+            useCertificates=_useHostCertificate(localCFG),
+            rpcProtocol=_option(localCFG, "/DIRAC/RPCProtocol", "json"),  # "dirac9" for DIRAC 9 servers
+        )
         answer = client.executeRPC("getCompressedDataIfNewer", self._version)
         if not answer["OK"]:
             if self._cfg is not None:

@@ -124,6 +124,8 @@ class S3GatewayHandler(RequestHandler):
         allowedHere = StorageElement(storageName).isValid(operation.access)
         if not allowedHere["OK"]:
             return allowedHere
+        if isinstance(urls, list) and not all(isinstance(url, str) for url in urls):
+            return S_ERROR(DErrno.ETYPE, "urls must be a list of URL strings or a dict {url: parameters}")
         items = {url: {} for url in urls} if isinstance(urls, list) else dict(urls)
         if len(items) > MAX_URLS_PER_CALL:
             return S_ERROR(DErrno.EINVAL, f"at most {MAX_URLS_PER_CALL} URLs per call, got {len(items)}")

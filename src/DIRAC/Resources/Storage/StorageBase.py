@@ -312,8 +312,17 @@ class StorageBase:
     # ------------------------------------------------------------------ directories
 
     def isDirectory(self, path: Any) -> dict:
-        """Bulk: True when each URL is a directory (S3: a prefix with objects below)."""
-        return self._fanOut(path, "listDirectory", lambda lfn, _v, ctx: self._isDirectory(lfn, ctx))
+        """Bulk: True for a directory (S3: a prefix with objects below), False for a file, Failed when missing."""
+        return self._fanOut(path, "listDirectory", self._directoryOrFile)
+
+    def _directoryOrFile(self, lfn: str, _value: Any, context: Any) -> dict:
+        result = self._isDirectory(lfn, context)
+        if not result["OK"] or result["Value"]:
+            return result
+        exists = self._exists(lfn, None)
+        if not exists["OK"] or exists["Value"]:
+            return S_OK(False) if exists["OK"] else exists
+        return S_ERROR(DErrno.ENOENT, f"{lfn} does not exist on SE {self.name}")
 
     def createDirectory(self, path: Any) -> dict:
         """Bulk: make each directory (a no-op success where directories are implicit)."""

@@ -13,6 +13,12 @@ answered; transport problems become an S_ERROR too, it never raises.
   or the host certificate when ``useCertificates=True`` or
   ``/DIRAC/Security/UseServerCertificate`` is true. The server certificate is
   verified against the CA folder (``Locations.getCAsLocation()``) and the host name.
+* Dialect: ``rpcProtocol="json"`` (ours, the default) or ``"dirac9"`` (DIRAC 9's form
+  and encoding, see ``DIRAC9Protocol``), else ``/DIRAC/RPCProtocol``. Our services
+  understand both, so ``dirac9`` is the setting for a client that talks to DIRAC 9
+  services (alone or next to ours). In that dialect a delegation travels as DIRAC's
+  ``extraCredentials``, and the ``VO`` and ``setup`` keywords (DIRAC's) fill
+  ``clientVO`` and ``clientSetup``.
 * Connections: one ``requests.Session`` per thread and credentials, kept alive and
   reused by every client object of that thread; one ``SSLContext`` per credential
   files (reloaded when a file changes).
@@ -27,13 +33,14 @@ import re
 import ssl
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
-from DIRAC.Core.Tornado import Serialization
+from DIRAC.Core.Tornado import DIRAC9Protocol, Serialization
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, isReturnStructure
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
@@ -67,6 +74,7 @@ _TLS_CLOSED = (
 )
 SERVER_CLOSED = "the server closed the connection"
 LARGE_REQUEST = 1024 * 1024
+JSON_TYPE = "application/json"
 
 
 # URLs
@@ -294,6 +302,7 @@ class TornadoClient:
         delegatedDN: str | None = None,
         delegatedGroup: str | None = None,
         proxyLocation: str | None = None,
+        rpcProtocol: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.serviceName = serviceName
@@ -302,12 +311,25 @@ class TornadoClient:
         self.delegatedDN = delegatedDN
         self.delegatedGroup = delegatedGroup
         self.proxyLocation = proxyLocation
+        self.rpcProtocol = rpcProtocol
         self.extraOptions = kwargs
 
     def __repr__(self) -> str:
         return f"<TornadoClient {self.serviceName}>"
 
+    def _dialect(self) -> str:
+        """The wire dialect of this client (keyword, else ``/DIRAC/RPCProtocol``, else ours)."""
+        if self.rpcProtocol is None:
+            self.rpcProtocol = gConfig.getValue("/DIRAC/RPCProtocol", Serialization.JSON)
+        return self.rpcProtocol
+
     def _body(self, method: str, args: tuple) -> dict:
+        """S_OK(request body bytes) in this client's dialect."""
+        if self._dialect() not in Serialization.DIALECTS:
+            choices = ", ".join(Serialization.DIALECTS)
+            return S_ERROR(DErrno.ECONF, f"unknown RPC protocol {self.rpcProtocol!r}: expected one of {choices}")
+        if self.rpcProtocol == Serialization.DIRAC9:
+            return self._diracForm(method, args)
         payload: dict[str, Any] = {"method": method, "args": list(args)}
         if self.delegatedDN:
             payload["delegatedDN"] = self.delegatedDN
@@ -317,6 +339,19 @@ class TornadoClient:
             return S_OK(Serialization.encode(payload))
         except (TypeError, ValueError) as exc:
             return S_ERROR(DErrno.ETYPE, f"cannot send the arguments of {method}: {exc}")
+
+    def _diracForm(self, method: str, args: tuple) -> dict:
+        """S_OK(urlencoded form) of a call as DIRAC 9's client posts it."""
+        if self.delegatedDN:
+            extra: Any = [self.delegatedDN, self.delegatedGroup]
+        else:
+            extra = DIRAC9Protocol.HOSTS_CREDENTIALS if self.useCertificates and not self.proxyLocation else None
+        form = DIRAC9Protocol.buildForm(
+            method, args, extra, self.extraOptions.get("VO", ""), self.extraOptions.get("setup", "")
+        )
+        if not form["OK"]:
+            return form
+        return S_OK(urllib.parse.urlencode(form["Value"]).encode("ascii"))
 
     def _prepare(self) -> dict:
         urls = resolveURLs(self.serviceName)
@@ -366,7 +401,8 @@ class TornadoClient:
 
     def _post(self, session: requests.Session, url: str, body: bytes, timeouts: tuple) -> dict:
         """{"answer": S_OK/S_ERROR} when the service answered, {"transport": reason} when it did not."""
-        headers = {"Content-Type": "application/json"}
+        dialect = self._dialect()
+        headers = {"Content-Type": DIRAC9Protocol.FORM_CONTENT_TYPE if dialect == Serialization.DIRAC9 else JSON_TYPE}
         for attempt in range(2):
             try:
                 response = session.post(url, data=body, headers=headers, timeout=timeouts)
@@ -384,7 +420,7 @@ class TornadoClient:
             except requests.exceptions.RequestException as exc:
                 return {"transport": describeTransportError(exc)}
         try:
-            answer = Serialization.decode(response.content)
+            answer = Serialization.decode(response.content, dialect)
         except (ValueError, UnicodeDecodeError):
             answer = None
         if isReturnStructure(answer):
