@@ -11,15 +11,17 @@ honoured and capped):
 * a broken connection or a timeout after it went out, and HTTP 500/502/504 or a
   retryable S3 error code: only for idempotent requests (GET, HEAD, DELETE, and
   PUT with a body that can be sent again);
-* 429 and 503 (``SlowDown``), and a 200 whose body is an S3 ``<Error>``: always,
-  the server refused the request without applying it;
+* 429 and 503 (``SlowDown``), and a 200 whose body is an S3 ``<Error>`` with a
+  retryable code (``InternalError``, as CompleteMultipartUpload may answer): always,
+  the server did not apply the request;
 * TLS errors: never (they do not heal), and they are reported as TLS errors.
 
 A server that closes an idle connection just as it is reused (no answer, no
 reset) is retried once on a new connection (idempotent requests only), even with
-``Retries = 0``.
-Proxies come from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``),
-which urllib3 does not read itself.
+``Retries = 0``. A body that breaks while it is read raises ``TransferInterrupted``
+(the caller resumes it: see ``Parts.receiveBody``). Proxies come from the
+environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``), which urllib3 does
+not read itself.
 """
 
 from __future__ import annotations
