@@ -447,9 +447,9 @@ class S3Storage(StorageBase):
     def _isDirectory(self, lfn: str, context: Any) -> dict:
         if lfn == "/":
             bucket = self._bucketExists()
-            if not bucket["OK"] or bucket["Value"] is not False:
-                return bucket if not bucket["OK"] else S_OK(True)
-            return self._bucketMissing()
+            if not bucket["OK"]:
+                return bucket
+            return self._bucketMissing() if bucket["Value"] is False else S_OK(True)
         page = self._listPage(lfn, "", 1)
         if not page["OK"]:
             return page

@@ -131,7 +131,7 @@ class S3Response:
             return
         received = 0
         try:
-            while chunk := self.stream.read(size):
+            while chunk := self.stream.read1(size):  # what has arrived, up to size: no refilling copies
                 received += len(chunk)
                 yield chunk
         except ReadTimeoutError as exc:
