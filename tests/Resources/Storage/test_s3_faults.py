@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import threading
 import time
 
@@ -406,3 +407,107 @@ def test_unreachable_proxy_is_named(s3_bucket, dirac_cfg, monkeypatch):
     dirac_cfg(s3_se_cfg("S3-PROXIED", server, bucket, Retries=0))
     result = StorageElement("S3-PROXIED").exists(LFN)["Value"]
     assert "proxy" in result["Failed"][LFN], result
+
+
+# ---------------------------------------------------------------- TLS
+
+
+class TlsFront:
+    """A TLS terminator on 127.0.0.1 in front of a plain-HTTP server: real S3 over HTTPS for the tests.
+
+    One thread accepts; each connection gets two copying threads; everything ends with ``stop()``.
+    """
+
+    def __init__(self, targetPort: int, certFile: str, keyFile: str):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(certFile, keyFile)
+        self.targetPort = targetPort
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.accepted = 0
+        self.sockets: list[socket.socket] = []
+        self.running = True
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while self.running:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            secure = self.context.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):
+            client.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.targetPort), timeout=10)
+        self.sockets += [secure, upstream]
+        threading.Thread(target=self._copy, args=(upstream, secure), daemon=True).start()
+        self._copy(secure, upstream)
+
+    @staticmethod
+    def _copy(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        for end in (source, target):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join(5)
+        self.listener.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def tls_moto(moto_server, test_ca):
+    front = TlsFront(moto_server.port, test_ca.hostCert, test_ca.hostKey)
+    try:
+        yield front, moto_server, moto_server.make_bucket()
+    finally:
+        front.stop()
+
+
+def _tlsSE(dirac_cfg, front: TlsFront, server, bucket: str, **options) -> StorageElement:
+    dirac_cfg(
+        s3_se_cfg("S3-TLS", server, bucket, Host="localhost", Port=front.port, SecureConnection="True", **options)
+    )
+    se = StorageElement("S3-TLS")
+    assert se.valid, se.errorReason
+    return se
+
+
+def test_certificate_checked_against_the_configured_ca(tls_moto, dirac_cfg, tmp_path, test_ca):
+    front, server, bucket = tls_moto
+    se = _tlsSE(dirac_cfg, front, server, bucket, CABundle=test_ca.caCert)
+    source = _source(tmp_path)
+    assert se.putFile({LFN: source})["Value"]["Successful"] == {LFN: SMALL}
+    result, out = _download(se, tmp_path)
+    assert result["Successful"] == {LFN: SMALL}
+    assert (out / "f.dat").read_bytes() == open(source, "rb").read()
+    assert se.removeFile(LFN)["Value"]["Successful"] == {LFN: True}
+
+
+@pytest.mark.parametrize("trusted", ["system CAs", "another CA"])
+def test_untrusted_certificate_is_a_tls_error_tried_once(tls_moto, dirac_cfg, tmp_path, unknown_ca, trusted):
+    front, server, bucket = tls_moto
+    options = {"CABundle": unknown_ca.caCert} if trusted == "another CA" else {}
+    se = _tlsSE(dirac_cfg, front, server, bucket, **options)
+    result = se.putFile({LFN: _source(tmp_path)})["Value"]
+    message = result["Failed"][LFN]
+    assert "TLS error" in message and "certificate verify failed" in message, message
+    assert front.accepted == 1, "a TLS error is not retried"
+    assert _stored(server, bucket) is None
