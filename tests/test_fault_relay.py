@@ -8,7 +8,10 @@ session's ``rclone serve s3``.
 from __future__ import annotations
 
 import http.client
+import io
+import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -78,6 +81,10 @@ class FileServer(ThreadingHTTPServer):
         self.folder = folder
         self.context = context
         self.seen: list[tuple[str, str]] = []
+        self.errors: list[BaseException] = []
+
+    def handle_error(self, request, client_address) -> None:
+        self.errors.append(sys.exc_info()[1])  # e.g. the reset a test caused: checked, not printed
 
     def get_request(self):
         sock, address = super().get_request()
@@ -121,6 +128,14 @@ def relay(file_server) -> Iterator[FaultRelay]:
 
 def connect(relay: FaultRelay, timeout: float = TIMEOUT) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(relay.host, relay.port, timeout=timeout)
+
+
+def waitFor(condition, timeout: float = TIMEOUT) -> bool:
+    """Poll ``condition()`` until it is true or ``timeout`` seconds passed; its last value."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
 
 
 def get(connection: http.client.HTTPConnection, path: str, method: str = "GET", body: bytes | None = None):
@@ -186,6 +201,8 @@ def test_reset_in_request_body_leaves_nothing_on_the_server(relay, file_server, 
         requests.put(relay.url + "/files/partial", data=b"y" * 3_000_000, timeout=TIMEOUT)
     assert fault.fired == 1
     assert not (tmp_path / "partial").exists()
+    assert waitFor(lambda: file_server.errors)
+    assert [type(error) for error in file_server.errors] == [ConnectionResetError]  # the server saw the RST
 
 
 def test_stall_until_the_client_gives_up(relay):
@@ -214,13 +231,25 @@ def test_close_on_next_request_is_a_stale_connection(relay, file_server):
     assert file_server.seen == [("GET", "/bytes/1")] * 2  # the third request never reached the server
 
 
+def test_stale_connection_seen_by_urllib3(relay, file_server):
+    pool = urllib3.PoolManager(retries=False, timeout=TIMEOUT, maxsize=1)
+    relay.add(Fault("close", path="^/bytes/1$"))
+    assert pool.request("GET", relay.url + "/bytes/1").status == 200
+    with pytest.raises(urllib3.exceptions.ProtocolError):  # sent on the kept-alive connection the relay closed
+        pool.request("GET", relay.url + "/bytes/2")
+    relay.add(Fault("close", path="^/bytes/3$"))
+    assert pool.request("GET", relay.url + "/bytes/3").status == 200
+    assert pool.request("GET", relay.url + "/bytes/4", retries=1).status == 200  # a retry on a new connection
+    # the requests sent on a closed connection never got through: /bytes/4 went on a third connection
+    assert [(r.connection, r.target) for r in relay.requests] == [(1, "/bytes/1"), (2, "/bytes/3"), (3, "/bytes/4")]
+    assert relay.firedKinds() == ["close", "close"]
+
+
 def test_close_after_idle_time(relay):
     fault = relay.add(Fault("close", seconds=0.1))
     connection = connect(relay)
     get(connection, "/bytes/1")
-    deadline = time.monotonic() + TIMEOUT
-    while fault.fired == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert waitFor(lambda: fault.fired)
     assert relay.fired[0].detail == "closed after 0.1 s idle"
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
         get(connection, "/bytes/2")
@@ -273,20 +302,59 @@ def test_refuse_new_connections(relay):
     assert fault.fired == 2 and relay.connections == 3
 
 
+def boto3Client(server, relay: FaultRelay, attempts: int):
+    """A boto3 S3 client going through the relay (rclone checks the signature of the relay's Host)."""
+    return boto3.client(
+        "s3", endpoint_url=relay.url, region_name=server.region, aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": attempts, "mode": "standard"}),
+    )  # fmt: skip
+
+
 def test_lost_answer_with_an_s3_server(rclone_s3_server):
     server = rclone_s3_server
     bucket = server.make_bucket()
     with FaultRelay("127.0.0.1", server.port) as relay:
         fault = relay.add(Fault("lose", method="PUT", path=f"^/{bucket}/key$"))
-        client = boto3.client(
-            "s3", endpoint_url=relay.url, region_name=server.region, aws_access_key_id=server.access_key,
-            aws_secret_access_key=server.secret_key,
-            config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
-        )  # fmt: skip
         with pytest.raises(botocore.exceptions.ConnectionClosedError):
-            client.put_object(Bucket=bucket, Key="key", Body=b"stored anyway")
+            boto3Client(server, relay, attempts=1).put_object(Bucket=bucket, Key="key", Body=b"stored anyway")
         assert fault.fired == 1
     assert server.client().get_object(Bucket=bucket, Key="key")["Body"].read() == b"stored anyway"
+
+
+def test_slow_down_then_retry_with_boto3(rclone_s3_server):
+    server = rclone_s3_server
+    bucket = server.make_bucket()
+    with FaultRelay("127.0.0.1", server.port) as relay:
+        fault = relay.add(Fault.slowDown(method="PUT", path=f"^/{bucket}/key$"))
+        client = boto3Client(server, relay, attempts=3)
+        client.put_object(Bucket=bucket, Key="key", Body=io.BytesIO(b"second try"))  # a file: Expect: 100-continue
+        assert fault.fired == 1
+        puts = [request for request in relay.requests if request.method == "PUT"]
+        assert len(puts) == 2 and puts[0].connection != puts[1].connection  # the SlowDown closed the first
+    assert server.client().get_object(Bucket=bucket, Key="key")["Body"].read() == b"second try"
+
+
+def test_stall_of_the_request_body(relay, tmp_path):
+    fault = relay.add(Fault("stall", method="PUT", direction="request", after=1000, seconds=3))
+    with pytest.raises(requests.ReadTimeout):
+        requests.put(relay.url + "/files/slow", data=b"s" * 100000, timeout=0.5)
+    assert fault.fired == 1 and not (tmp_path / "slow").exists()
+
+
+def test_stop_ends_stalled_connections_and_the_listener(file_server):
+    relay = FaultRelay("127.0.0.1", file_server.port).start()
+    relay.add(Fault("stall", after=10, seconds=60))
+    connection = connect(relay, timeout=10)
+    connection.request("GET", "/bytes/100000")
+    response = connection.getresponse()
+    start = time.monotonic()
+    relay.stop()
+    with pytest.raises((http.client.IncompleteRead, ConnectionError)):
+        response.read()
+    assert time.monotonic() - start < 5
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(relay.address, timeout=TIMEOUT)
 
 
 # ---------------------------------------------------------------- TCP-level faults (TLS)
@@ -322,6 +390,22 @@ def test_tcp_lost_answer_over_tls(tls_server, test_ca, tmp_path):
             get(connection, "/files/tls", method="PUT", body=b"t" * 2000)
         assert fault.fired == 1
         assert (tmp_path / "tls").read_bytes() == b"t" * 2000
+
+
+def test_tcp_idle_close_and_stall_over_tls(tls_server, test_ca):
+    with FaultRelay("127.0.0.1", tls_server.port) as relay:
+        context = tls_client(test_ca)
+        close = relay.add(Fault("close", tcp=True, seconds=0.2, connection=1))
+        stall = relay.add(Fault("stall", tcp=True, after=50000, seconds=3, connection=2))
+        idle = http.client.HTTPSConnection(relay.host, relay.port, timeout=TIMEOUT, context=context)
+        assert get(idle, "/bytes/10")[0] == 200
+        assert waitFor(lambda: close.fired)
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)):
+            get(idle, "/bytes/10")
+        stalled = http.client.HTTPSConnection(relay.host, relay.port, timeout=0.5, context=context)
+        with pytest.raises(TimeoutError):
+            get(stalled, "/bytes/1000000")
+        assert (close.fired, stall.fired) == (1, 1)
 
 
 # ---------------------------------------------------------------- pure logic

@@ -15,7 +15,7 @@ from DIRAC.ConfigurationSystem.Client.CSServerLoader import installCentralLoader
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, returnSingleResult
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 
-__all__ = ["S_OK", "S_ERROR", "returnSingleResult", "gLogger", "gConfig", "initialize", "siteName", "rootPath", "exit"]
+__all__ = ["S_OK", "S_ERROR", "returnSingleResult", "gLogger", "gConfig", "initialize", "siteName", "rootPath"]
 
 installCentralLoader()  # the central configuration from /DIRAC/Configuration/Servers when set
 version = "0.1.0"

@@ -119,9 +119,17 @@ def site(tmp_path_factory, rpc_launcher_module):
 
 
 def forge_proxy(
-    signer: str, path: Path, group: str | None, language: str = PROXY_INHERIT_ALL_OID, lifetime: int = 3600
+    signer: str,
+    path: Path,
+    group: str | None,
+    language: str = PROXY_INHERIT_ALL_OID,
+    lifetime: int = 3600,
+    groupExtension: str | None = None,
 ) -> str:
-    """Write a proxy signed by the proxy file ``signer`` carrying ``group`` and policy ``language``."""
+    """Write a proxy signed by the proxy file ``signer`` carrying ``group`` and policy ``language``.
+
+    ``groupExtension`` replaces the group extension's OpenSSL value (``ASN1:IA5STRING:<group>``).
+    """
     chain = X509Chain()
     loaded = chain.loadProxyFromFile(signer)
     assert loaded["OK"], loaded
@@ -131,8 +139,8 @@ def forge_proxy(
         ("proxyCertInfo", f"language:{language}", True),
         ("keyUsage", "digitalSignature,keyEncipherment", True),
     ]
-    if group:
-        extensions.append((DIRAC_GROUP_OID, f"ASN1:IA5STRING:{group}", False))
+    if group or groupExtension:
+        extensions.append((DIRAC_GROUP_OID, groupExtension or f"ASN1:IA5STRING:{group}", False))
     serial = randomSerial()
     now = utcNow()
     key = newKey()

@@ -199,7 +199,7 @@ def test_group_and_owner_changes_follow_membership(site):
 
 def test_names_with_control_characters_are_refused(site):
     bob = site.client("bob")
-    for name in ["a\nOK /testvo/fake", "tab\there", "esc\x1b[2J", "nul\x00"]:
+    for name in ["a\nOK /testvo/fake", "tab\there", "esc\x1b[2J", "nul\x00", "line\u2028sep", "bidi\u202etxt.exe"]:
         lfn = f"{BOB}/{name}"
         assert "control characters" in refused(bob.addFile({lfn: info()}), lfn)
     assert (
@@ -208,3 +208,14 @@ def test_names_with_control_characters_are_refused(site):
         .keys()
         .isdisjoint({f"{BOB}/a\nOK /testvo/fake"})
     )
+
+
+def test_re_registering_a_file_one_may_not_read_tells_nothing_about_it(site):
+    # group may write the file but not read it: re-registering it must not compare (and so reveal) its metadata
+    alice, bob = site.client("alice"), site.client("bob")
+    lfn = f"{ALICE}/dropzone/blind"
+    value(alice.addFile({lfn: info("G-BLIND")}))
+    assert not value(alice.changePathMode({f"{ALICE}/dropzone": 0o775, lfn: 0o620}))["Failed"]
+    for guess in (info("G-BLIND"), {**info("G-BLIND"), "Size": 6}):
+        assert refused(bob.addFile({lfn: guess}), lfn) == f"Permission denied: no read permission on {lfn}"
+    assert value(site.admin.getReplicas(lfn))["Successful"] == {lfn: {"SE-A": ""}}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 
@@ -18,6 +19,7 @@ from DIRAC.Resources.Storage.S3.PresignedPost import presignPost
 from DIRAC.Resources.Storage.S3.Settings import parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import DirectSigner
 from DIRAC.Resources.Storage.S3.SigV4 import SigV4Signer
+from DIRAC.Resources.Storage.S3Storage import PREPARED_URL_SECONDS, _isPrepared
 from DIRAC.Resources.Storage.Utilities import localTarget
 
 SECRET = "s3cr3t-never-shown-0123456789"
@@ -209,3 +211,13 @@ def test_no_secret_in_repr_or_str():
     shown = [repr(settings), str(settings), repr(DirectSigner(settings)), repr(SigV4Signer("AKID", SECRET, "r"))]
     assert all(SECRET not in text for text in shown), shown
     assert "AKID" in repr(settings)
+
+
+def test_prepared_write_urls_are_used_only_while_fresh():
+    """A bulk call's prepared URLs are reused for half their lifetime; later files ask the gateway again."""
+    assert PREPARED_URL_SECONDS <= WRITE_URL_SECONDS // 2
+    now = time.monotonic()
+    assert _isPrepared(("put_object", ("url", {}), now), "put_object")
+    assert not _isPrepared(("put_object", ("url", {}), now), "get_object")
+    assert not _isPrepared(("put_object", ("url", {}), now - PREPARED_URL_SECONDS - 1), "put_object")
+    assert not _isPrepared(None, "put_object")

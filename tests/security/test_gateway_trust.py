@@ -23,8 +23,11 @@ import requests
 from botocore.exceptions import ClientError
 
 TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+for folder in (TESTS, TESTS / "security"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from catalog_site import forge_proxy  # noqa: E402
 
 from catalog_fixtures import client_environment, systems_cfg  # noqa: E402
 from DIRAC.Core.Utilities.Adler import stringAdler  # noqa: E402
@@ -64,6 +67,8 @@ def site(test_ca, rclone_s3_server, moto_server, tmp_path_factory):
         launcher.start("DataManagement/FileCatalog", serverCfg, port=catalogPort)
         launcher.start("DataManagement/S3Gateway", serverCfg, port=gatewayPort)
         proxies = {user: test_ca.proxy(user, "dirac_user", path=folder / f"{user}.pem") for user in ("alice", "bob")}
+        proxies["alice-admin"] = test_ca.proxy("alice", "dirac_admin", path=folder / "alice-admin.pem")
+        proxies["alice-forged-admin"] = forge_proxy(proxies["alice"], folder / "alice-forged.pem", "dirac_admin")
         environment = client_environment(clientCfg, restore=["X509_USER_PROXY"], X509_CERT_DIR=str(test_ca.caDir))
         with environment:
             yield {"folder": folder, "stores": stores, "proxies": proxies}
@@ -100,9 +105,11 @@ def _putParams(data: bytes) -> dict:
     return {"Checksum": stringAdler(data), "Size": len(data), "ContentMD5": md5}
 
 
-def _pinnedHeaders(params: dict) -> dict:
-    """The headers a put URL was signed with, as the client sends them."""
-    return {"x-amz-meta-checksum": params["Checksum"], "Content-MD5": params["ContentMD5"], "If-None-Match": "*"}
+def _signedHeaders(signedURL: str, params: dict) -> dict:
+    """The headers a put URL was signed with (its ``X-Amz-SignedHeaders``), as a client using it sends them."""
+    values = {"x-amz-meta-checksum": params["Checksum"], "content-md5": params["ContentMD5"], "if-none-match": "*"}
+    names = parse_qs(urlsplit(signedURL).query)["X-Amz-SignedHeaders"][0].split(";")
+    return {name: values[name] for name in names if name in values}
 
 
 def _stored(site, se: str, lfn: str) -> bytes | None:
@@ -173,6 +180,11 @@ def test_encoded_separators_do_not_reach_another_users_file(site, monkeypatch, t
             assert url in failed
 
 
+def test_malformed_url_lists_get_a_clear_error(alice):
+    nested = _ask("GW-RCLONE", "get_object", [[_url(alice, "GW-RCLONE", f"{HOME}/f")], {"a": 1}])
+    assert not nested["OK"] and "urls must be a list of URL strings" in nested["Message"], nested
+
+
 def test_a_listing_is_one_directory_with_the_delimiter_and_a_bounded_page(alice):
     directory = _url(alice, "GW-RCLONE", HOME)
     successful, _failed = _bulk(_ask("GW-RCLONE", "list_objects", [directory]))
@@ -202,6 +214,26 @@ def test_a_private_directory_is_not_listed_for_others(site, monkeypatch):
     assert successful == {} and "permission denied" in failed[url]
 
 
+def test_a_delegated_proxy_claiming_another_group_gets_nothing_signed(site, monkeypatch, tmp_path):
+    """A proxy signed by alice's dirac_user proxy claiming dirac_admin: bob's private file stays private."""
+    from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient
+
+    _as(site, monkeypatch, "bob")
+    private = f"{BOB_HOME}/vault"
+    path = tmp_path / "vault.dat"
+    path.write_bytes(b"bob only")
+    assert StorageElement("GW-RCLONE").putFile({f"{private}/f.dat": str(path)})["Value"]["Successful"]
+    assert FileCatalogClient().createDirectory(private)["OK"]
+    assert FileCatalogClient().changePathMode({private: 0o700})["OK"]
+    url = _url(site, "GW-RCLONE", f"{private}/f.dat")
+    _as(site, monkeypatch, "alice-admin")
+    assert url in _bulk(_ask("GW-RCLONE", "get_object", [url]))[0], "the real manager group may read it"
+    for who in ("alice", "alice-forged-admin"):
+        _as(site, monkeypatch, who)
+        answer = _ask("GW-RCLONE", "get_object", [url])
+        assert not answer["OK"] or (url not in answer["Value"]["Successful"] and url in answer["Value"]["Failed"])
+
+
 # ---------------------------------------------------------------- 2. a put URL binds the bytes
 
 
@@ -211,12 +243,13 @@ def test_other_bytes_are_refused_by_rclone_with_a_valid_put_url(alice):
     params = _putParams(good)
     url = _url(alice, "GW-RCLONE", lfn)
     signed = _bulk(_ask("GW-RCLONE", "put_object", {url: params}))[0][url]
-    pinned = _pinnedHeaders(params)
+    pinned = _signedHeaders(signed, params)
+    assert set(pinned) == {"x-amz-meta-checksum", "content-md5", "if-none-match"}
     withPinned = requests.put(signed, data=bad, headers=pinned, timeout=10)
     assert withPinned.status_code == 400 and "BadDigest" in withPinned.text, withPinned.text
-    withoutMD5 = {name: value for name, value in pinned.items() if name != "Content-MD5"}
+    withoutMD5 = {name: value for name, value in pinned.items() if name != "content-md5"}
     assert requests.put(signed, data=bad, headers=withoutMD5, timeout=10).status_code == 403
-    ownMD5 = {**pinned, "Content-MD5": _putParams(bad)["ContentMD5"]}
+    ownMD5 = {**pinned, "content-md5": _putParams(bad)["ContentMD5"]}
     assert requests.put(signed, data=bad, headers=ownMD5, timeout=10).status_code == 403
     assert _stored(alice, "GW-RCLONE", lfn) is None
     assert requests.put(signed, data=good, headers=pinned, timeout=10).status_code == 200
@@ -235,7 +268,7 @@ def test_a_put_url_cannot_become_a_copy_of_another_users_file(site, monkeypatch,
     url = _url(site, "GW-RCLONE", lfn)
     signed = _bulk(_ask("GW-RCLONE", "put_object", {url: params}))[0][url]
     _server, bucket = site["stores"]["GW-RCLONE"]
-    smuggled = {**_pinnedHeaders(params), "x-amz-copy-source": f"{bucket}{BOB_HOME}/private"}
+    smuggled = {**_signedHeaders(signed, params), "x-amz-copy-source": f"{bucket}{BOB_HOME}/private"}
     answer = requests.put(signed, data=b"", headers=smuggled, timeout=10)
     assert answer.status_code == 403 and "not signed" in answer.text, answer.text
     assert _stored(site, "GW-RCLONE", lfn) is None
@@ -281,19 +314,26 @@ def test_direct_uploads_send_content_md5(site, monkeypatch, tmp_path):
 
 
 def test_a_put_url_never_replaces_an_object_created_since_on_moto(site, monkeypatch, tmp_path):
-    """Bob's URL for a new name is refused once the name exists (moto, like AWS, checks If-None-Match)."""
-    lfn = f"{HOME}/trust/race.dat"
+    """Bob's URL for a free name in a shared directory is refused once alice wrote that name (If-None-Match)."""
+    from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient
+
+    shared = f"{HOME}/shared"
+    lfn = f"{shared}/race.dat"
     _as(site, monkeypatch, "alice")
-    mine, theirs = os.urandom(2000), os.urandom(2000)
-    params = _putParams(theirs)
+    assert FileCatalogClient().createDirectory(shared)["OK"]
+    assert FileCatalogClient().changePathMode({shared: 0o775})["OK"]
+    _as(site, monkeypatch, "bob")
+    hers, his = os.urandom(2000), os.urandom(2000)
+    params = _putParams(his)
     url = _url(site, "GW-MOTO", lfn)
     signed = _bulk(_ask("GW-MOTO", "put_object", {url: params}))[0][url]
+    _as(site, monkeypatch, "alice")
     path = tmp_path / "race.dat"
-    path.write_bytes(mine)
+    path.write_bytes(hers)
     assert StorageElement("GW-MOTO").putFile({lfn: str(path)})["Value"]["Successful"] == {lfn: 2000}
-    late = requests.put(signed, data=theirs, headers=_pinnedHeaders(params), timeout=10)
+    late = requests.put(signed, data=his, headers=_signedHeaders(signed, params), timeout=10)
     assert late.status_code == 412 and "PreconditionFailed" in late.text
-    assert _stored(site, "GW-MOTO", lfn) == mine
+    assert _stored(site, "GW-MOTO", lfn) == hers
     again = StorageElement("GW-MOTO").putFile({lfn: str(path)})
     assert "exists already; not overwritten" in again["Value"]["Failed"][lfn]
 
@@ -384,6 +424,19 @@ def test_dirac9_put_form_takes_only_the_checksum(alice, monkeypatch):
     successful, failed = _bulk(_ask("GW-MOTO", "put_object", {url: {"x-amz-meta-checksum": "0000abcd"}}))
     assert successful == {} and "permission denied" in failed[url]
     assert _stored(alice, "GW-MOTO", lfn) is None
+
+
+@pytest.mark.parametrize("se", ["GW-MOTO", "GW-RCLONE"])
+def test_dirac9_put_form_is_not_signed_for_an_existing_object(alice, tmp_path, se):
+    """A form cannot carry If-None-Match: the gateway signs one only while the name is free."""
+    lfn = f"{HOME}/trust/dirac9-exists.dat"
+    path = tmp_path / "exists.dat"
+    path.write_bytes(b"already here")
+    assert StorageElement(se).putFile({lfn: str(path)})["Value"]["Successful"]
+    url = _url(alice, se, lfn)
+    successful, failed = _bulk(_ask(se, "put_object", {url: {"x-amz-meta-checksum": stringAdler(b"other")}}))
+    assert successful == {} and "exists already; a form upload would replace it" in failed[url], failed
+    assert _stored(alice, se, lfn) == b"already here"
 
 
 def test_rclone_does_not_take_presigned_posts(alice):

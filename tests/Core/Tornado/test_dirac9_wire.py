@@ -99,6 +99,13 @@ def test_golden_request_form_of_our_client_in_dirac9_mode():
 
 def test_form_parsing_refuses_malformed_forms_with_a_reason():
     assert _ok(DIRAC9Protocol.parseForm(b"method=ping"))["args"] == []
+    hosts = _ok(DIRAC9Protocol.parseForm(b"method=ping&extraCredentials=%22hosts%22&clientVO=&rawContent=True"))
+    assert (hosts["delegatedDN"], hosts["delegatedGroup"], hosts["rawContent"]) == (None, None, True)
+    delegated = _ok(DIRAC9Protocol.parseForm(b"method=ping&extraCredentials=%5B%22%2FCN%3Da%22%2C+null%5D"))
+    assert (delegated["delegatedDN"], delegated["delegatedGroup"], delegated["rawContent"]) == ("/CN=a", None, False)
+    _refused(
+        DIRAC9Protocol.parseForm(b"method=a&extraCredentials=%5B%22%2FCN%3Da%22%2C+5%5D"), "group must be a string"
+    )
     _refused(DIRAC9Protocol.parseForm(b"args=%5B%5D"), 'no "method" field')
     _refused(DIRAC9Protocol.parseForm(b"method=a&method=b"), "given more than once")
     _refused(DIRAC9Protocol.parseForm(b"method=a&args=%7B%7D"), '"args" must be a JSON list')
@@ -150,6 +157,11 @@ def test_every_refusal_reaches_a_dirac9_client_as_http_200_with_the_reason(servi
             diracAnswer(diracPost(service, credentials or creds["userProxy"], ca, fields, path)), *fragments
         )
 
+    golden = (
+        '{"OK":false,"Message":"No such method or function ( 1002 : unknown method \'nope\' of service '
+        'Framework/RPCTest)","Errno":1002}'
+    )
+    assert diracPost(service, creds["userProxy"], ca, {"method": "nope", "args": "[]"}).text == golden
     refused({"method": "nope"}, "unknown method 'nope'")
     refused({"method": "add", "args": '["1", 2]'}, "argument 1 should be int, got str")
     refused({"method": "adminOnly"}, "CSAdministrator")
@@ -162,6 +174,11 @@ def test_every_refusal_reaches_a_dirac9_client_as_http_200_with_the_reason(servi
     # Delegation through extraCredentials: refused to a user.
     extra = json.dumps([creds["bobDN"], "dirac_admin"])
     refused({"method": "whoami", "extraCredentials": extra}, "alice is not a host")
+    refused(
+        {"method": "whoami", "extraCredentials": extra},
+        "lacks the TrustedHost property",
+        credentials=creds["otherHost"],
+    )
 
 
 def test_trusted_host_delegates_through_extra_credentials(service, creds, test_ca, client_env):
@@ -213,14 +230,53 @@ def test_our_client_in_dirac9_mode_against_our_service(service, creds, client_en
 
 
 def test_dirac9_mode_from_the_configuration(service, creds, client_env):
-    from diraccfg import CFG
+    """``/DIRAC/RPCProtocol = dirac9`` in the local cfg file (``client_env`` is that file)."""
+    from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
+    from s3_fixtures import merge_cfg
+
+    client_env.write_text(merge_cfg(client_env.read_text(), "DIRAC\n{\n  RPCProtocol = dirac9\n}\n"))
+    assert _ok(gConfigurationData.loadAll()) is None
+    client = TornadoClient(service.url(), proxyLocation=creds["userProxy"])
+    assert _ok(client.executeRPC("echo", WHEN)) == WHEN
+    assert client.rpcProtocol == "dirac9"
+
+
+def test_our_configuration_client_reads_a_server_in_dirac9_protocol(test_ca, tmp_path, rpc_launcher, monkeypatch):
+    """``/DIRAC/RPCProtocol = dirac9`` in the local cfg: the central configuration is fetched in DIRAC 9's form."""
+    from test_config_server import SE, _central
 
     from DIRAC.ConfigurationSystem.Client.Config import gConfig
+    from DIRAC.ConfigurationSystem.Client.ConfigurationData import centralFileLoader, gConfigurationData
+    from DIRAC.ConfigurationSystem.Client.CSServerLoader import installCentralLoader
+    from rpc_fixtures import service_cfg
 
-    gConfig.loadCFG(CFG().loadFromBuffer("DIRAC\n{\n  RPCProtocol = dirac9\n}\n"))
+    central = tmp_path / "central.cfg"
+    central.write_text(_central(test_ca))
+    serverCfg = tmp_path / "server.cfg"
+    serverCfg.write_text(
+        service_cfg(
+            test_ca,
+            {"Configuration/Server": {}},
+            extra=f"DIRAC\n{{\n  Configuration\n  {{\n    CentralFile = {central}\n  }}\n}}\n",
+        )
+    )
+    server = rpc_launcher.start("Configuration/Server", serverCfg, extraArgs=["--log-level", "VERBOSE"])
+    local = tmp_path / "client.cfg"
+    local.write_text(
+        f"DIRAC\n{{\n  RPCProtocol = dirac9\n  Security\n  {{\n    CALocation = {test_ca.caDir}\n  }}\n"
+        f"  Configuration\n  {{\n    Servers = {server.url()}\n  }}\n}}\n"
+    )
+    monkeypatch.setenv("DIRACSYSCONFIG", str(local))
+    monkeypatch.setenv("X509_CERT_DIR", test_ca.caDir)
+    monkeypatch.setenv("X509_USER_PROXY", test_ca.proxy("alice", "dirac_user", 3600, tmp_path / "proxy"))
+    loader = installCentralLoader()
     try:
-        client = TornadoClient(service.url(), proxyLocation=creds["userProxy"])
-        assert _ok(client.executeRPC("echo", WHEN)) == WHEN
-        assert client.rpcProtocol == "dirac9"
+        assert _ok(gConfigurationData.loadAll()) is None
+        assert gConfig.getValue(f"{SE}/S3/Path", "") == "central-bucket"
     finally:
-        gConfig.loadCFG(CFG().loadFromBuffer("DIRAC\n{\n  RPCProtocol = json\n}\n"))
+        loader.stop()
+        gConfigurationData.setCentralLoader(centralFileLoader)
+        monkeypatch.undo()
+        gConfigurationData.loadAll()
+    assert "Configuration/Server.getCompressedDataIfNewer" in server.log()
+    assert "(dirac9)" in server.log() and "(json)" not in server.log()

@@ -269,7 +269,6 @@ class Script:
     commandLine = CommandLine()
     parsed: ParsedLine | None = None
     defaultOptions: dict[str, str] = {}
-    extraCfgFiles: list[str] = []
 
     def __call__(self, func: Callable | None = None) -> Any:
         """``@Script()`` on a function makes it the command; calling the command runs it."""
@@ -371,7 +370,6 @@ class Script:
             result = loadCFGFile(os.path.expanduser(path))
             if result["OK"]:
                 overrides = overrides.mergeWith(result["Value"])
-                cls.extraCfgFiles.append(path)
             else:
                 errors.append(f"--cfg {path}: {result['Message']}")
         debug = 0

@@ -1,4 +1,4 @@
-"""FileCatalogDB: DIRAC's replica and metadata catalog over SQLAlchemy, with POSIX-like permissions.
+"""FileCatalogDB: DIRAC's replica and metadata catalog over SQLAlchemy, with POSIX permissions.
 
 Every method takes the caller's credentials dict (``DN``, ``username``,
 ``group``, ``properties``, optionally ``VO``) and a bulk argument (one LFN,
@@ -330,6 +330,8 @@ class FileCatalogDB:
         existing: dict[str, dict] = {}
         for path, info in items.items():
             reason = self._writeTarget(access, view, path, wantFile=True)
+            if reason is None and path in view.files:
+                reason = access.read(path)  # comparing with the registered metadata reads it
             if reason:
                 failed[path] = reason
             elif path in view.files:

@@ -140,10 +140,16 @@ class S3GatewayHandler(RequestHandler):
                 failed[url] = prepared["Message"]
         lfns = {url: lfn for url, (lfn, _request) in requests.items()}
         allowed = self._allowed(credentials, sorted(set(lfns.values())), operation.permission)
+        forms = [
+            url for url, (lfn, request) in requests.items() if request[0] == POST_FORM and allowed.get(lfn) is True
+        ]
+        free = self._stillFree(storage, forms)
         successful: dict[str, Any] = {}
         decisions = []
         for url, (lfn, request) in requests.items():
             reason = allowed.get(lfn, "permission denied")
+            if reason is True and url in free:
+                reason = free[url]
             if reason is True:
                 successful[url] = self._sign(storage, request, expiration)
             else:
@@ -200,6 +206,27 @@ class S3GatewayHandler(RequestHandler):
                 answers[lfn] = f"permission check failed: {result['Value']['Failed'][lfn]}"
             else:
                 answers[lfn] = "permission denied"
+        return answers
+
+    @staticmethod
+    def _stillFree(storage: S3Storage, urls: list[str]) -> dict[str, Any]:
+        """{url: True, or why no form is signed}: a form upload cannot carry ``If-None-Match``,
+        so its name must be free when it is signed (the store does not check it later)."""
+        if not urls:
+            return {}
+        found = storage.exists(urls)
+        if not found["OK"]:
+            return dict.fromkeys(urls, f"cannot check that the name is free, nothing signed: {found['Message']}")
+        answers: dict[str, Any] = {}
+        for url in urls:
+            exists = found["Value"]["Successful"].get(url)
+            if exists is False:
+                answers[url] = True
+            elif exists is True:
+                answers[url] = "the object exists already; a form upload would replace it, nothing signed"
+            else:
+                reason = found["Value"]["Failed"].get(url, "no answer")
+                answers[url] = f"cannot check that the name is free, nothing signed: {reason}"
         return answers
 
     @staticmethod

@@ -309,6 +309,7 @@ class S3Storage(StorageBase):
         upfront = fileAdler(localFile)
         if upfront is False:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
+        self._abortEarlierUploads(lfn)
         created = self._send("create_multipart_upload", lfn, {"Checksum": upfront})
         if not created["OK"]:
             return created
@@ -342,6 +343,65 @@ class S3Storage(StorageBase):
             self._send("abort_multipart_upload", lfn, abort)
             return completed if not completed["OK"] else self._failure(completed["Value"], lfn, "complete upload of")
         return S_OK(size)
+
+    # ------------------------------------------------------------------ unfinished multipart uploads
+
+    def listMultipartUploads(self, lfn: str) -> dict:
+        """S_OK([{'LFN', 'UploadId', 'Initiated'}]): the unfinished multipart uploads under directory ``lfn``.
+
+        A server that keeps none may answer NoSuchUpload (rclone): that is an empty list.
+        """
+        uploads: list[dict] = []
+        params: dict[str, str] = {}
+        for _page in range(MAX_LIST_PAGES):
+            sent = self._send("list_multipart_uploads", lfn, params)
+            if not sent["OK"]:
+                return sent
+            response = sent["Value"]
+            if response.status == 404 and response.errorCode() == "NoSuchUpload":
+                return S_OK(uploads)
+            if response.status != 200:
+                return self._failure(response, lfn, "list the unfinished uploads under")
+            root = ElementTree.fromstring(response.body)
+            for item in _findAll(root, "Upload"):
+                uploads.append(
+                    {
+                        "LFN": self._keyToLFN(_findText(item, "Key")),
+                        "UploadId": _findText(item, "UploadId"),
+                        "Initiated": _isoTime(_findText(item, "Initiated")),
+                    }
+                )
+            params = {
+                "KeyMarker": _findText(root, "NextKeyMarker"),
+                "UploadIdMarker": _findText(root, "NextUploadIdMarker"),
+            }
+            if _findText(root, "IsTruncated") != "true" or not params["KeyMarker"]:
+                return S_OK(uploads)
+        return S_ERROR(DErrno.EFBIG, f"unfinished uploads under {lfn} on SE {self.name}: over {MAX_LIST_PAGES} pages")
+
+    def abortMultipartUpload(self, lfn: str, uploadId: str) -> dict:
+        """Abort one unfinished multipart upload of ``lfn`` (its parts are freed); one already gone is fine."""
+        sent = self._send("abort_multipart_upload", lfn, {"UploadId": uploadId})
+        if not sent["OK"]:
+            return sent
+        response = sent["Value"]
+        if response.status in (200, 204) or response.errorCode() == "NoSuchUpload":
+            return S_OK()
+        return self._failure(response, lfn, "abort an unfinished upload of")
+
+    def _abortEarlierUploads(self, lfn: str) -> None:
+        """Abort the unfinished uploads of ``lfn`` an earlier run left (a killed client); problems are logged."""
+        listed = self.listMultipartUploads(os.path.dirname(lfn) or "/")
+        if not listed["OK"]:
+            self.log.warn("Cannot look for earlier unfinished uploads", f"{lfn}: {listed['Message']}")
+            return
+        for upload in listed["Value"]:
+            if upload["LFN"] == lfn:
+                aborted = self.abortMultipartUpload(lfn, upload["UploadId"])
+                if aborted["OK"]:
+                    self.log.info("Aborted an earlier unfinished upload", f"{lfn} ({upload['UploadId']})")
+                else:
+                    self.log.warn("Cannot abort an earlier unfinished upload", aborted["Message"])
 
     def _getFile(self, lfn: str, localFile: str, context: Any) -> dict:
         sent = self._send("get_object", lfn, context=context, stream=True)

@@ -150,7 +150,7 @@ def executeCall(entry: ServiceEntry, request: RPCRequest, peer: PeerIdentity, re
     _log.verbose(
         f"{entry.name}.{method}",
         f"by {credentials.get(KW_USERNAME)}@{credentials.get(KW_GROUP)} "
-        f"OK={result['OK']} in {1000 * (time.monotonic() - start):.1f} ms",
+        f"OK={result['OK']} in {1000 * (time.monotonic() - start):.1f} ms ({request.dialect})",
     )
     return 200, result
 

@@ -97,6 +97,10 @@ OPERATIONS: dict[str, S3Operation] = {
         (("delimiter", "/"), ("list-type", "2")),
         onBucket=True,
     ),
+    # unfinished uploads under a directory (to abort what a killed client left): listed like the directory
+    "list_multipart_uploads": S3Operation(
+        "GET", LIST_DIRECTORY, SE_READ, frozenset({"KeyMarker", "UploadIdMarker"}), (("uploads", ""),), onBucket=True
+    ),
 }
 
 
@@ -187,7 +191,8 @@ def buildRequest(s3Method: str, key: str, params: dict | None, viaGateway: bool 
     ``Size`` and ``ContentMD5`` (pinned as ``Content-Length`` and ``Content-MD5``
     on put / part), ``UploadId`` and ``PartNumber`` (multipart),
     ``ContinuationToken`` and ``MaxKeys`` (listing; ``key`` is then the
-    directory's prefix). ``viaGateway`` applies the gateway's rules (module doc):
+    directory's prefix), ``KeyMarker`` and ``UploadIdMarker`` (listing unfinished
+    multipart uploads). ``viaGateway`` applies the gateway's rules (module doc):
     unknown parameters refused, checksum, size and MD5 required for a put, and
     ``If-None-Match: *`` on what creates an object.
     """
@@ -229,6 +234,15 @@ def buildRequest(s3Method: str, key: str, params: dict | None, viaGateway: bool 
         if not _isInt(number) or not 1 <= number <= 10000:
             return S_ERROR(DErrno.EINVAL, "upload_part needs PartNumber between 1 and 10000")
         query["partNumber"] = str(number)
+    if s3Method == "list_multipart_uploads":
+        query["prefix"] = key
+        for name, option in (("KeyMarker", "key-marker"), ("UploadIdMarker", "upload-id-marker")):
+            marker = params.get(name)
+            if marker and (not isinstance(marker, str) or len(marker) > MAX_TOKEN_LENGTH or _CONTROL.search(marker)):
+                return S_ERROR(DErrno.EINVAL, f"{s3Method}: {name} must be the marker the previous page answered")
+            if marker:
+                query[option] = marker
+        return S_OK((operation.httpMethod, None, query, headers))
     if operation.onBucket:
         return _listingRequest(operation, key, params, query, headers)
     return S_OK((operation.httpMethod, key, query, headers))
