@@ -212,6 +212,31 @@ def test_broken_put_without_retries_fails_and_stores_nothing(relay, dirac_cfg, t
     assert _stored(server, bucket) is None
 
 
+def test_streamed_bodies_a_file_is_rewound_for_a_resend_an_iterable_never_resent(relay, dirac_cfg, tmp_path):
+    """The transport streams a file object or an iterable of bytes; only the file can be sent twice."""
+    relay, server, bucket = relay
+    storage = _se(dirac_cfg, relay, server, bucket).storages[0]
+    data = os.urandom(SMALL)
+    path = tmp_path / "body.dat"
+    path.write_bytes(data)
+    url, headers = storage.signer.authorise("put_object", LFN, LFN.lstrip("/"), {"Size": SMALL})["Value"]
+    reset = relay.add(Fault("reset", method="PUT", direction="request", after=64 * 1024))
+    with open(path, "rb") as body:
+        body.read(10)  # the body starts where the file object stands
+        body.seek(0)
+        sent = storage.http.send("PUT", url, headers, body=body)
+    assert sent["OK"] and sent["Value"].ok, sent
+    assert reset.fired == 1 and len(_requests(relay, "PUT")) == 2
+    assert _stored(server, bucket) == data
+    relay.forget()
+    reset = relay.add(Fault("reset", method="PUT", direction="request", after=64 * 1024))
+    pieces = (data[start : start + 32 * 1024] for start in range(0, SMALL, 32 * 1024))
+    sent = storage.http.send("PUT", url, headers, body=pieces)
+    assert not sent["OK"] and "network error" in sent["Message"], sent
+    assert reset.fired == 1 and len(_requests(relay, "PUT")) == 1
+    assert _stored(server, bucket) == data
+
+
 # ---------------------------------------------------------------- throttling and errors in disguise
 
 
