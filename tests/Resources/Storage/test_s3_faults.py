@@ -321,7 +321,7 @@ def test_server_error_is_retried_for_a_put_not_for_a_multipart_start(relay, dira
 def test_lost_answer_is_resent_only_when_harmless(relay, dirac_cfg, tmp_path):
     """The server applied the request, the answer never came: a PUT is sent again, a POST is not."""
     relay, server, bucket = relay
-    se = _se(dirac_cfg, relay, server, bucket, Retries=0, MultipartThreshold=5 * MiB, MultipartChunkSize=5 * MiB)
+    se = _se(dirac_cfg, relay, server, bucket, Retries=1, MultipartThreshold=5 * MiB, MultipartChunkSize=5 * MiB)
     source = _source(tmp_path)
     lost = relay.add(Fault("lose", method="PUT"))
     assert se.putFile({LFN: source})["Value"]["Successful"] == {LFN: SMALL}
@@ -344,7 +344,7 @@ def test_lost_answer_to_a_put_that_must_not_replace(relay, dirac_cfg, tmp_path, 
     and the resend is refused with 412 by a store that enforces it (moto): the object there is
     ours, so the put succeeded."""
     relay, server, bucket = relay
-    se = _se(dirac_cfg, relay, server, bucket, Retries=0)
+    se = _se(dirac_cfg, relay, server, bucket, Retries=1)
     signer = se.storages[0].signer
     authorise = signer.authorise
 

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -69,13 +70,41 @@ class TransferInterrupted(Exception):
     """The connection broke or stalled while a response body was being read."""
 
 
+#: whether this thread's last request went out on a kept-alive connection that had served one before
+_sentOnReused = threading.local()
+
+
+class _CountingConnection:
+    """Remembers how many requests went out on the current socket (a new socket starts at 0)."""
+
+    _requestsOnSocket = 0
+
+    def connect(self) -> None:
+        super().connect()
+        self._requestsOnSocket = 0
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _sentOnReused.value = self.sock is not None and self._requestsOnSocket > 0
+        super().request(*args, **kwargs)  # may connect() first: the count restarts there
+        self._requestsOnSocket += 1
+
+
+class _HTTPConnection(_CountingConnection, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_CountingConnection, HTTPSConnection):
+    pass
+
+
 class S3Retry(Retry):
-    """urllib3's ``Retry`` plus one free retry when the server closed the connection unanswered.
+    """urllib3's ``Retry`` plus one free retry when a kept-alive connection was closed unanswered.
 
     A server closing a kept-alive connection just as a request goes out on it shows as
-    ``RemoteDisconnected`` (the connection ended cleanly, no answer at all); sending an
-    idempotent request again on a new connection is safe and is not counted against the
-    configured retries. A reset or a timeout is counted.
+    ``RemoteDisconnected`` on a connection that had served a request before (no answer at
+    all); sending an idempotent request again on a new connection is safe and is not counted
+    against the configured retries. The same on a new connection, a reset or a timeout are
+    counted.
     """
 
     def __init__(self, *args: Any, staleRetry: bool = True, **kwargs: Any):
@@ -93,7 +122,8 @@ class S3Retry(Retry):
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None) -> S3Retry:
         cause = error.args[1] if isinstance(error, ProtocolError) and len(error.args) > 1 else None
-        if self.staleRetry and isinstance(cause, http.client.RemoteDisconnected):
+        stale = isinstance(cause, http.client.RemoteDisconnected) and getattr(_sentOnReused, "value", False)
+        if self.staleRetry and stale:
             return self.new(staleRetry=False, history=(*self.history, RequestHistory(method, url, error, None, None)))
         try:
             return super().increment(method, url, response, error, _pool, _stacktrace)
@@ -215,6 +245,7 @@ class S3HttpClient:
                     manager = urllib3.PoolManager(num_pools=32, **self._poolOptions)
                 self._managers[proxy] = manager
             pool = manager.connection_from_url(f"{scheme}://{netloc}")
+            pool.ConnectionCls = _HTTPSConnection if scheme == "https" else _HTTPConnection
             found = self._pools[key] = (pool, bool(proxy) and scheme == "http")
             return found
 
