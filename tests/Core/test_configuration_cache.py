@@ -35,6 +35,8 @@ def test_refusals(tmp_path):
     assert not loadCache(str(path), SERVERS)["OK"]
     assert saveCache(str(path), SERVERS, "v1", "A\n{\n  B = 1\n}\n")["OK"]
     assert "other servers" in loadCache(str(path), "https://elsewhere/Configuration/Server")["Message"]
+    reordered = ",".join(reversed(SERVERS.split(",")))
+    assert loadCache(str(path), reordered)["OK"], "the same servers in another order"
     path.write_text("{not json")
     path.chmod(0o600)
     assert "unreadable" in loadCache(str(path), SERVERS)["Message"]

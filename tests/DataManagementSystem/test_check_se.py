@@ -113,3 +113,35 @@ def test_bad_arguments(seeded, capsys):
     assert not StorageConsistency("NO-SUCH-SE", fileCatalog=catalog).check(TOP)["OK"]
     with pytest.raises(SystemExit):
         dirac_dms_check_se.main(["S3-A", TOP, "--age", "-1"])
+
+
+def test_one_listing_and_at_most_one_catalog_query_per_directory(rclone_s3_server, dirac_cfg, tmp_path):
+    """Counted on the wire (fault relay, no fault) and at the catalog: the cost grows with directories, not files."""
+    from fault_relay import FaultRelay
+
+    bucket = rclone_s3_server.make_bucket()
+    client = rclone_s3_server.client()
+    directories = [TOP, f"{TOP}/a", f"{TOP}/a/b", f"{TOP}/c"]
+    for directory in directories:
+        for number in range(20):
+            client.put_object(Bucket=bucket, Key=f"{directory.lstrip('/')}/f{number}.dat", Body=b"x")
+    db = FileCatalogDB(f"sqlite:///{tmp_path / 'fc.sqlite'}")
+    calls = []
+
+    class Counting(ListingCatalog):
+        def listDirectory(self, lfns, verbose=False):
+            calls.append(len(lfns))
+            return super().listDirectory(lfns, verbose)
+
+    with FaultRelay(rclone_s3_server.host, rclone_s3_server.port) as relay:
+        through = type("Through", (), {"host": relay.host, "port": relay.port})
+        through.access_key, through.secret_key = rclone_s3_server.access_key, rclone_s3_server.secret_key
+        dirac_cfg([s3_se_cfg("S3-A", through, bucket)])
+        report = StorageConsistency("S3-A", fileCatalog=Counting(db, ALICE)).check(TOP, minAge=0)["Value"]
+        listings = [r for r in relay.requests if "list-type=2" in r.target]
+        uploads = [r for r in relay.requests if "uploads" in r.target]
+    db.close()
+    assert len(report.dark) == 80 and report.directories == 4
+    assert len(listings) == len(directories), [r.target for r in relay.requests]
+    assert len(uploads) == 1, "the unfinished uploads of the whole tree in one listing"
+    assert sum(calls) == len(directories) and len(calls) == 3, "one catalog query per level of the tree"

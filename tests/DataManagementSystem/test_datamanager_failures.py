@@ -209,3 +209,42 @@ def test_a_re_run_aborts_the_unfinished_upload_a_killed_client_left(site):
         assert left == {other}, "another key's upload is not ours to abort"
     client.abort_multipart_upload(Bucket=bucket, Key=key + ".other", UploadId=other)
     site.assertAgreement()
+
+
+class CatalogRemovalDown(DBCatalog):
+    """The catalog refuses removals (down) after the storage side was done."""
+
+    def removeFile(self, lfns):
+        return S_ERROR(DErrno.ECONNREFUSED, "cannot call DataManagement/FileCatalog.removeFile: Connection refused")
+
+    def removeReplica(self, lfns):
+        return S_ERROR(DErrno.ECONNREFUSED, "cannot call DataManagement/FileCatalog.removeReplica: Connection refused")
+
+
+def test_catalog_down_during_removal_says_to_run_again_and_a_re_run_finishes(site):
+    _result(site.dm().putAndRegister(LFN, site.file("f.dat"), "S3-A"))
+    _result(site.dm().replicateAndRegister(LFN, "S3-B", localCache=str(site.tmp / "cache")))
+    down = site.dm(CatalogRemovalDown(site.db, ALICE))
+    done, failed = _result(down.removeReplica("S3-B", LFN))
+    assert "run the same command again" in failed[LFN]
+    done, failed = _result(site.dm().removeReplica("S3-B", LFN))
+    assert LFN in done, failed
+    site.assertAgreement()
+    done, failed = _result(down.removeFile(LFN))
+    assert "run the same command again" in failed[LFN]
+    done, failed = _result(site.dm().removeFile(LFN))
+    assert LFN in done, failed
+    assert not site.db.exists(LFN, ALICE)["Value"]["Successful"][LFN]
+    site.assertAgreement()
+
+
+def test_a_catalog_down_at_add_replica_gets_the_new_copy_removed_and_a_re_run_finishes(site):
+    _result(site.dm().putAndRegister(LFN, site.file("f.dat"), "S3-A"))
+    cache = str(site.tmp / "cache")
+    down = LostAnswerCatalog(site.db, ALICE, notSent=["addReplica"])
+    done, failed = _result(site.dm(down).replicateAndRegister(LFN, "S3-B", localCache=cache))
+    assert not done and "was removed" in failed[LFN], failed
+    site.assertAgreement()
+    done, failed = _result(site.dm().replicateAndRegister(LFN, "S3-B", localCache=cache))
+    assert LFN in done, failed
+    site.assertAgreement()

@@ -11,6 +11,12 @@ temporary folder left.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from agreement_fixtures import ALICE, MIB5, Site
@@ -18,6 +24,7 @@ from catalog_fixtures import DBCatalog, systems_cfg
 from DIRAC.Core.Utilities.Adler import fileAdler
 from DIRAC.DataManagementSystem.Client.DataManager import DataManager
 from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient
+from DIRAC.Resources.Storage.StorageElement import StorageElement
 from fault_relay import Fault, FaultRelay
 
 HOME = "/vo/user/a/alice"
@@ -89,16 +96,16 @@ def test_reset_during_the_put_body_stores_nothing(site):
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault("reset", method="GET", after=100),  # the source download
-        Fault("reset", method="PUT", direction="request", after=100),  # the destination upload
-        Fault("lose", method="PUT"),  # the destination upload's answer
-        Fault("reset", method="HEAD"),  # the check of the destination copy
+        {"kind": "reset", "method": "GET", "after": 100},  # the source download
+        {"kind": "reset", "method": "PUT", "direction": "request", "after": 100},  # the destination upload
+        {"kind": "lose", "method": "PUT"},  # the destination upload's answer
+        {"kind": "answer", "method": "HEAD", "status": 503},  # the check of the destination copy
     ],
-    ids=["get-reset", "put-reset", "put-lost", "head-reset"],
+    ids=["get-reset", "put-reset", "put-lost", "head-503"],
 )
 def test_replication_step_failures(site, fault):
     _result(site.dm().putAndRegister(LFN, site.file("f.dat"), "S3-A"))
-    site.relay.add(fault)
+    fault = site.relay.add(Fault(**fault))
     cache = str(site.tmp / "cache")
     done, failed = _result(site.dm().replicateAndRegister(LFN, "S3-B", localCache=cache))
     assert fault.fired == 1
@@ -110,10 +117,14 @@ def test_replication_step_failures(site, fault):
     site.assertAgreement()
 
 
-@pytest.mark.parametrize("kind", ["lose", "reset"])
-def test_removal_step_failures(site, kind):
+@pytest.mark.parametrize(
+    "fault",
+    [{"kind": "lose", "method": "DELETE"}, {"kind": "answer", "method": "DELETE", "status": 503, "s3Code": "SlowDown"}],
+    ids=["delete-lost", "delete-503"],
+)
+def test_removal_step_failures(site, fault):
     _result(site.dm().putAndRegister(LFN, site.file("f.dat"), "S3-A"))
-    fault = site.relay.add(Fault(kind, method="DELETE"))
+    fault = site.relay.add(Fault(**fault))
     done, failed = _result(site.dm().removeFile(LFN))
     assert fault.fired == 1
     site.assertAgreement()
@@ -167,9 +178,90 @@ def test_lost_add_file_answer_over_tls(catalog_relay):
 
 def test_catalog_down_during_registration_leaves_nothing(catalog_relay):
     site, relay, client, _service = catalog_relay
-    relay.add(Fault("refuse", rst=True))
+    relay.add(Fault("refuse", rst=True, times=100))  # down for every connection
     catalog = WireRegistration(site.db, WIRE_ALICE, client)
     done, failed = _result(DataManager(fileCatalog=catalog).putAndRegister(WIRE_LFN, site.file("f.dat"), "S3-A"))
     assert not done and "was removed" in failed[WIRE_LFN], failed
     site.assertAgreement()
     assert site.objects("S3-A") == {}
+
+
+# ---------------------------------------------------------------------- other processes
+
+WORKER = Path(__file__).resolve().parents[1] / "dm_worker.py"
+
+
+def _worker(site, lfn: str, first: str, second: str = "S3-A", operation: str = "put") -> subprocess.Popen:
+    command = [sys.executable, str(WORKER), str(site.tmp / "fc.sqlite"), operation, lfn, first, second]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _killWhen(worker: subprocess.Popen, condition, what: str) -> None:
+    """SIGKILL ``worker`` once ``condition()`` holds (bounded wait)."""
+    try:
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert worker.poll() is None, f"the worker ended before {what}: {worker.communicate()}"
+            assert time.monotonic() < deadline, f"no {what} within 60 s"
+            time.sleep(0.02)
+    finally:
+        worker.kill()  # SIGKILL: no clean-up of its own
+        worker.communicate(timeout=30)
+    assert worker.returncode == -signal.SIGKILL
+
+
+def test_a_client_killed_mid_put_then_run_again(site):
+    site.relay.delay = 0.02  # parts take a while: time to kill the client in the middle
+    local = site.file("big.dat", size=4 * MIB5 + 10)
+    worker = _worker(site, LFN, local)
+    _killWhen(worker, lambda: any("partNumber=2" in r.target for r in site.relay.requests), "second part")
+    if site.server.name == "moto":
+        assert site.openUploads("S3-A"), "the killed client left its multipart upload open"
+    site.relay.delay = 0
+    done, failed = _result(site.dm().putAndRegister(LFN, local, "S3-A"))
+    assert LFN in done, failed
+    site.assertAgreement()
+
+
+def test_two_processes_put_the_same_lfn_at_once(site):
+    """The first registration wins; the loser never deletes the object; the checker sees any overwrite."""
+    from agreement_fixtures import ALICE as USER
+    from DIRAC.DataManagementSystem.Client.StorageConsistency import StorageConsistency
+
+    class Listing(DBCatalog):
+        def listDirectory(self, lfns, verbose=False):
+            return self.db.listDirectory(lfns, self.credentials, verbose)
+
+    for round_ in range(3):
+        lfn = f"{HOME}/race/{round_}.dat"
+        workers = [_worker(site, lfn, site.file(f"{round_}-{n}.dat", seed=10 * round_ + n)) for n in (1, 2)]
+        outputs = [worker.communicate(timeout=120) for worker in workers]
+        codes = [worker.returncode for worker in workers]
+        assert codes.count(0) == 1, outputs
+        loser = outputs[codes.index(1)][0]
+        assert "already registered" in loser or "another writer" in loser or "not ours" in loser, loser
+        assert lfn in site.objects("S3-A"), "the winner's registered object must never be deleted"
+        stored = site.dm().storage.inspect(StorageElement("S3-A"), [lfn])[lfn][1]
+        registered = site.db.getFileMetadata(lfn, USER)["Value"]["Successful"][lfn]
+        report = StorageConsistency("S3-A", fileCatalog=Listing(site.db, USER)).check(
+            f"{HOME}/race", minAge=0, checksums=True
+        )["Value"]
+        if stored["Checksum"] != registered["Checksum"]:  # the loser's PUT replaced the winner's bytes
+            assert lfn in report.mismatches, "an overwrite by a store without If-None-Match is reported"
+        else:
+            assert lfn not in report.mismatches
+    site.assertAgreement()
+
+
+def test_a_replication_killed_mid_copy_then_run_again(site):
+    _result(site.dm().putAndRegister(LFN, site.file("big.dat", size=3 * MIB5), "S3-A"))
+    cache = site.tmp / "cache"
+    site.relay.delay = 0.02
+    worker = _worker(site, LFN, "S3-B", str(cache), operation="replicate")
+    _killWhen(worker, lambda: any(path.is_file() for path in cache.rglob("dirac-replicate-*/*/*")), "partial copy")
+    assert list(cache.glob("dirac-replicate-*")), "the killed replication left its folder"
+    site.relay.delay = 0
+    done, failed = _result(site.dm().replicateAndRegister(LFN, "S3-B", localCache=str(cache)))
+    assert LFN in done, failed
+    assert not list(cache.glob("dirac-replicate-*")), "the next run removed the folder of the killed one"
+    site.assertAgreement()

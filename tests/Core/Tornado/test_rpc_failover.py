@@ -118,3 +118,20 @@ def test_idempotent_methods_by_name():
     assert all(isIdempotent(name) for name in ("getReplicas", "listDirectory", "exists", "hasAccess", "ping"))
     assert not any(isIdempotent(name) for name in ("addFile", "removeFile", "issue", "getaway", "sleep"))
     assert isIdempotent("addFile", ("addFile",))
+
+
+def test_an_answer_lost_on_the_wire_is_not_sent_again_unless_idempotent(two_instances, proxy):
+    """TLS through the fault relay: the service runs the call, the answer never comes back."""
+    from fault_relay import Fault, FaultRelay
+
+    with FaultRelay("127.0.0.1", two_instances[0].port) as relay:
+        url = f"https://localhost:{relay.port}/{SERVICE}"
+        lose = relay.add(Fault("lose", tcp=True, after=1, times=10))
+        clearFailed()
+        result = RPCClient(url, proxyLocation=proxy, timeout=5).add(1, 2)
+        assert not result["OK"] and "may have run" in result["Message"], result
+        assert relay.connections == 1 and lose.fired == 1, "a write is sent once"
+        clearFailed()
+        result = RPCClient(url, proxyLocation=proxy, timeout=5).echo("x")
+        assert not result["OK"] and "may have run" not in result["Message"]
+        assert relay.connections == 3, "a read gets one fresh retry"

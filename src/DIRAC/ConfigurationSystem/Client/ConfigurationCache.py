@@ -26,13 +26,18 @@ from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 CACHE_FILE_OPTION = "DIRAC/Configuration/CacheFile"
 
 
+def _serverSet(servers: str) -> str:
+    """The server list in a canonical form (order and blanks do not matter)."""
+    return ",".join(sorted(item.strip() for item in str(servers).split(",") if item.strip()))
+
+
 def cachePath(localCFG: CFG, servers: str) -> str:
     """The cache file of the central configuration served by ``servers`` for this user."""
     configured = str(localCFG.getOption(CACHE_FILE_OPTION, "") or "").strip()
     if configured:
         return os.path.expanduser(configured)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    digest = hashlib.sha256(",".join(sorted(s.strip() for s in servers.split(","))).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(_serverSet(servers).encode()).hexdigest()[:16]
     return os.path.join(base, "dirac", f"configuration-{digest}.json")
 
 
@@ -71,7 +76,7 @@ def loadCache(path: str, servers: str) -> dict:
             text, version, when = str(saved["cfg"]), str(saved["version"]), float(saved["saved"])
         except (ValueError, KeyError, TypeError) as exc:
             return S_ERROR(DErrno.EVALUE, f"ignoring the unreadable cached configuration {path}: {exc}")
-    if saved.get("servers") != servers:
+    if _serverSet(saved.get("servers", "")) != _serverSet(servers):
         return S_ERROR(DErrno.ECONF, f"ignoring {path}: it was loaded from other servers ({saved.get('servers')})")
     try:
         return S_OK((CFG().loadFromBuffer(text), version, when))

@@ -8,18 +8,27 @@ also a dict ``{lfn: localFile}``) and returns
 whole call (unknown storage element, bad argument type) is an S_ERROR. Nothing
 raises.
 
-Consistency rules:
+Consistency rules (the README's table of failures lists every outcome):
 
-* Upload then register. When registration fails, the uploaded object is removed
-  (no dark data) and the reason says so; a failed upload registers nothing.
+* Upload then register. After an unclear failure nothing is assumed: a failed
+  upload is followed by a HEAD (the object there with our size and adler32 means
+  the answer was lost: it is registered); a failed ``addFile`` by a catalog
+  look-up (registered with our size, checksum and replica means the answer was
+  lost: success). Only an upload provably ours (same size and adler32) that is
+  provably not registered is removed; an object another writer registered is
+  never deleted, and when the catalog cannot tell, the object is kept and the
+  reason says to run again. A re-run of a finished upload succeeds.
 * Replication reads the source, never changes it; the catalog only gains the new
-  replica once the destination copy was checked. A half-made destination copy is
-  removed. S3 is not third-party-copy capable, so ``s3`` is never a third-party
-  protocol: replication goes through a local file in a fresh temporary folder
-  (under ``localCache`` when given) whose adler32 is checked against the catalog
-  before the upload, and the folder is always removed.
+  replica once the destination copy was checked (also after a lost upload
+  answer). A copy that does not match the catalog is removed. S3 is not
+  third-party-copy capable, so ``s3`` is never a third-party protocol:
+  replication goes through a local file in a fresh temporary folder (under
+  ``localCache`` when given) whose adler32 is checked against the catalog before
+  the upload; the folder is always removed, and names its owner process so that
+  a later run removes it if that process was killed.
 * Removal: storage first, then the catalog, so a catalog entry never points at
-  nothing while a replica it lists could not be removed.
+  nothing while a replica it lists could not be removed. A failed removal is
+  checked: an object that is gone was removed.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from DIRAC.Resources.Storage.Utilities import checkLocalSource
 #: Protocols that can never be used for third-party copy (S3 cannot pull from another storage).
 NEVER_THIRD_PARTY = ("s3",)
 LOCAL_COPY = "local copy"
+RERUN_TO_UNREGISTER = "the replica is gone from storage but still registered: run the same command again"
 
 
 def _bulk(successful: dict, failed: dict) -> dict:
@@ -165,8 +175,8 @@ class DataManager:
                 continue
             infos[name] = {**info["Value"], "GUID": perItem(guid, name, single) or str(uuid.uuid4()).upper()}
 
-        candidates = self._notRegistered(list(infos), failed, overwrite)
-        successful = self._alreadyDone(infos, diracSE, failed)
+        candidates, taken = self._notRegistered(list(infos), failed, overwrite)
+        successful = self._alreadyDone(taken, infos, diracSE, failed)
         candidates = self._allowed(candidates, "addFile", failed)
         if not candidates:
             return _bulk(successful, failed)
@@ -304,8 +314,8 @@ class DataManager:
             return S_ERROR(DErrno.EBADCKS, f"local file {localFile} has adler32 {adler}, not the given {checksum}")
         return S_OK({"Size": source["Value"], "Checksum": adler})
 
-    def _notRegistered(self, lfns: list[str], failed: dict, overwrite: bool) -> list[str]:
-        """LFNs free in the catalog: registered ones fail, or with ``overwrite`` are removed first."""
+    def _notRegistered(self, lfns: list[str], failed: dict, overwrite: bool) -> tuple[list[str], list[str]]:
+        """(LFNs free in the catalog, LFNs failed as already registered); with ``overwrite`` those are removed first."""
         answers, errors = self._catalog("exists", lfns, lfns)
         failed.update(errors)
         free = [name for name, exists in answers.items() if not exists]
@@ -314,18 +324,17 @@ class DataManager:
             result = self.removeFile(taken)
             removed, notRemoved = splitBulk(result, taken, "removing the existing file")
             failed.update({name: f"{reason}; nothing uploaded" for name, reason in notRemoved.items()})
-            return free + list(removed)
+            return free + list(removed), []
         for name in taken:
             failed[name] = f"{name} is already registered in the catalog; nothing uploaded"
-        return free
+        return free, taken
 
-    def _alreadyDone(self, infos: dict, seName: str, failed: dict) -> dict:
-        """{lfn: timings} of LFNs a previous run finished: registered with this size and checksum at ``seName``.
+    def _alreadyDone(self, taken: list[str], infos: dict, seName: str, failed: dict) -> dict:
+        """{lfn: timings} of the ``taken`` LFNs a previous run finished: this size and checksum at ``seName``.
 
         They leave ``failed``, so running the same upload again succeeds.
         """
-        names = [name for name in infos if name in failed and "already registered" in failed[name]]
-        metadata, replicas = self._metadataAndReplicas(names, {})
+        metadata, replicas = self._metadataAndReplicas(taken, {})
         done = {}
         for name, meta in metadata.items():
             if seName in replicas.get(name, {}) and matches(meta, infos[name]["Size"], infos[name]["Checksum"]):
@@ -506,7 +515,7 @@ class DataManager:
         gone, stuck = self._removeReplicasFromStorage(replicas)
         complete = [name for name in replicas if not stuck.get(name)]
         removed, errors = self._catalog("removeFile", complete, complete)
-        failed.update(errors)
+        failed.update({name: f"{reason}; {RERUN_TO_UNREGISTER}" for name, reason in errors.items()})
         successful.update(dict.fromkeys(removed, True))
         partial = {name: [{"SE": se} for se in gone[name]] for name in replicas if stuck.get(name) and gone[name]}
         self._unregisterReplicas(partial)
@@ -569,7 +578,7 @@ class DataManager:
         failed.update({name: f"{reason}; the catalog is unchanged" for name, reason in problems.items()})
         removed = [name for name in candidates if name not in problems]
         errors = self._unregisterReplicas({name: [{"SE": storageElementName}] for name in removed})
-        failed.update(errors)
+        failed.update({name: f"{reason}; {RERUN_TO_UNREGISTER}" for name, reason in errors.items()})
         successful.update({name: True for name in removed if name not in errors})
         return _bulk(successful, failed)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -264,10 +265,11 @@ def ownerGone(stamp: str) -> bool:
 
 
 def removeAbandonedFolders(parent: str, log: Any) -> list[str]:
-    """Remove the ``dirac-replicate-*`` folders under ``parent`` whose owner process is gone; their paths.
+    """Remove our ``dirac-replicate-*`` folders under ``parent`` whose owner process is gone; their paths.
 
-    A folder without an owner marker is removed once older than ``UNMARKED_AGE`` seconds
-    (its owner died between creating it and writing the marker).
+    Only real folders owned by this user are considered. A folder without an owner
+    marker is removed once older than ``UNMARKED_AGE`` seconds (its owner died
+    between creating it and writing the marker).
     """
     removed = []
     try:
@@ -277,10 +279,16 @@ def removeAbandonedFolders(parent: str, log: Any) -> list[str]:
     for name in names:
         folder = os.path.join(parent, name)
         try:
+            info = os.lstat(folder)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue  # only our own real folders (a shared /tmp holds other users' and links)
+        try:
             with open(os.path.join(folder, OWNER_FILE)) as marker:
                 abandoned = ownerGone(marker.read())
         except FileNotFoundError:
-            abandoned = os.path.isdir(folder) and time.time() - os.path.getmtime(folder) > UNMARKED_AGE
+            abandoned = time.time() - info.st_mtime > UNMARKED_AGE
         except OSError:
             abandoned = False
         if abandoned:

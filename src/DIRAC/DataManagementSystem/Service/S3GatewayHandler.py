@@ -51,6 +51,8 @@ ACCESS_URL_METHOD = "get_object"
 #: the longest lifetime of every other URL: the client uses it at once
 MAX_URL_SECONDS = 3600
 MAX_URLS_PER_CALL = 10000
+#: the answer's key holding the clean-up URLs of each granted upload (``cleanUpUrls``)
+CLEANUP_KEY = "CleanUp"
 #: marks DIRAC 9's put request, answered with a presigned POST form
 POST_FORM = "POST-FORM"
 log = gLogger.getSubLogger("S3Gateway")
@@ -106,7 +108,9 @@ class S3GatewayHandler(RequestHandler):
         ``PartNumber``, ``ContinuationToken``, ``MaxKeys``). DIRAC 9's form,
         ``put_object`` with ``{url: {"x-amz-meta-checksum": adler32}}``, is answered
         with a presigned POST ``{"url", "fields"}``. URLs that write or remove
-        live ``WRITE_URL_SECONDS`` at most, whatever was asked.
+        live ``WRITE_URL_SECONDS`` at most, whatever was asked. An answer granting
+        uploads also holds, under ``CleanUp``, a HEAD and a DELETE URL of each
+        (``cleanUpUrls``).
         """
         storage = self.storages.get(storageName)
         if storage is None:
@@ -160,7 +164,10 @@ class S3GatewayHandler(RequestHandler):
         ]
         common = {"dn": credentials.get("DN", ""), "group": credentials.get("group", ""), "se": storageName}
         self.audit.record([{**common, "method": s3_method, "expiration": expiration, **d} for d in decisions])
-        return S_OK({"Successful": successful, "Failed": failed})
+        answer: dict[str, Any] = {"Successful": successful, "Failed": failed}
+        if operation.createsObject and successful:
+            answer[CLEANUP_KEY] = cleanUpUrls(storage, {url: lfns[url] for url in successful})
+        return S_OK(answer)
 
     def _lifetime(self, s3Method: str, expiration: Any) -> dict:
         """S_OK(seconds the URL lives) or S_ERROR: whole seconds, capped; writes are shortened."""
@@ -238,6 +245,25 @@ class S3GatewayHandler(RequestHandler):
         method, objectKey, query, headers = request
         url, _signedHeaders = storage.signer.presign(method, objectKey, expiration, query, headers)
         return url
+
+
+def cleanUpUrls(storage: S3Storage, lfns: dict[str, str]) -> dict[str, dict]:
+    """``{url: {'head_object': URL, 'delete_object': URL, 'Expiration': seconds}}`` for uploads just granted.
+
+    Handed out with each put (and multipart completion) URL, so that a client whose
+    registration fails can check and remove what it wrote even when the catalog
+    (which every other URL needs) is down. They give no new power: creating or
+    removing an entry both need write on the directory. They live as long as a
+    write URL.
+    """
+    urls = {}
+    for url, lfn in lfns.items():
+        key = storage.settings.objectKey(lfn)
+        urls[url] = {"Expiration": WRITE_URL_SECONDS}
+        for s3Method in ("head_object", "delete_object"):
+            method = OPERATIONS[s3Method].httpMethod
+            urls[url][s3Method] = storage.signer.presign(method, key, WRITE_URL_SECONDS)[0]
+    return urls
 
 
 def _withLFN(lfn: str, built: dict) -> dict:

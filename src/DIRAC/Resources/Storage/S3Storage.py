@@ -364,9 +364,12 @@ class S3Storage(StorageBase):
                 return self._failure(response, lfn, "list the unfinished uploads under")
             root = ElementTree.fromstring(response.body)
             for item in _findAll(root, "Upload"):
+                key = _findText(item, "Key")
+                if not key.startswith(self.settings.keyPrefix):
+                    continue
                 uploads.append(
                     {
-                        "LFN": self._keyToLFN(_findText(item, "Key")),
+                        "LFN": "/" + key[len(self.settings.keyPrefix) :],
                         "UploadId": _findText(item, "UploadId"),
                         "Initiated": _isoTime(_findText(item, "Initiated")),
                     }

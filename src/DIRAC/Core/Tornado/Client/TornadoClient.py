@@ -98,12 +98,15 @@ def isIdempotent(method: str, declared: tuple[str, ...] | list[str] = ()) -> boo
 def requestNotSent(exc: BaseException) -> bool:
     """True when a requests exception certainly happened before the request left (nothing can have run).
 
-    Connection refused, TCP connect timeout and any failure during the TLS
-    handshake (urllib3 reports a handshake timeout as a read timeout, so the
-    frames of the chained exceptions tell where it happened).
+    Connection refused, TCP connect timeout, any failure during the TLS handshake
+    (urllib3 reports a handshake timeout as a read timeout, so the frames of the
+    chained exceptions tell where it happened) and a TLS alert refusing our
+    certificate. A TLS connection cut after the request left is not among them.
     """
-    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
+    if isinstance(exc, requests.exceptions.SSLError) and "ALERT" in str(exc).upper():
+        return True  # the server refused our credentials with a TLS alert: it ran nothing
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
     while pending:

@@ -9,6 +9,9 @@ permission first, and can do that for a whole bulk call in one round trip.
 
 from __future__ import annotations
 
+import threading
+import time
+
 from DIRAC.Core.DISET.RPCClient import RPCClient
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
@@ -19,6 +22,9 @@ from DIRAC.Resources.Storage.S3.SigV4 import SigV4Signer, canonicalQuery
 GATEWAY_SERVICE = "DataManagement/S3Gateway"
 GATEWAY_URL_SECONDS = 3600
 GATEWAY_BATCH = 1000
+#: the operations of the clean-up URLs handed with an upload, and the seconds before their expiry they are dropped
+CLEANUP_METHODS = ("head_object", "delete_object")
+CLEANUP_MARGIN = 30.0
 
 
 class DirectSigner:
@@ -69,7 +75,12 @@ class DirectSigner:
 
 
 class GatewaySigner:
-    """Gets presigned URLs from the S3Gateway: for clients that hold no S3 keys."""
+    """Gets presigned URLs from the S3Gateway: for clients that hold no S3 keys.
+
+    The HEAD and DELETE URLs the gateway hands out with each granted upload are
+    held (while valid) and used for that LFN when the gateway cannot sign (its
+    catalog is down): so a failed registration can still be cleaned up.
+    """
 
     batchesRequests = True
 
@@ -77,6 +88,27 @@ class GatewaySigner:
         self.seName = seName
         self._lfnToURL = lfnToURL
         self._timeout = timeout
+        #: {lfn: (monotonic expiry, {s3Method: url})}: the clean-up URLs the gateway gave with our uploads
+        self._cleanUp: dict[str, tuple[float, dict[str, str]]] = {}
+        self._cleanUpLock = threading.Lock()
+
+    def _keepCleanUp(self, pending: dict[str, tuple[str, dict]], urls: dict) -> None:
+        """Hold the HEAD / DELETE URLs the gateway handed with granted uploads (a bit shorter than they live)."""
+        now = time.monotonic()
+        with self._cleanUpLock:
+            for url, entry in urls.items() if isinstance(urls, dict) else ():
+                if url in pending and isinstance(entry, dict):
+                    lifetime = float(entry.get("Expiration", 0)) - CLEANUP_MARGIN
+                    held = {m: entry[m] for m in CLEANUP_METHODS if isinstance(entry.get(m), str)}
+                    self._cleanUp[pending[url][0]] = (now + lifetime, held)
+            for lfn in [lfn for lfn, (expiry, _urls) in self._cleanUp.items() if expiry <= now]:
+                del self._cleanUp[lfn]
+
+    def _heldCleanUp(self, s3Method: str, lfn: str) -> str | None:
+        """The held clean-up URL of ``lfn`` for ``s3Method``, while it is valid."""
+        with self._cleanUpLock:
+            expiry, urls = self._cleanUp.get(lfn, (0.0, {}))
+        return urls.get(s3Method) if expiry > time.monotonic() else None
 
     def authoriseMany(
         self, s3Method: str, items: dict[str, tuple[str, dict | None]], expiration: int = GATEWAY_URL_SECONDS
@@ -95,9 +127,16 @@ class GatewaySigner:
             batch = {url: items[pending[url][0]][1] or {} for url in urls[start : start + GATEWAY_BATCH]}
             rpc = RPCClient(GATEWAY_SERVICE, timeout=self._timeout)
             result = rpc.createPresignedUrl(self.seName, s3Method, batch, expiration)
+            if result["OK"]:
+                self._keepCleanUp(pending, result["Value"].get("CleanUp"))
             for url in batch:
                 lfn, headers = pending[url]
-                if not result["OK"]:
+                held = self._heldCleanUp(s3Method, lfn)
+                refused = not result["OK"] or url not in result["Value"]["Successful"]
+                if refused and held:
+                    # The gateway cannot check (the catalog is down?): the URL it gave with our upload does.
+                    answers[lfn] = S_OK((held, headers))
+                elif not result["OK"]:
                     answers[lfn] = S_ERROR(DErrno.ERPC, f"S3Gateway: {result['Message']}")
                 elif url in result["Value"]["Successful"]:
                     answers[lfn] = S_OK((result["Value"]["Successful"][url], headers))
