@@ -10,7 +10,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	@$(MAKE) --no-print-directory system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[test]"
+	$(VENV)/bin/pip install -q -e ".[test,bench]"
 	touch $@
 
 # M2Crypto builds from source (swig, OpenSSL headers); runit supervises the services.

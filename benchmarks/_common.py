@@ -1,4 +1,4 @@
-"""What the ``bench_*.py`` scripts share: checks, timing, the rclone server, disk space, tables, the driver.
+"""What the ``bench_*.py`` scripts share: checks, timing, rclone, DIRAC set-up, disk space, tables, the driver.
 
 Nothing heavy is imported at module level: ``bench_storage.py`` runs big transfers in spawned
 children that re-import it (and so this module), and their peak RSS must hold only what the
@@ -142,6 +142,32 @@ def stopRclone(server) -> None:
 
         stopProcess(server.process)
         print(f"rclone PID {server.process.pid} stopped", flush=True)
+
+
+# ---------------------------------------------------------------- DIRAC configuration and catalog
+
+# The caller of the benchmarks that call a FileCatalogDB directly (through ``catalog_fixtures.DBCatalog``).
+CATALOG_USER = {"DN": "/CN=bench", "username": "alice", "group": "vo_user", "properties": ["NormalUser"], "VO": "vo"}
+
+
+def loadConfiguration(cfgPath: Path | str) -> None:
+    """Make ``cfgPath`` this process's DIRAC configuration (``DIRACSYSCONFIG``) and load it; BenchmarkError if not."""
+    os.environ["DIRACSYSCONFIG"] = str(cfgPath)
+    from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
+
+    loaded = gConfigurationData.loadAll()
+    if not loaded["OK"]:
+        raise BenchmarkError(f"configuration {cfgPath}: {loaded['Message']}")
+
+
+def sqliteCatalogDB(path: Path):
+    """A ``FileCatalogDB`` on the SQLite file ``path``; BenchmarkError when it cannot be opened."""
+    from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
+
+    db = FileCatalogDB(f"sqlite:///{path}")
+    if not db.isConnected()["OK"]:
+        raise BenchmarkError(f"cannot open the catalog DB: {db.connectionError}")
+    return db
 
 
 # ---------------------------------------------------------------- report

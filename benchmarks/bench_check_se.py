@@ -17,17 +17,26 @@ requests and catalog queries counted during one round. Run::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _common import BenchmarkError, loadAverage, loadNote, parseOptions, runInTemporaryFolder, startRclone, stopRclone
+from _common import (
+    CATALOG_USER,
+    BenchmarkError,
+    loadAverage,
+    loadConfiguration,
+    loadNote,
+    parseOptions,
+    runInTemporaryFolder,
+    sqliteCatalogDB,
+    startRclone,
+    stopRclone,
+)
 
 SE = "S3-BENCH"
-USER = {"DN": "/CN=bench", "username": "alice", "group": "vo_user", "properties": ["NormalUser"], "VO": "vo"}
 TOP = "/vo/user/a/alice/check"
 
 
@@ -52,14 +61,8 @@ class CheckBenchmark:
         self.client.create_bucket(Bucket=self.bucket)
         cfgPath = self.work / "dirac.cfg"
         cfgPath.write_text(s3_se_cfg(SE, self.server, self.bucket))
-        os.environ["DIRACSYSCONFIG"] = str(cfgPath)
-        from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
-        from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
-
-        loaded = gConfigurationData.loadAll()
-        if not loaded["OK"]:
-            raise BenchmarkError(f"configuration {cfgPath}: {loaded['Message']}")
-        self.db = FileCatalogDB(f"sqlite:///{self.work / 'fc.sqlite'}")
+        loadConfiguration(cfgPath)
+        self.db = sqliteCatalogDB(self.work / "fc.sqlite")
         calls = self.calls = []
 
         class CountingCatalog(DBCatalog):
@@ -67,7 +70,7 @@ class CheckBenchmark:
                 calls.append(len(lfns))
                 return self.db.listDirectory(lfns, self.credentials, verbose)
 
-        self.catalog = CountingCatalog(self.db, USER)
+        self.catalog = CountingCatalog(self.db, CATALOG_USER)
 
     def seed(self) -> None:
         """N objects in D directories, all registered; then one dark, one lost, one size mismatch."""
@@ -77,7 +80,7 @@ class CheckBenchmark:
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda lfn: self.client.put_object(Bucket=self.bucket, Key=lfn[1:], Body=b""), lfns))
         entries = {lfn: {"SE": SE, "Size": 0, "Checksum": "00000001", "GUID": lfn, "PFN": ""} for lfn in lfns}
-        added = self.db.addFile(entries, USER)
+        added = self.db.addFile(entries, CATALOG_USER)
         if not added["OK"] or added["Value"]["Failed"]:
             raise BenchmarkError(f"registration failed: {str(added)[:300]}")
         self.client.put_object(Bucket=self.bucket, Key=f"{TOP[1:]}/d0000/dark.dat", Body=b"")

@@ -40,19 +40,21 @@ import time
 from pathlib import Path
 
 from _common import (
+    CATALOG_USER,
     BenchmarkError,
     MiB,
     expectAll,
     loadAverage,
+    loadConfiguration,
     loadNote,
     parseOptions,
     runInTemporaryFolder,
+    sqliteCatalogDB,
     startRclone,
     stopRclone,
 )
 
 S3_SE, FILE_SE = "S3-BENCH", "FILE-BENCH"
-USER = {"DN": "/CN=bench", "username": "alice", "group": "vo_user", "properties": ["NormalUser"], "VO": "vo"}
 HOME = "/vo/user/a/alice"
 
 
@@ -87,20 +89,12 @@ class DataManagerBenchmark:
 
         cfgPath = self.work / "dirac.cfg"
         cfgPath.write_text(merge_cfg(s3_se_cfg(S3_SE, server, self.bucket), file_se_cfg(FILE_SE, self.fileRoot)))
-        os.environ["DIRACSYSCONFIG"] = str(cfgPath)
-        from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
-
-        loaded = gConfigurationData.loadAll()
-        if not loaded["OK"]:
-            raise BenchmarkError(f"configuration {cfgPath}: {loaded['Message']}")
+        loadConfiguration(cfgPath)
 
         from DIRAC.DataManagementSystem.Client.DataManager import DataManager
-        from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
 
-        self.db = FileCatalogDB(f"sqlite:///{self.work / 'fc.sqlite'}")
-        if not self.db.isConnected()["OK"]:
-            raise BenchmarkError(f"cannot open the catalog DB: {self.db.connectionError}")
-        self.dm = DataManager(fileCatalog=DBCatalog(self.db, USER))
+        self.db = sqliteCatalogDB(self.work / "fc.sqlite")
+        self.dm = DataManager(fileCatalog=DBCatalog(self.db, CATALOG_USER))
 
     def upload(self) -> None:
         """N random files, uploaded and registered with one putAndRegister (timed, for information)."""
@@ -138,7 +132,7 @@ class DataManagerBenchmark:
         notCopied = [lfn for lfn, info in done.items() if "local copy" not in str(info.get("transfer", ""))]
         if notCopied:
             raise BenchmarkError(f"{len(notCopied)} LFNs were not copied, e.g. {notCopied[0]}: {done[notCopied[0]]}")
-        replicas = expectAll(self.db.getReplicas(self.lfns, USER), self.lfns, "getReplicas")
+        replicas = expectAll(self.db.getReplicas(self.lfns, CATALOG_USER), self.lfns, "getReplicas")
         if any(set(ses) != {S3_SE, FILE_SE} for ses in replicas.values()):
             raise BenchmarkError("the catalog does not list both replicas of every LFN")
         for lfn, path in self.sources.items():

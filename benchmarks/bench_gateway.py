@@ -48,6 +48,7 @@ from _common import (
     bigFileSpaceOK,
     expectAll,
     fileAdler32,
+    loadConfiguration,
     parseOptions,
     printTable,
     runInTemporaryFolder,
@@ -187,15 +188,11 @@ class GatewayBenchmark:
         gateway = self.launcher.start("DataManagement/S3Gateway", serverCfg, port=gatewayPort)
         print(f"S3Gateway PID {gateway.pid} on port {gatewayPort}", flush=True)
 
-        os.environ["DIRACSYSCONFIG"] = str(clientCfg)
         os.environ["X509_CERT_DIR"] = str(ca.caDir)
         os.environ["X509_USER_PROXY"] = ca.proxy("alice", "dirac_user", 6 * 3600, path=work / "alice.pem")
-        from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
+        loadConfiguration(clientCfg)
         from DIRAC.Resources.Storage.StorageElement import StorageElement
 
-        loaded = gConfigurationData.loadAll()
-        if not loaded["OK"]:
-            raise BenchmarkError(f"client configuration: {loaded['Message']}")
         self.ses = {name: StorageElement(name) for name in (DIRECT, INDIRECT)}
         for name, se in self.ses.items():
             if not se.valid:

@@ -48,6 +48,7 @@ from _common import (
     expectAll,
     fileAdler32,
     loadAverage,
+    loadConfiguration,
     loadNote,
     parseOptions,
     printTable,
@@ -101,13 +102,9 @@ def _bigChild(connection, job: dict) -> None:
     """Run one big transfer in this fresh process; send back seconds, peak RSS before and after."""
     try:
         if job["tool"] == "ours":
-            os.environ["DIRACSYSCONFIG"] = job["cfg"]
-            from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
+            loadConfiguration(job["cfg"])
             from DIRAC.Resources.Storage.StorageElement import StorageElement
 
-            loaded = gConfigurationData.loadAll()
-            if not loaded["OK"]:
-                raise BenchmarkError(f"configuration: {loaded['Message']}")
             se = StorageElement(SE_NAME)
             if not se.valid:
                 raise BenchmarkError(f"SE {SE_NAME}: {se.errorReason}")

@@ -38,20 +38,29 @@ def dirac9Environment(test_ca, cfgPath: Path, proxy: str, folder: Path) -> dict:
     return env
 
 
+def runDirac9Script(dirac9_python: str, script: str, args: list[str], env: dict, folder: Path) -> dict:
+    """Run ``script`` (beside this file) with DIRAC 9's Python in ``folder``; the JSON on its last output line.
+
+    The script must succeed (its output and errors are the failure's message otherwise).
+    """
+    done = subprocess.run(
+        [dirac9_python, str(HERE / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=folder,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_dirac9_client_uses_our_file_catalog(dirac9_python, test_ca, tmp_path):
     with running_catalog(test_ca, tmp_path, facade=True) as (service, cfgPath, proxies):
         env = dirac9Environment(test_ca, cfgPath, str(proxies[("alice", "dirac_user")]), tmp_path)
-        script = str(HERE / "dirac9_catalog_script.py")
-        done = subprocess.run(
-            [dirac9_python, script, service.url(), f"{HOME}/dirac9"],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            env=env,
-            cwd=tmp_path,
+        answers = runDirac9Script(
+            dirac9_python, "dirac9_catalog_script.py", [service.url(), f"{HOME}/dirac9"], env, tmp_path
         )
-        assert done.returncode == 0, done.stdout + done.stderr
-        answers = json.loads(done.stdout.strip().splitlines()[-1])
         lfn = f"{HOME}/dirac9/from-dirac9.txt"
         assert answers["whoami"]["Value"]["username"] == "alice"
         assert answers["addFile"]["Value"] == {"Successful": {lfn: True}, "Failed": {}}
@@ -69,32 +78,15 @@ def test_dirac9_client_uses_our_file_catalog(dirac9_python, test_ca, tmp_path):
 def test_dirac9_client_loads_its_configuration_from_our_configuration_server(
     dirac9_python, test_ca, tmp_path, rpc_launcher
 ):
-    from test_config_server import SE, _central  # tests/Core/Tornado
+    from test_config_server import SE, start_configuration_server  # tests/Core/Tornado
 
-    from rpc_fixtures import service_cfg
-
-    central = tmp_path / "central.cfg"
-    central.write_text(_central(test_ca))
-    serverCfg = tmp_path / "server.cfg"
-    serverCfg.write_text(
-        service_cfg(
-            test_ca,
-            {"Configuration/Server": {}},
-            extra=f"DIRAC\n{{\n  Configuration\n  {{\n    CentralFile = {central}\n  }}\n}}\n",
-        )
-    )
-    server = rpc_launcher.start("Configuration/Server", serverCfg)
+    server = start_configuration_server(test_ca, tmp_path, rpc_launcher)
     clientCfg = tmp_path / "client.cfg"
     clientCfg.write_text(f"DIRAC\n{{\n  Setup = Test\n  Configuration\n  {{\n    Servers = {server.url()}\n  }}\n}}\n")
     proxy = test_ca.proxy("alice", "dirac_user", 3600, tmp_path / "proxy")
     env = dirac9Environment(test_ca, clientCfg, proxy, tmp_path)
     options = [f"{SE}/S3/Path", f"{SE}/S3/Port", "/DIRAC/Configuration/Version"]
-    script = str(HERE / "dirac9_config_script.py")
-    done = subprocess.run(
-        [dirac9_python, script, *options], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    values = json.loads(done.stdout.strip().splitlines()[-1])
+    values = runDirac9Script(dirac9_python, "dirac9_config_script.py", options, env, tmp_path)
     assert values == {options[0]: "central-bucket", options[1]: "9000", options[2]: "2026-01-01 00:00:00.000000"}
 
 
@@ -114,17 +106,9 @@ def test_dirac9_user_puts_lists_gets_and_removes_through_our_gateway_and_catalog
     env = dirac9Environment(test_ca, f"{site['folder'] / 'client.cfg'},{setup}", proxy, tmp_path)
     download = tmp_path / "download"
     download.mkdir()
-    script = str(HERE / "dirac9_s3_script.py")
-    done = subprocess.run(
-        [dirac9_python, script, "GW-MOTO", lfn, str(source), str(download)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-        cwd=tmp_path,
+    answers = runDirac9Script(
+        dirac9_python, "dirac9_s3_script.py", ["GW-MOTO", lfn, str(source), str(download)], env, tmp_path
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    answers = json.loads(done.stdout.strip().splitlines()[-1])
     url = answers["url"]
     assert answers["putFile"]["Value"]["Successful"] == {url: 3000}, answers["putFile"]
     assert answers["addFile"]["Value"]["Successful"] == {lfn: True}, answers["addFile"]

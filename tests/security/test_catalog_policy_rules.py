@@ -79,6 +79,8 @@ DENIED_SEARCH = f"Permission denied: no search permission on {HOME}/priv"
         (BOB, policy.WRITE, f"{HOME}/new", f"Permission denied: no write permission on {HOME}"),
         (BOB, policy.WRITE, f"{HOME}/f", f"Permission denied: no write permission on {HOME}"),
         (ANONYMOUS, policy.WRITE, f"{HOME}/shared/new", policy.NO_OWNER),
+        (ANONYMOUS, policy.WRITE, f"{HOME}/priv/new", policy.NO_OWNER),  # before reach
+        (ANONYMOUS, policy.DELETE, f"{HOME}/priv/f", policy.NO_OWNER),
         (BOB, policy.WRITE, "/vo/user/b/bob/new", None),  # own home, created on demand
         (CAROL, policy.WRITE, "/vo/user/b/bob/new", "Permission denied: no write permission on /vo/user"),
         # delete: w on the parent

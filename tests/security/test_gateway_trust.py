@@ -185,20 +185,30 @@ def test_malformed_url_lists_get_a_clear_error(alice):
     assert not nested["OK"] and "urls must be a list of URL strings" in nested["Message"], nested
 
 
-def test_a_listing_is_one_directory_with_the_delimiter_and_a_bounded_page(alice):
+def _listing(se: str, url: str, params: dict, method: str = "list_objects") -> dict:
+    return S3GatewayClient().getListing(se, method, url, params)
+
+
+def test_a_listing_is_answered_by_the_gateway_for_one_directory_with_checked_parameters(alice):
+    """A listing is never signed (S3's answer shows what the catalog hides); the gateway answers it."""
     directory = _url(alice, "GW-RCLONE", HOME)
-    successful, _failed = _bulk(_ask("GW-RCLONE", "list_objects", [directory]))
-    query = parse_qs(urlsplit(successful[directory]).query)
-    assert (query["delimiter"], query["prefix"], query["max-keys"]) == (["/"], [HOME[1:] + "/"], ["1000"])
-    smuggled = {
-        directory: {"MaxKeys": 100000},
-        _url(alice, "GW-RCLONE", f"{HOME}/a"): {"Prefix": ""},
-        _url(alice, "GW-RCLONE", f"{HOME}/b"): {"delimiter": ""},
-        _url(alice, "GW-RCLONE", f"{HOME}/c"): {"MaxKeys": "all"},
-    }
-    successful, failed = _bulk(_ask("GW-RCLONE", "list_objects", smuggled))
-    assert successful == {} and set(failed) == set(smuggled), failed
-    assert "MaxKeys must be 1..1000" in failed[directory]
+    signed = _ask("GW-RCLONE", "list_objects", [directory])
+    assert not signed["OK"] and "not signed" in signed["Message"], signed
+    answered = _listing("GW-RCLONE", directory, {"MaxKeys": 5})
+    assert answered["OK"] and answered["Value"].startswith("<ListBucketResult>"), answered
+    assert f"<Prefix>{HOME[1:]}/</Prefix>" in answered["Value"]
+    smuggled = [
+        (directory, {"MaxKeys": 100000}, "MaxKeys must be 1..1000"),
+        (directory, {"Prefix": ""}, "not Prefix"),
+        (directory, {"delimiter": ""}, "not delimiter"),
+        (directory, {"MaxKeys": "all"}, "MaxKeys must be 1..1000"),
+        (_url(alice, "GW-RCLONE", f"{HOME}/../../"), {}, "segment"),
+    ]
+    for url, params, reason in smuggled:
+        refused = _listing("GW-RCLONE", url, params)
+        assert not refused["OK"] and reason in refused["Message"], (params, refused)
+    wrongMethod = _listing("GW-RCLONE", directory, {}, method="get_object")
+    assert not wrongMethod["OK"] and "getListing answers" in wrongMethod["Message"]
 
 
 def test_a_private_directory_is_not_listed_for_others(site, monkeypatch):
@@ -210,8 +220,9 @@ def test_a_private_directory_is_not_listed_for_others(site, monkeypatch):
     assert FileCatalogClient().changePathMode({private: 0o700})["OK"]
     _as(site, monkeypatch, "bob")
     url = _url(site, "GW-RCLONE", private)
-    successful, failed = _bulk(_ask("GW-RCLONE", "list_objects", [url]))
-    assert successful == {} and "permission denied" in failed[url]
+    for method in ("list_objects", "list_multipart_uploads"):
+        refused = _listing("GW-RCLONE", url, {}, method)
+        assert not refused["OK"] and "permission denied" in refused["Message"], refused
 
 
 def test_a_delegated_proxy_claiming_another_group_gets_nothing_signed(site, monkeypatch, tmp_path):

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -63,11 +64,14 @@ DIRAC
     )
 
 
-@pytest.fixture
-def cs_server(test_ca, tmp_path, rpc_launcher):
-    central = tmp_path / "central.cfg"
+def start_configuration_server(test_ca, folder: Path, launcher, extraArgs: Sequence[str] = ()):
+    """A ``Configuration/Server`` started by ``launcher`` serving ``_central`` from ``folder/central.cfg``.
+
+    Its own cfg is ``folder/server.cfg``; the central file's path is the process's ``central``.
+    """
+    central = folder / "central.cfg"
     central.write_text(_central(test_ca))
-    local = tmp_path / "server.cfg"
+    local = folder / "server.cfg"
     local.write_text(
         service_cfg(
             test_ca,
@@ -75,9 +79,14 @@ def cs_server(test_ca, tmp_path, rpc_launcher):
             extra=f"DIRAC\n{{\n  Configuration\n  {{\n    CentralFile = {central}\n  }}\n}}\n",
         )
     )
-    server = rpc_launcher.start("Configuration/Server", local)
+    server = launcher.start("Configuration/Server", local, extraArgs=extraArgs)
     server.central = central
     return server
+
+
+@pytest.fixture
+def cs_server(test_ca, tmp_path, rpc_launcher):
+    return start_configuration_server(test_ca, tmp_path, rpc_launcher)
 
 
 @pytest.fixture

@@ -243,24 +243,13 @@ def test_dirac9_mode_from_the_configuration(service, creds, client_env):
 
 def test_our_configuration_client_reads_a_server_in_dirac9_protocol(test_ca, tmp_path, rpc_launcher, monkeypatch):
     """``/DIRAC/RPCProtocol = dirac9`` in the local cfg: the central configuration is fetched in DIRAC 9's form."""
-    from test_config_server import SE, _central
+    from test_config_server import SE, start_configuration_server
 
     from DIRAC.ConfigurationSystem.Client.Config import gConfig
     from DIRAC.ConfigurationSystem.Client.ConfigurationData import centralFileLoader, gConfigurationData
     from DIRAC.ConfigurationSystem.Client.CSServerLoader import installCentralLoader
-    from rpc_fixtures import service_cfg
 
-    central = tmp_path / "central.cfg"
-    central.write_text(_central(test_ca))
-    serverCfg = tmp_path / "server.cfg"
-    serverCfg.write_text(
-        service_cfg(
-            test_ca,
-            {"Configuration/Server": {}},
-            extra=f"DIRAC\n{{\n  Configuration\n  {{\n    CentralFile = {central}\n  }}\n}}\n",
-        )
-    )
-    server = rpc_launcher.start("Configuration/Server", serverCfg, extraArgs=["--log-level", "VERBOSE"])
+    server = start_configuration_server(test_ca, tmp_path, rpc_launcher, extraArgs=["--log-level", "VERBOSE"])
     local = tmp_path / "client.cfg"
     local.write_text(
         f"DIRAC\n{{\n  RPCProtocol = dirac9\n  Security\n  {{\n    CALocation = {test_ca.caDir}\n  }}\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import random
 import re
+from collections.abc import Callable
 
 from cryptography import x509 as cx509
 from cryptography.hazmat import asn1
@@ -282,31 +283,26 @@ class X509Certificate(ExpiryMixin):
         result = self.getExtensions()
         return result if not result["OK"] else S_OK(PROXY_CERT_INFO_OID in result["Value"])
 
-    def getProxyPolicyLanguage(self) -> dict:
-        """S_OK(dotted policy language of the proxyCertInfo extension, None when not a proxy)."""
+    def _decodedExtension(self, oid: str, decode: Callable[[bytes], str], name: str) -> dict:
+        """S_OK(``decode`` of extension ``oid``'s value, None when absent); S_ERROR naming ``name`` if malformed."""
         result = self.getExtensions()
         if not result["OK"]:
             return result
-        extension = result["Value"].get(PROXY_CERT_INFO_OID)
+        extension = result["Value"].get(oid)
         if extension is None:
             return S_OK(None)
         try:
-            return S_OK(decodeProxyPolicyLanguage(extension[1]))
+            return S_OK(decode(extension[1]))
         except ValueError as exc:
-            return S_ERROR(f"Malformed proxyCertInfo extension: {exc}")
+            return S_ERROR(f"Malformed {name} extension: {exc}")
+
+    def getProxyPolicyLanguage(self) -> dict:
+        """S_OK(dotted policy language of the proxyCertInfo extension, None when not a proxy)."""
+        return self._decodedExtension(PROXY_CERT_INFO_OID, decodeProxyPolicyLanguage, "proxyCertInfo")
 
     def getDIRACGroup(self) -> dict:
         """S_OK(the DIRAC group of the 1.2.42.42 extension, or None)."""
-        result = self.getExtensions()
-        if not result["OK"]:
-            return result
-        extension = result["Value"].get(DIRAC_GROUP_OID)
-        if extension is None:
-            return S_OK(None)
-        try:
-            return S_OK(decodeDIRACGroup(extension[1]))
-        except ValueError as exc:
-            return S_ERROR(f"Malformed DIRAC group extension: {exc}")
+        return self._decodedExtension(DIRAC_GROUP_OID, decodeDIRACGroup, "DIRAC group")
 
     def isCA(self) -> dict:
         """S_OK(True for a CA certificate, basicConstraints CA:TRUE)."""

@@ -17,3 +17,8 @@ class S3GatewayClient(Client):
     def createPresignedUrl(self, storageName: str, s3_method: str, urls: list | dict, expiration: int = 3600) -> dict:
         """Bulk S_OK({'Successful': {url: presigned URL}, 'Failed': {url: reason}})."""
         return self._getRPC().createPresignedUrl(storageName, s3_method, urls, expiration)
+
+    def getListing(self, storageName: str, s3_method: str, url: str, params: dict | None = None) -> dict:
+        """S_OK(S3 listing document) of directory ``url`` (``list_objects`` or ``list_multipart_uploads``)
+        holding only what the file catalog shows the caller; listings are never signed."""
+        return self._getRPC().getListing(storageName, s3_method, url, params or {})

@@ -30,6 +30,7 @@ words are in ``docs/FileCatalogPolicy.rst`` (and the README); in short, POSIX:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -298,6 +299,28 @@ class View(Protocol):
     def nearestDir(self, path: str) -> Any: ...
 
 
+def _reachedFirst(check: Callable[..., str | None]) -> Callable[..., str | None]:
+    """A ``PathAccess`` check that applies to reachable paths: why ``path`` cannot be reached comes first."""
+
+    @functools.wraps(check)
+    def checked(self: PathAccess, path: str, *args: Any, **kwargs: Any) -> str | None:
+        return self.reach(path) or check(self, path, *args, **kwargs)
+
+    return checked
+
+
+def _ownersOnly(check: Callable[..., str | None]) -> Callable[..., str | None]:
+    """A ``PathAccess`` check for callers who may own entries (or managers): ``NO_OWNER`` for the others, first."""
+
+    @functools.wraps(check)
+    def checked(self: PathAccess, path: str, *args: Any, **kwargs: Any) -> str | None:
+        if not self.identity.canOwn and not self.identity.isManager:
+            return NO_OWNER
+        return check(self, path, *args, **kwargs)
+
+    return checked
+
+
 class PathAccess:
     """The decisions for one caller over one loaded view.
 
@@ -338,11 +361,9 @@ class PathAccess:
         """exists / isFile / isDirectory: reach only (POSIX ``stat``)."""
         return self.reach(path)
 
+    @_reachedFirst
     def read(self, path: str) -> str | None:
         """Reach, then ``r`` on the entry, or on the nearest existing directory when nothing is there."""
-        reason = self.reach(path)
-        if reason:
-            return reason
         row = self._entry(path)
         where = path
         if row is None:
@@ -352,21 +373,16 @@ class PathAccess:
             return f"{PERMISSION_DENIED}: no read permission on {where}"
         return None
 
+    @_reachedFirst
     def execute(self, path: str) -> str | None:
         """Reach, then ``x`` on the entry (on the nearest existing directory when nothing is there)."""
-        reason = self.reach(path)
-        if reason:
-            return reason
         row = self._entry(path) or self.view.nearestDir(path)
         return None if self._allows(mayExecute, row) else f"{PERMISSION_DENIED}: no execute permission on {path}"
 
+    @_ownersOnly
+    @_reachedFirst
     def write(self, path: str) -> str | None:
         """Reach and ``w`` on the nearest existing directory (own missing home included); ``w`` on an existing file."""
-        if not self.identity.canOwn and not self.identity.isManager:
-            return NO_OWNER
-        reason = self.reach(path)
-        if reason:
-            return reason
         top = self.view.nearestDir(path)
         if not mayWriteBelow(self.identity, path, top.Path, top.Owner, top.OwnerGroup, top.Mode):
             return f"{PERMISSION_DENIED}: no write permission on {top.Path}"
@@ -375,13 +391,10 @@ class PathAccess:
             return f"{PERMISSION_DENIED}: no write permission on {path}"
         return None
 
+    @_ownersOnly
+    @_reachedFirst
     def delete(self, path: str) -> str | None:
         """Reach and ``w`` on the parent directory (a missing parent in the caller's own home counts as theirs)."""
-        if not self.identity.canOwn and not self.identity.isManager:
-            return NO_OWNER
-        reason = self.reach(path)
-        if reason:
-            return reason
         top = self.view.nearestDir(path)
         parent = parentOf(path)
         if top.Path == parent:
@@ -390,11 +403,9 @@ class PathAccess:
             allowed = mayWriteBelow(self.identity, parent, top.Path, top.Owner, top.OwnerGroup, top.Mode)
         return None if allowed else f"{PERMISSION_DENIED}: no write permission on {top.Path}"
 
+    @_reachedFirst
     def change(self, path: str, newGroup: str | None = None) -> str | None:
         """chmod (chgrp to ``newGroup``): reach, an existing entry, the owner (to one of their groups) or a manager."""
-        reason = self.reach(path)
-        if reason:
-            return reason
         row = self._entry(path)
         if row is None:
             return f"{NO_SUCH}: {path}"
@@ -404,11 +415,9 @@ class PathAccess:
             return f"{PERMISSION_DENIED}: {self.identity.username} is not a member of group {newGroup}"
         return None
 
+    @_reachedFirst
     def chown(self, path: str) -> str | None:
         """chown: reach, an existing entry, and a manager."""
-        reason = self.reach(path)
-        if reason:
-            return reason
         if self._entry(path) is None:
             return f"{NO_SUCH}: {path}"
         if not mayChown(self.identity):

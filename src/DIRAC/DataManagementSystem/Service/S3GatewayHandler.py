@@ -4,13 +4,16 @@ Users who hold no S3 keys ask this service for presigned URLs. At start it finds
 every S3 storage element whose two Aws options this host's configuration holds
 (one gateway serves them all; run as many copies as wanted). Before it signs, it
 asks the file catalog, on behalf of the caller, whether the caller may do that
-operation on each LFN: one bulk ``hasAccess`` per request. Denied or malformed
+operation on each LFN: one bulk ``hasAccess`` per request (reads of objects first
+ask ``isFile``, then ``hasAccess`` for read or, unregistered, create). Denied or malformed
 URLs are ``Failed`` and nothing is signed for them. Every decision is audited.
 
 What it signs is checked first (``S3/Methods.py``): one object per URL (never
-the bucket), listings of a directory with the fixed delimiter, puts that pin
-size, MD5, checksum and ``If-None-Match: *``; and the SE must allow the access
-(``ReadAccess`` / ``WriteAccess`` / ``RemoveAccess``). URL lifetimes: whole
+the bucket), puts that pin size, MD5, checksum and ``If-None-Match: *``; and the
+SE must allow the access (``ReadAccess`` / ``WriteAccess`` / ``RemoveAccess``).
+An object whose LFN the catalog does not know is read only by who may create it.
+Listings are never signed: ``getListing`` performs them and answers only what the
+catalog shows the caller (``S3GatewayView``). URL lifetimes: whole
 seconds, at most ``MaxExpiration`` for ``get_object`` (the URLs handed to
 external applications), at most one hour for the others, and URLs that write
 or remove are cut to ``WRITE_URL_SECONDS`` whatever was asked.
@@ -27,13 +30,20 @@ from DIRAC.ConfigurationSystem.Client.Helpers.Resources import getStorageElement
 from DIRAC.Core.DISET.RequestHandler import RequestHandler, getServiceOption
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.DataManagementSystem.Service.S3GatewayView import (
+    CallerCatalog,
+    listMultipartUploads,
+    listObjects,
+    objectReads,
+)
 from DIRAC.DataManagementSystem.Utilities.AuditLog import AuditLog
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
-from DIRAC.Resources.Catalog.FileCatalog import FileCatalog
 from DIRAC.Resources.Storage.S3.Credentials import signingCredentials
 from DIRAC.Resources.Storage.S3.Methods import (
     CHECKSUM_HEADER,
+    GATEWAY_ANSWERS,
     MAX_DELETE_KEYS,
+    OBJECT_READS,
     OPERATIONS,
     WRITE_URL_SECONDS,
     buildRequest,
@@ -115,16 +125,20 @@ class S3GatewayHandler(RequestHandler):
         uploads also holds, under ``CleanUp``, a HEAD and a DELETE URL of each
         (``cleanUpUrls``).
         """
-        storage = self.storages.get(storageName)
-        if storage is None:
+        served = self._served(storageName, s3_method)
+        if not served["OK"]:
+            return served
+        storage, operation = served["Value"]
+        if s3_method in GATEWAY_ANSWERS:
             return S_ERROR(
-                DErrno.EWRONGSE,
-                f"this S3Gateway does not serve SE {storageName} (unknown, not S3, or no keys on this host)",
+                DErrno.EINVAL,
+                f"{s3_method} is answered by the gateway (getListing), not signed: "
+                "S3's own answer shows sizes, ETags and names the catalog hides",
             )
-        operation = OPERATIONS.get(s3_method)
-        if operation is None or operation.bindsBody:
-            known = ", ".join(name for name, op in OPERATIONS.items() if not op.bindsBody)
-            return S_ERROR(DErrno.EINVAL, f"unknown S3 method {s3_method!r} here; known: {known}")
+        if operation.bindsBody:
+            return S_ERROR(
+                DErrno.EINVAL, f"{s3_method} binds its body: presignDeleteObjects signs it, createPresignedUrl does not"
+            )
         lifetime = self._lifetime(s3_method, expiration)
         if not lifetime["OK"]:
             return lifetime
@@ -147,7 +161,11 @@ class S3GatewayHandler(RequestHandler):
             else:
                 failed[url] = prepared["Message"]
         lfns = {url: lfn for url, (lfn, _request) in requests.items()}
-        allowed = self._allowed(credentials, sorted(set(lfns.values())), operation.permission)
+        catalog = CallerCatalog(credentials)
+        if s3_method in OBJECT_READS:
+            allowed = objectReads(catalog, sorted(set(lfns.values())))
+        else:
+            allowed = catalog.allowed(sorted(set(lfns.values())), operation.permission)
         forms = [
             url for url, (lfn, request) in requests.items() if request[0] == POST_FORM and allowed.get(lfn) is True
         ]
@@ -176,6 +194,54 @@ class S3GatewayHandler(RequestHandler):
             answer[CLEANUP_KEY] = cleanUpUrls(storage, {url: lfns[url] for url in successful})
         return S_OK(answer)
 
+    types_getListing = [str, str, str, dict]
+
+    def export_getListing(self, storageName: str, s3_method: str, url: str, params: dict) -> dict:
+        """S_OK(S3 listing document) of the directory ``url``: only what the catalog shows the caller.
+
+        ``s3_method``: ``list_objects`` (``params``: ``ContinuationToken``, ``MaxKeys``; the
+        gateway reads S3 pages of 1,000 keys whatever ``MaxKeys`` says) or
+        ``list_multipart_uploads`` (one answer, never truncated). The caller needs ``r`` on the
+        directory; what the answer holds is described in ``S3GatewayView``.
+        """
+        served = self._served(storageName, s3_method)
+        if not served["OK"]:
+            return served
+        storage, operation = served["Value"]
+        if s3_method not in GATEWAY_ANSWERS:
+            return S_ERROR(DErrno.EINVAL, f"getListing answers {', '.join(sorted(GATEWAY_ANSWERS))}, not {s3_method}")
+        allowedHere = StorageElement(storageName).isValid(operation.access)
+        if not allowedHere["OK"]:
+            return allowedHere
+        prepared = self._request(storage, s3_method, url, params)
+        if not prepared["OK"]:
+            return prepared
+        lfn = prepared["Value"][0]
+        credentials = self.getRemoteCredentials()
+        catalog = CallerCatalog(credentials)
+        reason = catalog.allowed([lfn], operation.permission)[lfn]
+        record = {"dn": credentials.get("DN", ""), "group": credentials.get("group", ""), "se": storageName}
+        record.update({"method": s3_method, "lfn": lfn, "granted": reason is True})
+        self.audit.record([{**record, "reason": "" if reason is True else reason}])
+        if reason is not True:
+            return S_ERROR(DErrno.EACCES, f"cannot list {lfn}: {reason}")
+        if s3_method == "list_multipart_uploads":
+            return listMultipartUploads(storage, catalog, lfn)
+        return listObjects(storage, catalog, lfn, params.get("ContinuationToken") or "")
+
+    def _served(self, storageName: str, s3Method: str) -> dict:
+        """S_OK((S3 plugin, operation)) when this gateway serves ``storageName`` and knows ``s3Method``."""
+        storage = self.storages.get(storageName)
+        if storage is None:
+            return S_ERROR(
+                DErrno.EWRONGSE,
+                f"this S3Gateway does not serve SE {storageName} (unknown, not S3, or no keys on this host)",
+            )
+        operation = OPERATIONS.get(s3Method)
+        if operation is None:
+            return S_ERROR(DErrno.EINVAL, f"unknown S3 method {s3Method!r}; known: {', '.join(OPERATIONS)}")
+        return S_OK((storage, operation))
+
     def _lifetime(self, s3Method: str, expiration: Any) -> dict:
         """S_OK(seconds the URL lives) or S_ERROR: whole seconds, capped; writes are shortened."""
         if not isinstance(expiration, int) or isinstance(expiration, bool):
@@ -199,28 +265,6 @@ class S3GatewayHandler(RequestHandler):
         if s3Method == "put_object" and isinstance(params, dict) and CHECKSUM_HEADER in params:
             return _withLFN(lfn, _postRequest(key, params))
         return _withLFN(lfn, buildRequest(s3Method, key, params, viaGateway=True))
-
-    @staticmethod
-    def _allowed(credentials: dict, lfns: list[str], permission: str) -> dict[str, Any]:
-        """{lfn: True or the reason it is refused}, from one catalog call on the caller's behalf."""
-        if not lfns:
-            return {}
-        if not credentials.get("DN") or not credentials.get("group"):
-            return dict.fromkeys(lfns, "permission denied: the caller has no identity and group")
-        catalog = FileCatalog(delegatedDN=credentials["DN"], delegatedGroup=credentials["group"], useCertificates=True)
-        result = catalog.hasAccess(lfns, permission)
-        if not result["OK"]:
-            log.error("File catalog permission check failed:", result["Message"])
-            return dict.fromkeys(lfns, f"permission check failed, nothing signed: {result['Message']}")
-        answers: dict[str, Any] = {}
-        for lfn in lfns:
-            if result["Value"]["Successful"].get(lfn) is True:
-                answers[lfn] = True
-            elif lfn in result["Value"]["Failed"]:
-                answers[lfn] = f"permission check failed: {result['Value']['Failed'][lfn]}"
-            else:
-                answers[lfn] = "permission denied"
-        return answers
 
     @staticmethod
     def _stillFree(storage: S3Storage, urls: list[str]) -> dict[str, Any]:
@@ -290,7 +334,7 @@ class S3GatewayHandler(RequestHandler):
                 failed[url] = "its key cannot be named in a multi-object delete: remove it alone"
             else:
                 lfns[url] = mapped["Value"]
-        allowed = self._allowed(credentials, sorted(set(lfns.values())), operation.permission)
+        allowed = CallerCatalog(credentials).allowed(sorted(set(lfns.values())), operation.permission)
         granted = {url: lfn for url, lfn in lfns.items() if allowed.get(lfn) is True}
         failed.update({url: allowed.get(lfn, "permission denied") for url, lfn in lfns.items() if url not in granted})
         answer = {"Successful": dict.fromkeys(granted, True), "Failed": failed, "URL": "", "Headers": {}}

@@ -4,8 +4,10 @@ An LFN ``/vo/user/f`` lives at ``s3://host:port/<bucket>/vo/user/f``, under the
 key ``vo/user/f``. This class maps URLs to keys, builds the S3 requests and reads
 the answers; who authorises a request is a separate signer (``DirectSigner``
 when the configuration holds the Aws keys), and the bytes move through one
-shared keep-alive HTTP executor. adler32 is computed while the bytes move,
-stored as ``x-amz-meta-checksum`` on upload and verified on download.
+shared urllib3 pool (``S3/HttpClient``). adler32 is computed while the bytes move,
+stored as ``x-amz-meta-checksum`` on upload and verified on download. A download
+whose body breaks is resumed from the byte reached, pinned to the same object by
+its ETag; error answers are explained from S3's codes (``S3/Errors``).
 
 Listings ask for ``encoding-type=url`` so that any key another tool wrote
 (control characters included) reads back; a key that cannot be an LFN (``//``,
@@ -25,9 +27,10 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Core.Utilities.Adler import Adler32, Adler32MD5, compareAdler, fileAdler, fileAdlerMD5, intAdlerToHex
+from DIRAC.Core.Utilities.Adler import Adler32MD5, compareAdler, fileAdler, fileAdlerMD5, intAdlerToHex
 from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.Resources.Storage.S3.Errors import s3Error
 from DIRAC.Resources.Storage.S3.HttpClient import S3HttpClient, S3Response
 from DIRAC.Resources.Storage.S3.Methods import (
     CHECKSUM_HEADER,
@@ -38,7 +41,7 @@ from DIRAC.Resources.Storage.S3.Methods import (
     canDeleteInBulk,
     deleteObjectsBody,
 )
-from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, downloadParts, uploadParts
+from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, downloadParts, receiveBody, uploadParts
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE, MiB
@@ -69,14 +72,17 @@ _clientsLock = threading.Lock()
 _clients: dict[tuple, S3HttpClient] = {}
 
 
-def sharedHttpClient(settings: S3Settings) -> S3HttpClient:
-    """One HTTP executor per endpoint and timeout settings, shared by every SE object."""
+def sharedHttpClient(settings: S3Settings, workers: int) -> S3HttpClient:
+    """One HTTP client per endpoint and settings, shared by every SE object: its pool keeps a
+    connection for each bulk worker and each part worker of a big transfer."""
     transfer = settings.transfer
+    connections = workers + transfer.partWorkers
     key = (settings.endpoint, transfer.connectTimeout, transfer.readTimeout, transfer.retries, settings.verify)
+    key += (connections,)
     with _clientsLock:
         if key not in _clients:
             _clients[key] = S3HttpClient(
-                transfer.connectTimeout, transfer.readTimeout, transfer.retries, settings.verify
+                transfer.connectTimeout, transfer.readTimeout, transfer.retries, settings.verify, connections
             )
         return _clients[key]
 
@@ -161,6 +167,8 @@ class S3Storage(StorageBase):
     """DIRAC storage plugin for S3-compatible object stores (AWS, Ceph, MinIO, WEKA, ECS)."""
 
     _INPUT_PROTOCOLS = ["s3"]
+    #: requests in flight per bulk call (option MaxWorkers): S3 is far away, small requests mostly wait
+    DEFAULT_WORKERS = 64
 
     def __init__(self, storageName: str, parameters: dict):
         parsed = parseS3Settings(storageName, parameters)
@@ -172,7 +180,7 @@ class S3Storage(StorageBase):
             self.isok, self.errorMessage = False, parsed["Message"]
             return
         self.settings: S3Settings = parsed["Value"]
-        self.http = sharedHttpClient(self.settings)
+        self.http = sharedHttpClient(self.settings, self.maxWorkers)
         if self.settings.hasKeys:
             self.signer = DirectSigner(self.settings)
         else:
@@ -209,6 +217,8 @@ class S3Storage(StorageBase):
         as ``(s3Method, (url, headers), preparedAt)``; it is used when the operation
         matches and it is fresh (gateway URLs that write live minutes).
         """
+        if isinstance(self.signer, GatewaySigner) and s3Method in self.signer.answered:
+            return self.signer.answerListing(s3Method, lfn, params)  # filtered by the catalog, never signed
         if _isPrepared(context, s3Method):
             authorised = S_OK(context[1])
         else:
@@ -252,33 +262,36 @@ class S3Storage(StorageBase):
         return S_OK(answers)
 
     def _failure(self, response: S3Response, lfn: str | None, action: str) -> dict:
-        """S_ERROR a person can act on, for a non-2xx answer."""
+        """S_ERROR a person can act on, for a failed answer (``S3/Errors`` explains each S3 code).
+
+        A 404 without a body (HEAD) may mean a missing object or a missing bucket: the
+        bucket is checked, and a check that cannot reach the server says so.
+        """
         code = response.errorCode()
         where = f"{lfn} on SE {self.name}" if lfn else f"SE {self.name}"
-        if code == "NoSuchBucket" or (response.status == 404 and not self._bucketExists()):
-            return S_ERROR(
-                DErrno.ECONF,
-                f"cannot {action} {where}: bucket {self.settings.bucket} does not exist at "
-                f"{self.settings.endpoint} (check the SE's Path option)",
-            )
-        if response.status == 404:
-            return S_ERROR(DErrno.ENOENT, f"cannot {action} {where}: no such file")
-        if response.status == 412:
-            return S_ERROR(DErrno.EEXIST, f"cannot {action} {where}: the object exists already; not overwritten")
-        if code == "BadDigest":
-            return S_ERROR(
-                DErrno.EBADCKS, f"cannot {action} {where}: the bytes received do not match their Content-MD5"
-            )
-        if response.status == 403:
-            return S_ERROR(DErrno.EACCES, f"cannot {action} {where}: access denied by the S3 server ({code or 403})")
-        return S_ERROR(DErrno.EIO, f"cannot {action} {where}: S3 server answered HTTP {response.status} {code}".strip())
+        if response.status == 404 and not code:
+            bucket = self._bucketExists()
+            if not bucket["OK"]:
+                return S_ERROR(bucket["Errno"], f"cannot {action} {where}: no such file or bucket, {bucket['Message']}")
+            if bucket["Value"] is False:
+                code = "NoSuchBucket"
+        serverDate = response.headers.get("date", "")
+        return s3Error(response.status, code, response.errorMessage(), serverDate, self.settings, action, where)
 
-    def _bucketExists(self) -> bool:
-        """True once the bucket answered; asked again only until it has."""
-        if not self._bucketSeen:
-            result = self._send("list_objects", "/", {"MaxKeys": 1})
-            self._bucketSeen = result["OK"] and result["Value"].status == 200
-        return self._bucketSeen
+    def _bucketExists(self) -> dict:
+        """S_OK(True/False) when the server says whether the bucket exists, S_OK(None) when it
+        will not say (e.g. listing refused); S_ERROR when the server cannot be reached.
+        Asked again only until it answered True."""
+        if self._bucketSeen:
+            return S_OK(True)
+        sent = self._send("list_objects", "/", {"MaxKeys": 1})
+        if not sent["OK"]:
+            return S_ERROR(sent["Errno"], f"the bucket check failed: {sent['Message']}")
+        response = sent["Value"]
+        self._bucketSeen = response.ok
+        if response.ok or response.errorCode() == "NoSuchBucket":
+            return S_OK(response.ok)
+        return S_OK(None)
 
     # ------------------------------------------------------------------ metadata
 
@@ -367,12 +380,22 @@ class S3Storage(StorageBase):
                 streamed.close()
         if not sent["OK"]:
             return sent
+        if sent["Value"].status == 412 and sent["Value"].attempts > 1 and self._holds(lfn, checksum, size):
+            return S_OK(size)  # our first attempt landed, its answer was lost; If-None-Match refused the resend
         if sent["Value"].status != 200:
             return self._failure(sent["Value"], lfn, "upload")
         if streamed is not None and (streamed.size != size or not compareAdler(streamed.hexdigest(), checksum)):
             self._removeFile(lfn, None)
             return changed
         return S_OK(size)
+
+    def _holds(self, lfn: str, checksum: str, size: int) -> bool:
+        """True when the object at ``lfn`` has ``size`` bytes and adler32 ``checksum``."""
+        head = self._send("head_object", lfn)
+        if not head["OK"] or not head["Value"].ok:
+            return False
+        metadata = self._metadataFrom(head["Value"])
+        return metadata["Size"] == size and compareAdler(metadata["Checksum"] or "", checksum)
 
     def _putInParts(self, lfn: str, localFile: str, size: int) -> dict:
         """Multipart upload; the object carries its checksum from the moment it exists.
@@ -504,36 +527,30 @@ class S3Storage(StorageBase):
         if not sent["OK"]:
             return sent
         response = sent["Value"]
-        if response.status != 200:
+        if not response.ok:
             return self._failure(response, lfn, "download")
         metadata = self._metadataFrom(response)
-        size = metadata["Size"]
+        size, etag = metadata["Size"], response.headers.get("etag", "")
         transfer = self.settings.transfer
+
+        def fetchRange(offset: int, length: int) -> dict:
+            return self._getRange(lfn, offset, length, context, etag)
+
         if size > transfer.multipartThreshold and response.headers.get("accept-ranges") == "bytes":
             response.abandon()
             fetched = downloadParts(
-                localFile,
-                size,
-                transfer.partSize,
-                lambda o, n: self._getRange(lfn, o, n, context),
-                transfer.partWorkers,
+                localFile, size, transfer.partSize, fetchRange, transfer.retries, transfer.partWorkers
             )
-            if not fetched["OK"]:
-                return fetched
-            actual, received = intAdlerToHex(fetched["Value"]), size
         else:
-            adler = Adler32()
             try:
                 with open(localFile, "wb") as handle:
-                    for chunk in response.chunks():
-                        adler.update(chunk)
-                        handle.write(chunk)
+                    fetched = receiveBody(response, 0, size, handle, fetchRange, transfer.retries)
             except OSError as exc:
                 response.abandon()
                 return S_ERROR(DErrno.EIO, f"cannot write {localFile}: {exc.strerror}")
-            actual, received = adler.hexdigest(), adler.size
-        if received != size:
-            return S_ERROR(DErrno.EFILESIZE, f"download of {lfn} got {received} bytes, the object has {size}")
+        if not fetched["OK"]:
+            return S_ERROR(fetched["Errno"], f"download of {lfn} from SE {self.name} failed: {fetched['Message']}")
+        actual = intAdlerToHex(fetched["Value"])
         if metadata["Checksum"] and not compareAdler(actual, metadata["Checksum"]):
             return S_ERROR(
                 DErrno.EBADCKS,
@@ -541,17 +558,22 @@ class S3Storage(StorageBase):
             )
         return S_OK(size)
 
-    def _getRange(self, lfn: str, offset: int, length: int, context: Any) -> dict:
-        rangeHeader = {"Range": f"bytes={offset}-{offset + length - 1}"}
-        sent = self._send("get_object", lfn, None, context, rangeHeader, stream=True)
+    def _getRange(self, lfn: str, offset: int, length: int, context: Any, etag: str = "") -> dict:
+        """S_OK(streamed answer) for ``length`` bytes from ``offset``, of the object whose ETag is ``etag``."""
+        rangeHeaders = {"Range": f"bytes={offset}-{offset + length - 1}"}
+        if etag:
+            rangeHeaders["If-Match"] = etag
+        sent = self._send("get_object", lfn, None, context, rangeHeaders, stream=True)
         if not sent["OK"]:
             return sent
         response = sent["Value"]
         # 206 is the standard answer; some servers (rclone) say 200 but do send just the range.
         isRange = response.headers.get("content-range", "").startswith(f"bytes {offset}-")
-        if response.status not in (200, 206) or not isRange:
-            if response.status in (200, 206):
+        if not response.ok or not isRange:
+            if response.ok:
                 response.abandon()
+            if response.status == 412:
+                return S_ERROR(DErrno.EIO, f"{lfn} on SE {self.name} changed while being downloaded")
             return self._failure(response, lfn, "download a part of")
         return sent
 
@@ -623,7 +645,8 @@ class S3Storage(StorageBase):
         if not allowed:
             return answers
         lfnOfKey = {keys[lfn]: lfn for lfn in allowed}
-        sent = self.http.send("POST", url, headers, body=deleteObjectsBody(list(lfnOfKey)))
+        # removing a key twice does no harm: the request may be resent like a DELETE
+        sent = self.http.send("POST", url, headers, body=deleteObjectsBody(list(lfnOfKey)), idempotent=True)
         if not sent["OK"]:
             return {**answers, **dict.fromkeys(allowed, sent)}
         response = sent["Value"]
@@ -710,7 +733,10 @@ class S3Storage(StorageBase):
 
     def _isDirectory(self, lfn: str, context: Any) -> dict:
         if lfn == "/":
-            return S_OK(True) if self._bucketExists() else self._bucketMissing()
+            bucket = self._bucketExists()
+            if not bucket["OK"]:
+                return bucket
+            return self._bucketMissing() if bucket["Value"] is False else S_OK(True)
         page = self._listPage(lfn, "", 1)
         if not page["OK"]:
             return page

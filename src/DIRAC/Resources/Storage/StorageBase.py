@@ -61,6 +61,8 @@ class StorageBase:
     _OUTPUT_PROTOCOLS: list[str] = []
     #: protocol-section options without which the plugin cannot work
     MANDATORY_PARAMETERS: tuple[str, ...] = ("Path",)
+    #: items of one bulk call handled at once unless the protocol section sets MaxWorkers
+    DEFAULT_WORKERS = DEFAULT_MAX_WORKERS
 
     def __init__(self, storageName: str, parameters: dict):
         self.name = storageName
@@ -69,7 +71,7 @@ class StorageBase:
         self.protocolName = parameters.get("Protocol", "")
         self.protocolParameters = {key: parameters.get(key, "") for key in PROTOCOL_PARAMETERS}
         self.basePath = "/" + str(parameters.get("Path", "")).strip("/")
-        self.maxWorkers = _positiveInt(parameters.get("MaxWorkers"), DEFAULT_MAX_WORKERS)
+        self.maxWorkers = _positiveInt(parameters.get("MaxWorkers"), self.DEFAULT_WORKERS)
         self.se = None
         self.log = gLogger.getSubLogger(f"{type(self).__name__}/{storageName}")
         self.isok = True

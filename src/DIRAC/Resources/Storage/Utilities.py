@@ -43,7 +43,9 @@ def bulkResult(successful: dict | None = None, failed: dict | None = None) -> di
     return S_OK({"Successful": successful or {}, "Failed": failed or {}})
 
 
-_POOL_THREADS = 64
+#: threads of the shared pool: the most items any bulk call can have in flight (an SE's
+#: MaxWorkers above this is cut to it); threads start only when a call needs them
+_POOL_THREADS = 256
 _inPoolWorker = threading.local()
 _pool: ThreadPoolExecutor | None = None
 _poolLock = threading.Lock()

@@ -44,6 +44,11 @@ CHECKSUM_HEADER = "x-amz-meta-checksum"
 READ_FILE, LIST_DIRECTORY, WRITE_FILE, REMOVE_FILE = "getFileMetadata", "listDirectory", "addFile", "removeFile"
 #: storage element access (``ReadAccess`` / ``WriteAccess`` / ``RemoveAccess``) the S3 operations use
 SE_READ, SE_WRITE, SE_REMOVE = "Read", "Write", "Remove"
+#: listings the gateway performs itself and answers filtered by the catalog (getListing), never signs:
+#: S3's raw answer shows the size and ETag (MD5) of every key, and the names of unregistered objects
+GATEWAY_ANSWERS = frozenset({"list_objects", "list_multipart_uploads"})
+#: reads of one object: through the gateway, an LFN the catalog does not know needs the right to create it
+OBJECT_READS = frozenset({"get_object", "head_object"})
 #: Lifetime, in seconds, of every URL that writes or removes (puts, parts, multipart steps, deletes)
 #: through the gateway. Such a URL answers "may this caller change this name now?"; the catalog's
 #: answer can change (another user registers the name, a directory is made private, the SE is

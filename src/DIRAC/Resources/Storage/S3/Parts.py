@@ -2,7 +2,8 @@
 
 Each part is read (or written) once by the worker that moves it; its adler32 is
 computed on those bytes, and the parts' checksums are combined in order at the
-end. A process-wide budget bounds the part buffers held in memory, however many
+end. A downloaded range whose body breaks is resumed from the byte reached. A
+process-wide budget bounds the part buffers held in memory, however many
 big files a bulk call moves at once. The plan respects S3's limits: the part
 size grows (as s3transfer's ``ChunksizeAdjuster`` does) until the file fits in
 10,000 parts of at most 5 GiB.
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import adlerCombine
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.Resources.Storage.S3.HttpClient import TransferInterrupted
 from DIRAC.Resources.Storage.S3.Methods import bytesContentMD5
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 
@@ -141,12 +143,49 @@ def uploadParts(
     return S_OK((parts, _combine([(adler, length) for _part, adler, length in result["Value"]])))
 
 
+def receiveBody(response, offset: int, length: int, handle, refetch: Callable[[int, int], dict], resumes: int) -> dict:
+    """Write ``length`` bytes of an object, from ``offset``, out of ``response`` into ``handle``.
+
+    ``handle`` is positioned at ``offset``. When the body breaks or stalls, the rest is asked
+    again with ``refetch(nextOffset, remainingLength) -> S_OK(streamed S3Response)`` and
+    written on, at most ``resumes`` times (s3transfer's ``GetObjectTask`` does the same).
+    S_OK(adler32 int of the bytes written).
+    """
+    adler, received, resumed = 1, 0, 0
+    while True:
+        try:
+            for chunk in response.chunks():
+                if received + len(chunk) > length:
+                    response.abandon()
+                    return S_ERROR(DErrno.EFILESIZE, f"server sent more than the {length} bytes asked at {offset}")
+                adler = zlib.adler32(chunk, adler)
+                handle.write(chunk)
+                received += len(chunk)
+        except TransferInterrupted as exc:
+            if resumed >= resumes:
+                tried = f" (resumed {resumed} time{'s' if resumed != 1 else ''})" if resumed else ""
+                return S_ERROR(DErrno.EIO, f"{exc}{tried}")
+            resumed += 1
+            again = refetch(offset + received, length - received)
+            if not again["OK"]:
+                return S_ERROR(again.get("Errno", DErrno.EIO), f"{exc}; resuming failed: {again['Message']}")
+            response = again["Value"]
+            continue
+        except OSError as exc:
+            response.abandon()
+            return S_ERROR(DErrno.EIO, f"cannot write {handle.name}: {exc.strerror or exc}")
+        if received != length:
+            return S_ERROR(DErrno.EFILESIZE, f"got {received} of {length} bytes at offset {offset}")
+        return S_OK(adler)
+
+
 def downloadParts(
-    localFile: str, size: int, partSize: int, fetchRange: Callable[[int, int], dict], workers: int
+    localFile: str, size: int, partSize: int, fetchRange: Callable[[int, int], dict], resumes: int, workers: int
 ) -> dict:
     """Fetch byte ranges in parallel into ``localFile``; S_OK(adler32 int of the whole file).
 
-    ``fetchRange(offset, length) -> S_OK(streamed S3Response)``.
+    ``fetchRange(offset, length) -> S_OK(streamed S3Response)``. A range whose body breaks
+    is resumed where it stopped (``receiveBody``), without failing the other ranges.
     """
     try:
         with open(localFile, "wb") as handle:
@@ -158,19 +197,10 @@ def downloadParts(
         fetched = fetchRange(offset, length)
         if not fetched["OK"]:
             return fetched
-        response, adler, received = fetched["Value"], 1, 0
         with open(localFile, "r+b") as handle:
             handle.seek(offset)
-            for chunk in response.chunks():
-                received += len(chunk)
-                if received > length:
-                    response.abandon()
-                    return S_ERROR(DErrno.EFILESIZE, f"server sent more than the {length} bytes asked at {offset}")
-                adler = zlib.adler32(chunk, adler)
-                handle.write(chunk)
-        if received != length:
-            return S_ERROR(DErrno.EFILESIZE, f"got {received} of {length} bytes at offset {offset}")
-        return S_OK((adler, length))
+            received = receiveBody(fetched["Value"], offset, length, handle, fetchRange, resumes)
+        return S_OK((received["Value"], length)) if received["OK"] else received
 
     result = _runParts(planParts(size, partSize), movePart, workers)
     return S_OK(_combine(result["Value"])) if result["OK"] else result

@@ -25,10 +25,12 @@ from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 
 from DIRAC.Core.DISET.RPCClient import RPCClient
+from DIRAC.Core.Security.Locations import getProxyLocation
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.Credentials import signingCredentials
-from DIRAC.Resources.Storage.S3.Methods import buildRequest
+from DIRAC.Resources.Storage.S3.HttpClient import S3Response
+from DIRAC.Resources.Storage.S3.Methods import GATEWAY_ANSWERS, buildRequest
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
 
 GATEWAY_SERVICE = "DataManagement/S3Gateway"
@@ -116,6 +118,11 @@ class DirectSigner:
         return S_OK((url, headers, list(keys), {}))
 
 
+def _presentedProxy() -> str:
+    """The proxy file this process presents to the gateway now ('' when none)."""
+    return str(getProxyLocation() or "")
+
+
 class GatewaySigner:
     """Gets presigned URLs from the S3Gateway: for clients that hold no S3 keys.
 
@@ -125,13 +132,16 @@ class GatewaySigner:
     """
 
     batchesRequests = True
+    #: listings the gateway answers itself (``answerListing``) instead of signing them
+    answered = GATEWAY_ANSWERS
 
     def __init__(self, seName: str, lfnToURL, timeout: float = 120):
         self.seName = seName
         self._lfnToURL = lfnToURL
         self._timeout = timeout
-        #: {lfn: (monotonic expiry, {s3Method: url})}: the clean-up URLs the gateway gave with our uploads
-        self._cleanUp: dict[str, tuple[float, dict[str, str]]] = {}
+        #: {(proxy, lfn): (monotonic expiry, {s3Method: url})}: the clean-up URLs the gateway gave with
+        #: the uploads of the identity presenting that proxy (a process that changes proxy gets no other's)
+        self._cleanUp: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self._cleanUpLock = threading.Lock()
 
     def _keepCleanUp(self, pending: dict[str, tuple[str, dict]], urls: dict) -> None:
@@ -142,15 +152,25 @@ class GatewaySigner:
                 if url in pending and isinstance(entry, dict):
                     lifetime = float(entry.get("Expiration", 0)) - CLEANUP_MARGIN
                     held = {m: entry[m] for m in CLEANUP_METHODS if isinstance(entry.get(m), str)}
-                    self._cleanUp[pending[url][0]] = (now + lifetime, held)
-            for lfn in [lfn for lfn, (expiry, _urls) in self._cleanUp.items() if expiry <= now]:
-                del self._cleanUp[lfn]
+                    self._cleanUp[(_presentedProxy(), pending[url][0])] = (now + lifetime, held)
+            for stale in [held for held, (expiry, _urls) in self._cleanUp.items() if expiry <= now]:
+                del self._cleanUp[stale]
 
     def _heldCleanUp(self, s3Method: str, lfn: str) -> str | None:
         """The held clean-up URL of ``lfn`` for ``s3Method``, while it is valid."""
         with self._cleanUpLock:
-            expiry, urls = self._cleanUp.get(lfn, (0.0, {}))
+            expiry, urls = self._cleanUp.get((_presentedProxy(), lfn), (0.0, {}))
         return urls.get(s3Method) if expiry > time.monotonic() else None
+
+    def answerListing(self, s3Method: str, lfn: str, params: dict | None = None) -> dict:
+        """S_OK(S3Response) holding the gateway's listing of directory ``lfn`` (``list_objects`` or
+        ``list_multipart_uploads``): an S3 listing document with only what the catalog shows the caller."""
+        rpc = RPCClient(GATEWAY_SERVICE, timeout=self._timeout)
+        result = rpc.getListing(self.seName, s3Method, self._lfnToURL(lfn), params or {})
+        if not result["OK"]:
+            # the gateway's message already names its errno; keep that errno, do not wrap it twice
+            return {**S_ERROR(f"S3Gateway: {result['Message']}"), "Errno": result.get("Errno") or DErrno.ERPC}
+        return S_OK(S3Response(200, {}, result["Value"].encode()))
 
     def authoriseMany(
         self, s3Method: str, items: dict[str, tuple[str, dict | None]], expiration: int = GATEWAY_URL_SECONDS
