@@ -1,18 +1,22 @@
 """What botocore's SigV4 signer costs in a bulk phase at a real distance.
 
-The S3 plugin signs with botocore (``S3SigV4Auth``): about 50 us of CPU per request against
+The S3 plugin signs with botocore (``S3SigV4Auth``): about 40 us of CPU per request against
 6 us for the hand-written signer it replaced. The project's rule: keep botocore unless its
-signing costs more than 5% of a bulk phase at 20 ms round trip. This benchmark measures both
-sides in one run:
+signing costs more than 5% of a bulk phase at 20 ms round trip. This benchmark measures, in
+one run:
 
 * the CPU time of one ``DirectSigner.sign`` (the signer our requests use), over many requests;
 * the wall time of a ``StorageElement`` bulk ``putFile`` and ``getFileMetadata`` of N small
   files through a delaying relay (``tests/fault_relay.py``, 10 ms each way) to one
-  ``rclone serve s3`` on 127.0.0.1;
+  ``rclone serve s3`` on 127.0.0.1, with one and with two signatures per request (the second
+  thrown away), rounds of both kinds alternating, best of ``--repeat`` each.
 
-and reports the signing share: requests x CPU per signature / phase wall time. Run::
+It reports two shares of each phase: the CPU bound (requests x CPU per signature / wall time)
+and the measured one (the extra wall time of the second signature / wall time). The verdict
+follows the measured share: signing overlaps the waits of the other requests, so the CPU
+bound overstates it. Run::
 
-    python benchmarks/bench_signing.py            # 1000 x 10 KiB
+    python benchmarks/bench_signing.py            # 1000 x 10 KiB, 3 rounds
     python benchmarks/bench_signing.py --quick    # 100 files
 
 Exit status: 0 when every phase ran and verified (the target may still be MISS), 1 on an error.
@@ -44,6 +48,7 @@ SE_NAME = "S3-BENCH-SIGNING"
 ONE_WAY_DELAY = 0.010  # seconds: 20 ms round trip
 SIGNATURES = 5000
 TARGET_SHARE = 0.05
+DEFAULT_ROUNDS = 3
 
 
 class _Env:
@@ -74,6 +79,31 @@ class SigningBenchmark:
                 raise BenchmarkError(f"signing failed: {signed['Message']}")
         return (time.process_time() - start) / SIGNATURES
 
+    def phases(self, se, sources: dict[str, str]) -> tuple[dict[str, float], dict[str, float]]:
+        """Best-of-``repeat`` wall seconds of a bulk putFile and getFileMetadata of ``sources``, with
+        one and with two signatures per request; the two kinds of rounds alternate (same load)."""
+        signer = se.storages[0].signer
+        signOnce = signer.sign
+
+        def signTwice(*args, **kwargs) -> dict:
+            signOnce(*args, **kwargs)
+            return signOnce(*args, **kwargs)
+
+        best = [dict.fromkeys(("putFile", "getFileMetadata"), float("inf")) for _kind in range(2)]
+        try:
+            for _round in range(self.options.repeat):
+                for kind, sign in enumerate((signOnce, signTwice)):
+                    signer.sign = sign
+                    seconds, put = timed(se.putFile, sources)
+                    expectAll(put, list(sources), "putFile")
+                    best[kind]["putFile"] = min(best[kind]["putFile"], seconds)
+                    seconds, heads = timed(se.getFileMetadata, list(sources))
+                    expectAll(heads, list(sources), "getFileMetadata")
+                    best[kind]["getFileMetadata"] = min(best[kind]["getFileMetadata"], seconds)
+        finally:
+            signer.sign = signOnce
+        return best[0], best[1]
+
     def run(self) -> int:
         from DIRAC.Resources.Storage.StorageElement import StorageElement
         from fault_relay import FaultRelay
@@ -98,17 +128,18 @@ class SigningBenchmark:
             path.write_bytes(payload)
             sources[f"/bench/f{index:05d}"] = str(path)
         se.exists("/bench/warm-up")
-        putSeconds, put = timed(se.putFile, sources)
-        expectAll(put, list(sources), "putFile")
-        headSeconds, heads = timed(se.getFileMetadata, list(sources))
-        expectAll(heads, list(sources), "getFileMetadata")
+        once, twice = self.phases(se, sources)
         lines = []
-        for phase, seconds in (("putFile", putSeconds), ("getFileMetadata", headSeconds)):
-            share = files * perSignature / seconds
-            verdict = "ok" if share <= TARGET_SHARE else "MISS"
-            lines.append((phase, str(files), f"{seconds:.2f}", f"{files * perSignature:.3f}", f"{share:.1%}", verdict))
+        for phase, seconds in once.items():
+            bound = files * perSignature / seconds
+            measured = max(twice[phase] - seconds, 0.0) / seconds
+            verdict = "ok" if measured <= TARGET_SHARE else "MISS"
+            lines.append(
+                (phase, str(files), f"{seconds:.2f}", f"{twice[phase]:.2f}", f"{bound:.1%}", f"{measured:.1%}", verdict)
+            )
+        header = ("phase at 20 ms", "requests", "wall s", "signed twice s", "CPU bound", "measured", "<= 5%")
         printTable(
-            ("phase at 20 ms round trip", "requests", "wall s", "signing CPU s", "share", f"<= {TARGET_SHARE:.0%}"),
+            header,
             lines,
             f"botocore SigV4: {perSignature * 1e6:.0f} us CPU per signature ({SIGNATURES} signatures); "
             f"{files} x {self.options.size_kib} KiB through a {2 * ONE_WAY_DELAY * 1000:.0f} ms relay to rclone",
@@ -119,7 +150,8 @@ class SigningBenchmark:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argumentParser(__doc__.splitlines()[0], files="small files per phase")
-    options = parseOptions(parser, argv, ["files", "size_kib"], files=(100, 1000))
+    parser.add_argument("--repeat", type=int, default=DEFAULT_ROUNDS, help="rounds per phase, best kept (default 3)")
+    options = parseOptions(parser, argv, ["files", "size_kib", "repeat"], files=(100, 1000))
     return runInTemporaryFolder("bench-signing-", options, lambda work: SigningBenchmark(work, options))
 
 
