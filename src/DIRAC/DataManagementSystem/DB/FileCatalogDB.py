@@ -15,20 +15,28 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, inspect, or_, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.DataManagementSystem.DB import FileCatalogInput as fcInput
 from DIRAC.DataManagementSystem.DB import FileCatalogPolicy as policy
-from DIRAC.DataManagementSystem.DB.FileCatalogSchema import directories, files, metadata, replicas
+from DIRAC.DataManagementSystem.DB.FileCatalogSchema import (
+    SCHEMA_VERSION,
+    directories,
+    files,
+    metadata,
+    replicas,
+    schemaVersion,
+)
 from DIRAC.DataManagementSystem.DB.FileCatalogView import CatalogView, chunks, joinPath, parentOf
 from DIRAC.DataManagementSystem.DB.SQLAlchemyEngine import isSQLite, makeEngine, runTransaction
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
@@ -37,6 +45,8 @@ DB_URL_OPTION = "/Systems/DataManagement/Databases/FileCatalogDB/URL"
 DB_FILE_NAME = "FileCatalogDB.sqlite"
 FILE_STATUS = "AprioriGood"
 REPLICA_STATUS = "AprioriGood"
+#: Attempts at creating or checking the schema when the catalog starts.
+SCHEMA_ATTEMPTS = 10
 
 NO_SUCH = "No such file or directory"
 PERMISSION_DENIED = "Permission denied"
@@ -51,11 +61,44 @@ def getWorkDirectory() -> str:
 
 
 def getDefaultURL() -> str:
-    """The catalog's SQLAlchemy URL: the configured one, else an SQLite file in the work folder."""
+    """The catalog's SQLAlchemy URL: the configured one, else an SQLite file in the work folder.
+
+    A URL carrying a password must come from the host's local configuration
+    (``dirac.cfg``), never from the central one, which every client can read:
+    such a URL is refused (``checkURLSource``) and the catalog does not connect.
+    """
     url = gConfig.getValue(DB_URL_OPTION, "")
     if url:
         return url
     return f"sqlite:///{os.path.join(getWorkDirectory(), DB_FILE_NAME)}"
+
+
+def checkURLSource(url: str) -> dict:
+    """S_ERROR when ``url`` holds a password that the local configuration did not set."""
+    from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
+
+    try:
+        password = make_url(url).password
+    except (ValueError, TypeError) as exc:
+        return S_ERROR(DErrno.ECONF, f"{DB_URL_OPTION} is not a database URL: {exc}")
+    if not password:
+        return S_OK()
+    gConfigurationData.ensureLoaded()
+    if gConfigurationData.localCFG.getOption(DB_URL_OPTION, "") == url:
+        return S_OK()
+    return S_ERROR(
+        DErrno.ECONF,
+        f"{DB_URL_OPTION} carries a password but is not set in this host's local dirac.cfg (the central "
+        "configuration is readable by every client): refused, set it in the local configuration only",
+    )
+
+
+class SchemaVersionError(ValueError):
+    """The database holds a catalog of another schema version than this code."""
+
+
+class SchemaInProgress(RuntimeError):
+    """The version table exists but has no row yet: another instance is creating the schema."""
 
 
 def _now() -> datetime:
@@ -91,6 +134,12 @@ def _dirMetadata(row: Any) -> dict:
     }
 
 
+def _constraintText(exc: IntegrityError) -> str:
+    """The database's one-line reason for an integrity error (no SQL, no parameters)."""
+    text = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
+    return text[:200]
+
+
 def _bulkCall(check: fcInput.ValueCheck | None = None, write: bool = False):
     """Decorate ``method(self, conn, ident, items, *args) -> (successful, failed)`` into a public bulk method.
 
@@ -114,6 +163,12 @@ def _bulkCall(check: fcInput.ValueCheck | None = None, write: bool = False):
                 successful, failed = runTransaction(
                     self.engine, lambda conn: body(self, conn, ident, items, *args, **kwargs), write=write
                 )
+            except IntegrityError as exc:
+                # Still refused after the retries: a duplicate that another writer keeps creating, or a
+                # constraint the checks above do not cover. The transaction was rolled back: nothing written.
+                reason = f"refused by the database ({_constraintText(exc)}); nothing was written, try again"
+                log.warn(f"{body.__name__}: integrity error after retries", reason)
+                return S_OK(fcInput.expandResult({}, dict.fromkeys(items, reason), keyMap, preFailed))
             except SQLAlchemyError as exc:
                 log.error(f"{body.__name__} failed in the database", repr(exc))
                 return S_ERROR(DErrno.EIO, f"FileCatalogDB.{body.__name__}: database error: {exc.__class__.__name__}")
@@ -136,7 +191,8 @@ class FileCatalogDB:
         voResolver: Callable[[str], str | None] | None = None,
         groupsResolver: Callable[[str], Iterable[str] | None] | None = None,
     ):
-        """Open (and create when needed) the catalog at ``url`` (default: ``getDefaultURL()``).
+        """Open (and create when needed) the catalog at ``url`` (default: ``getDefaultURL()``, whose
+        password, if any, must come from the local configuration: see ``checkURLSource``).
 
         ``voResolver(group)`` gives the VO of a DIRAC group and ``groupsResolver(user)``
         the groups of a user (the service wires the Registry helpers); without them
@@ -152,9 +208,18 @@ class FileCatalogDB:
         self._connected = False
         self.connectionError = ""
         self.engine = None
+        if url is None:
+            allowed = checkURLSource(self.url)
+            if not allowed["OK"]:
+                self.connectionError = allowed["Message"]
+                log.error("Cannot open the file catalog database", self.connectionError)
+                return
         try:
             self._connect()
             self._connected = True
+        except SchemaVersionError as exc:
+            self.connectionError = str(exc)
+            log.error("Cannot use the file catalog database", self.connectionError)
         except (SQLAlchemyError, OSError, ValueError) as exc:
             self.connectionError = f"{exc.__class__.__name__}: {exc}"
             log.error("Cannot open the file catalog database", self.connectionError)
@@ -165,11 +230,44 @@ class FileCatalogDB:
             if database and database != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(database)) or ".", exist_ok=True)
         self.engine = makeEngine(self.url)
-        runTransaction(self.engine, self._createSchema, write=True)
+        # Two services starting on one empty database race to create the tables: the loser's DDL
+        # fails (MariaDB commits DDL at once) and its next attempt finds them.
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                runTransaction(self.engine, self._createSchema, write=True)
+                return
+            except (OperationalError, ProgrammingError, IntegrityError, SchemaInProgress) as exc:
+                if attempt == SCHEMA_ATTEMPTS - 1:
+                    if isinstance(exc, SchemaInProgress):
+                        raise SchemaVersionError(f"{schemaVersion.name} is empty: {exc}, or was interrupted") from exc
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     @staticmethod
     def _createSchema(conn: Connection) -> None:
-        metadata.create_all(conn, checkfirst=True)
+        """Create the tables on an empty database; check the schema version of an existing one.
+
+        A database with catalog tables but no version table was made before versions existed,
+        with this same layout (version 1): its missing indexes are added and its version written.
+        """
+        tables = set(inspect(conn).get_table_names())
+        if schemaVersion.name in tables:
+            found = conn.execute(select(schemaVersion.c.Version)).scalars().all()
+            if not found:
+                raise SchemaInProgress("another catalog instance is creating the schema")
+            if found != [SCHEMA_VERSION]:
+                raise SchemaVersionError(
+                    f"the catalog database has schema version {found[0]} and this "
+                    f"code needs version {SCHEMA_VERSION}: use the matching release, or migrate the "
+                    "database (README: 'Catalog database') before starting the catalog"
+                )
+        else:
+            metadata.create_all(conn, tables=[directories, files, replicas], checkfirst=True)
+            schemaVersion.create(conn, checkfirst=True)  # last: once it has its row, the schema is whole
+            for table in metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
+            conn.execute(insert(schemaVersion).values(ID=1, Version=SCHEMA_VERSION))
         if conn.execute(select(directories.c.DirID).where(directories.c.Path == "/")).first() is None:
             now = _now()
             conn.execute(

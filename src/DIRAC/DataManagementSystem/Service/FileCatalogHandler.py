@@ -20,7 +20,7 @@ from DIRAC.Core.DISET.RequestHandler import RequestHandler, getServiceOption
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.DataManagementSystem.DB import FileCatalogPolicy as policy
-from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB, getDefaultURL
+from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 
 LFNS = [list, dict, str]
@@ -69,9 +69,8 @@ class FileCatalogHandler(RequestHandler):
             if not result["OK"]:
                 return result
             modes[name] = result["Value"]
-        url = getDefaultURL()
         database = FileCatalogDB(
-            url,
+            None,  # the configured URL, its password from the local configuration only
             defaultDirMode=modes["DefaultDirectoryMode"],
             defaultFileMode=modes["DefaultFileMode"],
             voResolver=_voForGroup,
@@ -81,7 +80,7 @@ class FileCatalogHandler(RequestHandler):
         if not connected["OK"]:
             return S_ERROR(DErrno.EIO, f"cannot open the FileCatalogDB: {connected['Message']}")
         cls.fileCatalogDB = database
-        log.info("FileCatalogDB opened", url.split("@")[-1])  # never log a password embedded in the URL
+        log.info("FileCatalogDB opened", database.url.split("@")[-1])  # never log a password embedded in the URL
         return S_OK()
 
     def _caller(self) -> dict:
