@@ -30,6 +30,7 @@ from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.DataManagementSystem.DB import FileCatalogInput as fcInput
 from DIRAC.DataManagementSystem.DB import FileCatalogPolicy as policy
 from DIRAC.DataManagementSystem.DB.FileCatalogSchema import (
+    MAX_DIR_PATH,
     SCHEMA_VERSION,
     directories,
     files,
@@ -45,6 +46,10 @@ DB_URL_OPTION = "/Systems/DataManagement/Databases/FileCatalogDB/URL"
 DB_FILE_NAME = "FileCatalogDB.sqlite"
 FILE_STATUS = "AprioriGood"
 REPLICA_STATUS = "AprioriGood"
+#: Entries per listDirectoryPage page by default and at most; entries per directory in one listDirectory.
+LIST_PAGE = 1000
+MAX_LIST_PAGE = 10_000
+MAX_LISTING = 100_000
 #: Attempts at creating or checking the schema when the catalog starts.
 SCHEMA_ATTEMPTS = 10
 
@@ -156,6 +161,12 @@ def _bulkCall(check: fcInput.ValueCheck | None = None, write: bool = False):
             if not prepared["OK"]:
                 return prepared
             items, keyMap, preFailed = prepared["Value"]
+            if self.maxLFNsPerCall and len(items) + len(preFailed) > self.maxLFNsPerCall:
+                return S_ERROR(
+                    DErrno.EINVAL,
+                    f"{body.__name__.lstrip('_')}: {len(items) + len(preFailed)} LFNs in one call, at most "
+                    f"{self.maxLFNsPerCall}: split the call (FileCatalogClient does)",
+                )
             if not items:
                 return S_OK(fcInput.expandResult({}, {}, keyMap, preFailed))
             ident = self.identity(credDict)
@@ -180,7 +191,15 @@ def _bulkCall(check: fcInput.ValueCheck | None = None, write: bool = False):
 
 
 class FileCatalogDB:
-    """The catalog database; one object per process is enough (thread safe through its engine)."""
+    """The catalog database; one object per process is enough (thread safe through its engine).
+
+    ``maxListing``: most entries of one directory in a ``listDirectory`` answer;
+    ``maxLFNsPerCall``: most LFNs in one bulk call (None: no limit; the service sets one
+    so that its memory per call stays bounded, and our client sends smaller chunks).
+    """
+
+    maxListing = MAX_LISTING
+    maxLFNsPerCall: int | None = None
 
     def __init__(
         self,
@@ -664,35 +683,103 @@ class FileCatalogDB:
                 failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
         return successful, failed
 
+    def _listingPage(
+        self, conn: Connection, directory: Any, verbose: bool, marker: str, limit: int
+    ) -> tuple[dict, str]:
+        """(listing, next marker) of at most ``limit`` entries of ``directory`` after ``marker``.
+
+        Keyset pagination in name order: subdirectories (``D<last path>``), then files
+        (``F<last name>``); each page is one or two index range scans of ``limit + 1`` rows,
+        whatever the size of the directory. The next marker is '' after the last entry.
+        """
+        listing: dict[str, Any] = {"Files": {}, "SubDirs": {}, "Links": {}, "Datasets": {}}
+        kind, after = (marker[:1], marker[1:]) if marker else ("D", "")
+        remaining = limit
+        if kind == "D":
+            query = select(directories).where(directories.c.ParentID == directory.DirID)
+            if after:
+                query = query.where(directories.c.Path > after)
+            rows = conn.execute(query.order_by(directories.c.Path).limit(remaining + 1)).all()
+            for row in rows[:remaining]:
+                listing["SubDirs"][row.Path] = _dirMetadata(row)
+            if len(rows) > remaining:
+                return listing, "D" + rows[remaining - 1].Path
+            remaining -= len(rows)
+            after = ""
+            if remaining == 0:
+                return listing, "F"
+        query = select(files).where(files.c.DirID == directory.DirID)
+        if after:
+            query = query.where(files.c.FileName > after)
+        rows = conn.execute(query.order_by(files.c.FileName).limit(remaining + 1)).all()
+        replicaMap = self._replicaSEs(conn, [row.FileID for row in rows[:remaining]]) if verbose else {}
+        for row in rows[:remaining]:
+            entry: dict[str, Any] = {"MetaData": _fileMetadata(row)}
+            if verbose:
+                entry["Replicas"] = replicaMap.get(row.FileID, {})
+            listing["Files"][joinPath(directory.Path, row.FileName)] = entry
+        return listing, ("F" + rows[remaining - 1].FileName) if len(rows) > remaining else ""
+
+    def _listable(self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict) -> list[str]:
+        """The readable directories among ``items``; a failure entry for the others."""
+        found = []
+        for path in self._readable(ident, view, items, failed):
+            if path in view.dirs:
+                found.append(path)
+            else:
+                failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
+        return found
+
     @_bulkCall()
     def listDirectory(
         self, conn: Connection, ident: policy.Identity, items: dict, verbose: bool = False
     ) -> tuple[dict, dict]:
         """``{path: {'Files': {lfn: {'MetaData': ...}}, 'SubDirs': {path: meta}, 'Links': {}, 'Datasets': {}}}``.
 
-        With ``verbose`` each file also carries its ``Replicas`` ``{SE: PFN}``.
+        With ``verbose`` each file also carries its ``Replicas`` ``{SE: PFN}``. The answer is
+        bounded: a directory with more than ``maxListing`` entries fails with a pointer to
+        ``listDirectoryPage`` (which our ``FileCatalogClient.listDirectory`` uses page by page).
         """
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
-        listed: dict[int, str] = {}
-        for path in self._readable(ident, view, items, failed):
-            if path in view.dirs:
-                listed[view.dirs[path].DirID] = path
+        successful: dict[str, dict] = {}
+        for path in self._listable(ident, view, items, failed):
+            listing, more = self._listingPage(conn, view.dirs[path], verbose, "", self.maxListing)
+            if more:
+                failed[path] = (
+                    f"Directory has more than {self.maxListing} entries: list it page by page (listDirectoryPage)"
+                )
             else:
-                failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
-        successful = {path: {"Files": {}, "SubDirs": {}, "Links": {}, "Datasets": {}} for path in listed.values()}
-        fileRows = []
-        for chunk in chunks(listed):
-            for row in conn.execute(select(directories).where(directories.c.ParentID.in_(chunk))):
-                successful[listed[row.ParentID]]["SubDirs"][row.Path] = _dirMetadata(row)
-            fileRows.extend(conn.execute(select(files).where(files.c.DirID.in_(chunk))))
-        replicaMap = self._replicaSEs(conn, [row.FileID for row in fileRows]) if verbose else {}
-        for row in fileRows:
-            directory = listed[row.DirID]
-            entry: dict[str, Any] = {"MetaData": _fileMetadata(row)}
-            if verbose:
-                entry["Replicas"] = replicaMap.get(row.FileID, {})
-            successful[directory]["Files"][joinPath(directory, row.FileName)] = entry
+                successful[path] = listing
+        return successful, failed
+
+    def listDirectoryPage(
+        self, lfns: Any, credDict: dict | None = None, verbose: bool = False, marker: str = "", limit: int = LIST_PAGE
+    ) -> dict:
+        """One page of one directory: ``{path: {'Files', 'SubDirs', 'Links', 'Datasets', 'Next'}}``.
+
+        At most ``limit`` (1..``MAX_LIST_PAGE``) entries in name order, subdirectories
+        first; ``Next`` is the ``marker`` of the following page, '' after the last one.
+        Permissions are checked again for every page, so a marker grants nothing.
+        """
+        if isinstance(lfns, (list, dict)) and len(lfns) != 1:
+            return S_ERROR(DErrno.EINVAL, f"listDirectoryPage lists one directory, got {len(lfns)}")
+        if not isinstance(marker, str) or len(marker) > MAX_DIR_PATH + 1 or (marker and marker[0] not in "DF"):
+            return S_ERROR(DErrno.EINVAL, f"listDirectoryPage: not a marker from a previous page: {str(marker)[:80]!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_PAGE:
+            return S_ERROR(DErrno.EINVAL, f"listDirectoryPage: limit must be an integer from 1 to {MAX_LIST_PAGE}")
+        return self._listDirectoryPage(lfns, credDict, verbose is True, marker, limit)
+
+    @_bulkCall()
+    def _listDirectoryPage(
+        self, conn: Connection, ident: policy.Identity, items: dict, verbose: bool, marker: str, limit: int
+    ) -> tuple[dict, dict]:
+        view = CatalogView(conn, items)
+        failed: dict[str, str] = {}
+        successful: dict[str, dict] = {}
+        for path in self._listable(ident, view, items, failed):
+            listing, more = self._listingPage(conn, view.dirs[path], verbose, marker, limit)
+            successful[path] = {**listing, "Next": more}
         return successful, failed
 
     @_bulkCall(write=True)
