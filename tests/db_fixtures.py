@@ -9,8 +9,9 @@ test session and stopped by its PID at the end. Tests get one fresh database per
   removes it, ``stop()`` ends the server by its PID.
 * ``missingReason(backend)``: why a backend cannot run here ('' when it can).
 * Fixtures: ``mariadb_server``, ``postgresql_server`` (session) and ``catalog_url``, the URL of a
-  fresh catalog database, parametrized over ``sqlite``, ``mariadb`` and ``postgresql``; a server
-  whose binaries are absent is skipped with the reason.
+  fresh catalog database, parametrized over ``sqlite``, ``mariadb`` and ``postgresql`` (and
+  ``catalog_url_module``, the same per test module); a server whose binaries are absent is
+  skipped with the reason.
 
 As root (CI), ``mariadbd`` runs with ``--user=root`` and PostgreSQL, which refuses root, as
 the ``postgres`` system user, with a data folder it owns (the folders above it get ``o+x``
@@ -20,6 +21,7 @@ data only.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import secrets
@@ -27,6 +29,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -330,15 +333,29 @@ def postgresql_server(tmp_path_factory):
     yield from _sessionServer("postgresql", tmp_path_factory)
 
 
-@pytest.fixture(params=BACKENDS)
-def catalog_url(request, tmp_path):
-    """SQLAlchemy URL of a fresh, empty catalog database on each backend in turn."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fc.sqlite'}"
+@contextlib.contextmanager
+def freshDatabase(request, backend: str, folder: Path) -> Iterator[str]:
+    """The URL of a fresh catalog database on ``backend`` (an SQLite file in ``folder``), removed after."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'fc.sqlite'}"
         return
-    server = request.getfixturevalue(f"{request.param}_server")
+    server = request.getfixturevalue(f"{backend}_server")
     url = server.newDatabase()
     try:
         yield url
     finally:
         server.dropDatabase(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def catalog_url(request, tmp_path):
+    """SQLAlchemy URL of a fresh, empty catalog database on each backend in turn."""
+    with freshDatabase(request, request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def catalog_url_module(request, tmp_path_factory):
+    """The same, shared by the tests of a module (for services started once per module)."""
+    with freshDatabase(request, request.param, tmp_path_factory.mktemp("catalog-db")) as url:
+        yield url
