@@ -49,7 +49,7 @@ REPLICA_STATUS = "AprioriGood"
 #: Entries per listDirectoryPage page by default and at most; entries per directory in one listDirectory.
 LIST_PAGE = 1000
 MAX_LIST_PAGE = 10_000
-MAX_LISTING = 100_000
+MAX_LISTING = 20_000
 #: Attempts at creating or checking the schema when the catalog starts.
 SCHEMA_ATTEMPTS = 10
 
