@@ -278,7 +278,7 @@ class FileCatalogDB:
                 raise SchemaVersionError(
                     f"the catalog database has schema version {found[0]} and this "
                     f"code needs version {SCHEMA_VERSION}: use the matching release, or migrate the "
-                    "database (README: 'Catalog database') before starting the catalog"
+                    "database (README: 'The catalog database in production') before starting the catalog"
                 )
         else:
             metadata.create_all(conn, tables=[directories, files, replicas], checkfirst=True)
