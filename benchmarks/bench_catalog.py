@@ -14,8 +14,8 @@ the small and on the big catalog in turn; the best round counts (the two catalog
 the same minutes, so a busy machine slows both alike). ``removeFile`` removes what ``addFile``
 added. Finally the whole N-entry directory is listed page by page from one client process
 (seconds, client peak RSS). The database servers get 1 GB of cache (InnoDB buffer pool,
-shared_buffers), as a production catalog host would. Service memory: the peak RSS (VmHWM) of the larger of the big
-catalog's two services at the end. Run::
+shared_buffers), as a production catalog host would. Service memory: the peak RSS (VmHWM) of the
+larger of the big catalog's two services at the end. Run::
 
     python benchmarks/bench_catalog.py                  # N = 1,000,000 on the three backends (long)
     python benchmarks/bench_catalog.py --quick          # N = 20,000, 30 calls, 2 rounds
