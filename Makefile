@@ -4,7 +4,7 @@ PYTHON ?= python3
 APT_PACKAGES = swig libssl-dev runit
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-stop demo-storage test bench lint system-packages
+.PHONY: demo demo-stop demo-storage test test-dirac9 bench lint system-packages
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@$(MAKE) --no-print-directory system-packages
@@ -31,6 +31,12 @@ demo-storage: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q
+
+# Against a real DIRAC 9 client (its own virtualenv, made once; a few minutes).
+DIRAC9_VENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dirac-9.1.22
+test-dirac9: $(VENV)/.installed
+	[ -x $(DIRAC9_VENV)/bin/python ] || bash tools/install-dirac9.sh $(DIRAC9_VENV)
+	DIRAC9_PYTHON=$(DIRAC9_VENV)/bin/python $(VENV)/bin/pytest -q -m dirac9 tests/dirac9
 
 bench: $(VENV)/.installed
 	PYTHON=$(VENV)/bin/python bash benchmarks/run

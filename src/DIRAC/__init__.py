@@ -1,12 +1,13 @@
 """DIRAC-compatible grid data management with S3 storage elements.
 
 The names a DIRAC script expects at the top level: ``S_OK``, ``S_ERROR``,
-``gLogger``, ``gConfig``, ``initialize``, ``siteName``.
+``gLogger``, ``gConfig``, ``initialize``, ``siteName``, ``exit``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
 from DIRAC.ConfigurationSystem.Client.ConfigurationData import cfgWithOption, gConfigurationData
@@ -39,3 +40,10 @@ def initialize(*, log_level: str | None = None, host_credentials: bool = False, 
 def siteName() -> str:
     """The local site's name (``/LocalSite/Site``), ``DIRAC.Client.local`` if unset."""
     return gConfig.getValue("/LocalSite/Site", "DIRAC.Client.local")
+
+
+def exit(exitCode: int = 0) -> None:  # noqa: A001 - DIRAC's name (``from DIRAC import exit as DIRACExit``)
+    """End the process with ``exitCode`` once the log output is flushed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(exitCode)

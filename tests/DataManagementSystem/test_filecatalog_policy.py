@@ -143,7 +143,7 @@ MATRIX = [
     ("victor", "Read", f"{HOME}/f", True),
     ("victor", "Read", f"{HOME}/p", False),
     ("nobody", "Read", f"{HOME}/f", True),
-    ("victor", "Read", f"{HOME}/priv/secret", True),  # only the file's own bits count
+    ("victor", "Read", f"{HOME}/priv/secret", False),  # POSIX: no search (x) on priv, whatever the file's bits
     ("victor", "Read", f"{HOME}/priv/missing", False),  # nearest directory is private
     ("victor", "Read", f"{HOME}/priv", False),
     ("ursula", "Read", f"{HOME}/p", True),
@@ -161,7 +161,7 @@ def _perform(db: FileCatalogDB, credDict: dict, operation: str, path: str) -> di
     if operation == "Delete":
         return db.removeDirectory(path, credDict) if path == HOME else db.removeFile(path, credDict)
     if operation == "Read":
-        return db.exists(path, credDict)
+        return db.getFileMetadata(path, credDict)
     if operation == "changePathMode":
         return db.changePathMode({path: 0o640}, credDict)
     return db.changePathOwner({path: "victor"}, credDict)

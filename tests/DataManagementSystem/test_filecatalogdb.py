@@ -276,7 +276,12 @@ def test_has_access_op_types(db):
     assert not result["OK"] and "Unknown operation type" in result["Message"]
     assert "must be absolute" in ok(db.hasAccess(["x"], "Read", URSULA))["Failed"]["x"]
     perms = ok(db.getPathPermissions(lfn, VICTOR))["Successful"][lfn]
-    assert perms == {"Read": True, "Write": False, "Execute": True}
+    assert perms == {"Read": True, "Write": False, "Execute": False}  # POSIX: a 0644 file has no x bit
+    assert ok(db.getPathPermissions(HOME, VICTOR))["Successful"][HOME] == {
+        "Read": True,
+        "Write": False,
+        "Execute": True,
+    }
 
 
 def test_not_connected_gives_errors(tmp_path):

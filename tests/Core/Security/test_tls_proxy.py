@@ -38,11 +38,11 @@ def test_proxy_accepted_and_group_read(test_ca, user_proxy):
 def test_proxy_of_proxy_accepted(test_ca, user_proxy, tmp_path):
     first = X509Chain()
     value(first.loadProxyFromFile(user_proxy))
-    second = value(first.generateProxyToFile(str(tmp_path / "pp"), 600, diracGroup="dirac_admin"))
+    second = value(first.generateProxyToFile(str(tmp_path / "pp"), 600))
     outcome = tls_handshake(server(test_ca), client_ssl_context(second, None, test_ca.caDir))
     assert outcome.ok, (outcome.serverError, outcome.clientError)
     assert value(outcome.chain.getIdentityDN()) == test_ca.users["alice"].dn
-    assert value(outcome.chain.getDIRACGroup()) == "dirac_admin"
+    assert value(outcome.chain.getDIRACGroup()) == "dirac_user"  # a delegated proxy keeps the user's group
     assert value(outcome.chain.getNumCertsInChain()) == 4
 
 

@@ -8,13 +8,14 @@ import stat
 
 from M2Crypto import X509
 
-from DIRAC.Core.Security import DER
 from DIRAC.Core.Security.TestCA import TestCA
 from DIRAC.Core.Security.X509Certificate import (
     DIRAC_GROUP_OID,
     PROXY_CERT_INFO_OID,
     PROXY_INHERIT_ALL_OID,
     X509Certificate,
+    decodeDIRACGroup,
+    decodeProxyPolicyLanguage,
     utcNow,
 )
 from DIRAC.Core.Security.X509Chain import X509Chain
@@ -110,12 +111,9 @@ def test_proxy_generation(test_ca, tmp_path):
     extensions = value(leaf.getExtensions())
     critical, pci = extensions[PROXY_CERT_INFO_OID]
     assert critical is True
-    _, start, end = DER.readTLV(pci, 0)  # ProxyCertInfo ::= SEQUENCE { pathLen?, ProxyPolicy SEQUENCE }
-    policyTag, policyStart, policyEnd = DER.children(pci, start, end)[-1]
-    oidTag, oidStart, oidEnd = DER.children(pci, policyStart, policyEnd)[0]
-    assert (policyTag, oidTag) == (DER.TAG_SEQUENCE, DER.TAG_OID)
-    assert DER.decodeOID(pci[oidStart:oidEnd]) == PROXY_INHERIT_ALL_OID
-    assert DER.decodeString(extensions[DIRAC_GROUP_OID][1]) == "dirac_user"
+    assert decodeProxyPolicyLanguage(pci) == PROXY_INHERIT_ALL_OID
+    assert value(leaf.getProxyPolicyLanguage()) == PROXY_INHERIT_ALL_OID
+    assert decodeDIRACGroup(extensions[DIRAC_GROUP_OID][1]) == "dirac_user"
     assert value(proxy.getIssuerCert()).getSubjectDN()["Value"] == alice.dn
 
 
@@ -136,9 +134,12 @@ def test_proxy_of_proxy(test_ca, user_proxy, tmp_path):
     leaf = value(second.getCertInChain(0))
     assert value(leaf.getIssuerDN()) == value(value(first.getCertInChain(0)).getSubjectDN())
 
-    third = load_proxy(value(second.generateProxyToFile(str(tmp_path / "ppp"), 60, diracGroup="dirac_admin")))
-    assert value(third.getDIRACGroup()) == "dirac_admin"
+    third = load_proxy(value(second.generateProxyToFile(str(tmp_path / "ppp"), 60, diracGroup="dirac_user")))
+    assert value(third.getDIRACGroup()) == "dirac_user"  # repeating the group is fine
     assert value(third.getRemainingSecs()) <= 60
+    refused = second.generateProxyToFile(str(tmp_path / "pppp"), 60, diracGroup="dirac_admin")
+    assert not refused["OK"] and "cannot change group" in refused["Message"]
+    assert not (tmp_path / "pppp").exists()
 
 
 def test_proxy_lifetime_capped_by_user_certificate(tmp_path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -281,3 +284,74 @@ DIRAC
         gConfigurationData.setCentralLoader(centralFileLoader)
         monkeypatch.undo()
         gConfigurationData.loadAll()
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch) -> Path:
+    """This test's own cache folder (XDG_CACHE_HOME), set before the client loads anything."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _cacheFiles(folder) -> list[Path]:
+    return sorted(Path(folder, "dirac").glob("configuration-*.json"))
+
+
+def test_the_last_configuration_is_kept_on_disk_for_this_user_only(own_cache, cs_server, cs_client):
+    loader, loaded = cs_client
+    assert loaded["OK"], loaded
+    files = _cacheFiles(own_cache)
+    assert len(files) == 1
+    assert files[0].stat().st_mode & 0o777 == 0o600 and files[0].parent.stat().st_mode & 0o777 == 0o700
+    assert "central-bucket" in files[0].read_text()
+
+
+def _commandReading(option: str, cfg: Path, test_ca, proxy: str) -> subprocess.CompletedProcess:
+    """A new client process that prints one option of the merged configuration."""
+    code = "import DIRAC\nfrom DIRAC.ConfigurationSystem.Client.Config import gConfig\n"
+    code += f"print(DIRAC.initialize().get('Message', ''))\nprint(gConfig.getValue({option!r}, 'MISSING'))"
+    env = {**os.environ, "DIRACSYSCONFIG": str(cfg), "X509_CERT_DIR": test_ca.caDir, "X509_USER_PROXY": proxy}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_new_command_starts_from_the_disk_copy_when_no_server_answers(
+    own_cache, cs_server, cs_client, test_ca, proxies
+):
+    cfg = Path(os.environ["DIRACSYSCONFIG"])
+    assert cs_server.stop() == 0
+    run = _commandReading(f"{SE}/S3/Path", cfg, test_ca, proxies["user"])
+    assert run.stdout.splitlines()[-1] == "central-bucket", run.stderr
+    assert "using the central configuration kept on disk" in run.stdout + run.stderr
+
+
+def test_a_cache_file_others_may_write_is_ignored(own_cache, cs_server, cs_client, test_ca, proxies):
+    cfg = Path(os.environ["DIRACSYSCONFIG"])
+    assert cs_server.stop() == 0
+    (cached,) = _cacheFiles(own_cache)
+    cached.chmod(0o622)
+    run = _commandReading(f"{SE}/S3/Path", cfg, test_ca, proxies["user"])
+    assert run.stdout.splitlines()[-1] == "MISSING"
+    assert "another user owns it or may write it" in run.stdout + run.stderr
+
+
+def test_a_service_restarted_while_the_server_is_down_starts_from_the_disk_copy(
+    cs_server, test_ca, tmp_path, rpc_launcher, proxies, monkeypatch
+):
+    local = tmp_path / "gateway-host.cfg"
+    local.write_text(
+        service_cfg(
+            test_ca,
+            {"Framework/RPCTest": {"HandlerPath": "rpc_test_handlers"}},
+            extra=f"DIRAC\n{{\n  Configuration\n  {{\n    Servers = {cs_server.url()}\n  }}\n}}\n",
+        )
+    )
+    monkeypatch.setenv("X509_CERT_DIR", test_ca.caDir)
+    here = [str(Path(__file__).resolve().parent)]
+    first = rpc_launcher.start("Framework/RPCTest", local, pythonPath=here)
+    assert RPCClient(first.url(), proxyLocation=proxies["user"], timeout=10).ping()["OK"]
+    first.stop()
+    assert cs_server.stop() == 0
+    again = rpc_launcher.start("Framework/RPCTest", local, pythonPath=here)
+    assert "using the central configuration kept on disk" in again.log()
+    assert RPCClient(again.url(), proxyLocation=proxies["user"], timeout=10).ping()["OK"], again.log()
+    again.stop()

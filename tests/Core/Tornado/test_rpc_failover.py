@@ -60,7 +60,7 @@ def test_no_instance_left_gives_an_error_naming_each_url(two_instances, proxy):
     for instance in two_instances:
         instance.stop()
     result = RPCClient(SERVICE, proxyLocation=proxy, timeout=5).ping()
-    assert not result["OK"] and result["Errno"] == DErrno.ERPC
+    assert not result["OK"] and result["Errno"] == DErrno.ECONNREFUSED, "refused everywhere: it ran nowhere"
     for instance in two_instances:
         assert f"{instance.url()}: Connection refused" in result["Message"]
 
@@ -90,3 +90,31 @@ def test_an_error_answer_is_not_failed_over(two_instances, proxy):
     result = client.failing()
     assert not result["OK"] and result["Message"] == "a plain failure"
     assert client.add(1, 2)["Value"] == 3
+
+
+def test_a_read_timeout_of_a_non_idempotent_call_is_reported_not_sent_again(two_instances, proxy):
+    client = RPCClient(SERVICE, proxyLocation=proxy, timeout=1)
+    clearFailed()
+    start = time.monotonic()
+    result = client.sleep(2)  # the service runs it; the answer comes after our timeout
+    elapsed = time.monotonic() - start
+    assert not result["OK"] and result["Errno"] == DErrno.ERPC
+    assert "may have run" in result["Message"], result
+    assert result["Message"].count("https://") == 1, "only one instance may have been asked"
+    assert elapsed < 1.9, "the call must not wait for a second instance"
+
+
+def test_a_read_timeout_of_an_idempotent_call_fails_over(two_instances, proxy):
+    client = RPCClient(SERVICE, proxyLocation=proxy, timeout=1, idempotentMethods=["sleep"])
+    clearFailed()
+    result = client.sleep(2)
+    assert not result["OK"] and result["Message"].count("https://") == 2, result
+    assert "may have run" not in result["Message"]
+
+
+def test_idempotent_methods_by_name():
+    from DIRAC.Core.Tornado.Client.TornadoClient import isIdempotent
+
+    assert all(isIdempotent(name) for name in ("getReplicas", "listDirectory", "exists", "hasAccess", "ping"))
+    assert not any(isIdempotent(name) for name in ("addFile", "removeFile", "issue", "getaway", "sleep"))
+    assert isIdempotent("addFile", ("addFile",))

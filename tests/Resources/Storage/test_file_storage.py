@@ -355,7 +355,9 @@ def test_create_and_is_directory(se, base, local):
     assert (base / "vo" / "new" / "deep").is_dir()
     target = put(se, local, LFN, b"x")
     missing = url(se, "/vo/none")
-    assert ok(se.isDirectory([folder, target, missing]))["Successful"] == {folder: True, target: False, missing: False}
+    answer = ok(se.isDirectory([folder, target, missing]))
+    assert answer["Successful"] == {folder: True, target: False}
+    assert "/vo/none does not exist" in answer["Failed"][missing]  # as DIRAC: Failed with the reason
     below = url(se, LFN + "/sub")
     assert failure(se.createDirectory(below), below)
 

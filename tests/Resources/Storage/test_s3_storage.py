@@ -65,7 +65,10 @@ def test_directories_by_prefix(se, tmp_path):
 
     assert se.createDirectory("/vo/data/new")["Value"]["Successful"]["/vo/data/new"] is True
     assert se.isDirectory("/vo/data/run1")["Value"]["Successful"]["/vo/data/run1"] is True
-    assert se.isDirectory("/vo/data/nothing")["Value"]["Successful"]["/vo/data/nothing"] is False
+    # A path that does not exist is Failed with the reason (as DIRAC), a file is not a directory.
+    missing = se.isDirectory("/vo/data/nothing")["Value"]
+    assert missing["Successful"] == {} and "/vo/data/nothing does not exist" in missing["Failed"]["/vo/data/nothing"]
+    assert se.isDirectory("/vo/data/run1/f0.dat")["Value"]["Successful"]["/vo/data/run1/f0.dat"] is False
     assert se.isFile("/vo/data/run1")["Value"]["Successful"]["/vo/data/run1"] is False
 
     listing = se.listDirectory("/vo/data/run1")["Value"]["Successful"]["/vo/data/run1"]
@@ -83,7 +86,7 @@ def test_directories_by_prefix(se, tmp_path):
 
     removed = se.removeDirectory("/vo/data/run1", recursive=True)["Value"]["Successful"]["/vo/data/run1"]
     assert removed["FilesRemoved"] == 6
-    assert se.isDirectory("/vo/data/run1")["Value"]["Successful"]["/vo/data/run1"] is False
+    assert "/vo/data/run1" in se.isDirectory("/vo/data/run1")["Value"]["Failed"]
 
 
 def test_put_directory(se, tmp_path):

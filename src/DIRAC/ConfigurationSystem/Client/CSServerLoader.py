@@ -5,7 +5,9 @@ A central loader for ``gConfigurationData``: when the local configuration sets
 configuration is fetched at start, kept in memory and refreshed by a background
 daemon thread every ``/DIRAC/Configuration/RefreshTime`` seconds (default 300).
 Only a changed version is transferred. ``ConfigurationData`` merges the local
-configuration over it, so local options still win.
+configuration over it, so local options still win. Each version loaded is kept
+on disk for this user (``ConfigurationCache``); when no server answers at start,
+that copy is used with a warning, so commands and services still start.
 
 When ``/DIRAC/Configuration/CentralFile`` is set (the configuration server's own
 host), that file is the central configuration, as without this module. With
@@ -22,6 +24,7 @@ import time
 
 from diraccfg import CFG
 
+from DIRAC.ConfigurationSystem.Client.ConfigurationCache import cachePath, loadCache, saveCache
 from DIRAC.ConfigurationSystem.Client.ConfigurationData import (
     CENTRAL_FILE_OPTION,
     ConfigurationData,
@@ -97,13 +100,19 @@ class CSServerLoader:
 
         localCFG = localCFG if localCFG is not None else self._data.localCFG
         servers = self._servers or _option(localCFG, SERVERS_OPTION)
-        client = TornadoClient(servers, timeout=FETCH_TIMEOUT, useCertificates=_useHostCertificate(localCFG))
+        client = TornadoClient(
+            servers,
+            timeout=FETCH_TIMEOUT,
+            useCertificates=_useHostCertificate(localCFG),
+            rpcProtocol=_option(localCFG, "/DIRAC/RPCProtocol", "json"),  # "dirac9" for DIRAC 9 servers
+        )
         answer = client.executeRPC("getCompressedDataIfNewer", self._version)
+        cacheFile = cachePath(localCFG, servers)
         if not answer["OK"]:
             if self._cfg is not None:
                 _log.warn("Keeping the cached central configuration", answer["Message"])
                 return S_OK(self._cfg)
-            return S_ERROR(DErrno.ECONF, f"cannot load the central configuration from {servers}: {answer['Message']}")
+            return self._fromDisk(cacheFile, servers, answer["Message"])
         value = answer["Value"] if isinstance(answer["Value"], dict) else {}
         if "data" in value:
             text = decompress(value["data"])
@@ -114,9 +123,31 @@ class CSServerLoader:
                 self._cfg = parsed["Value"]
                 self._version = str(value.get("newestVersion", ""))
             _log.info("Central configuration loaded", f"version {self._version} from {servers}")
+            saved = saveCache(cacheFile, servers, self._version, text["Value"])
+            if not saved["OK"]:
+                _log.warn("Central configuration not kept on disk", saved["Message"])
         with self._lock:
             self._fetchedAt = time.monotonic()
         return S_OK(self._cfg if self._cfg is not None else CFG())
+
+    def _fromDisk(self, cacheFile: str, servers: str, problem: str) -> dict:
+        """S_OK(CFG) of the last central configuration kept on disk, with a warning; S_ERROR when none."""
+        cached = loadCache(cacheFile, servers)
+        if not cached["OK"]:
+            return S_ERROR(
+                DErrno.ECONF,
+                f"cannot load the central configuration from {servers}: {problem} (and {cached['Message']})",
+            )
+        cfg, version, saved = cached["Value"]
+        with self._lock:
+            self._cfg, self._version = cfg, version
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(saved))
+        # NOTICE, not WARN: shown at the default level, the user must know the configuration may be old.
+        _log.notice(
+            "No configuration server answered: using the central configuration kept on disk",
+            f"version {version} saved {when} in {cacheFile} ({problem})",
+        )
+        return S_OK(cfg)
 
     def refreshNow(self) -> dict:
         """Fetch outside the configuration lock, then let ``ConfigurationData`` take the new copy."""

@@ -127,9 +127,12 @@ def _coerce(value: Any, expected: Any) -> tuple[bool, Any]:
     """Whether ``value`` matches ``expected`` (a type or a tuple/list of types), and the value to pass.
 
     JSON has no tuples and does not tell 1.0 from 1: a list is accepted where a tuple
-    is expected (and converted), an int where a float is expected.
+    is expected (and converted), an int where a float is expected. A boolean is only
+    accepted where ``bool`` is expected (not as an int).
     """
     types = tuple(expected) if isinstance(expected, (list, tuple)) else (expected,)
+    if isinstance(value, bool) and bool not in types:
+        return False, value  # JSON true/false is not a number, even though Python's bool is an int
     if isinstance(value, types):
         return True, value
     if isinstance(value, list) and tuple in types:

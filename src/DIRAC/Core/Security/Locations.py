@@ -9,26 +9,45 @@ check, because it names where a new proxy should be written.
 from __future__ import annotations
 
 import os
+import stat
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
+from DIRAC.FrameworkSystem.Client.Logger import gLogger
 
 SECURITY_SECTION = "/DIRAC/Security"
 DEFAULT_CA_DIR = "/etc/grid-security/certificates"
 DEFAULT_HOST_CERT = "/etc/grid-security/hostcert.pem"
 DEFAULT_HOST_KEY = "/etc/grid-security/hostkey.pem"
+#: The grid's default proxy file, in a folder everybody may write to.
+DEFAULT_PROXY_TEMPLATE = "/tmp/x509up_u{uid}"
 
 
 def getDefaultProxyLocation() -> str:
     """``$X509_USER_PROXY``, else ``/tmp/x509up_u<uid>``, whether or not the file exists."""
-    return os.environ.get("X509_USER_PROXY") or f"/tmp/x509up_u{os.getuid()}"
+    return os.environ.get("X509_USER_PROXY") or DEFAULT_PROXY_TEMPLATE.format(uid=os.getuid())
+
+
+def _ownRegularFile(path: str) -> bool:
+    """True for a regular file (not a link) of the current user: anybody can plant a name in /tmp,
+    and a proxy planted there would make us act as its owner (uploading our data into their space)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid():
+        return True
+    gLogger.warn(f"Ignoring the proxy {path}: it is not a regular file of uid {os.getuid()} (planted by another user?)")
+    return False
 
 
 def getProxyLocation() -> str | bool:
-    """The user's proxy file: ``$X509_USER_PROXY`` else ``/tmp/x509up_u<uid>``; False when it does not exist."""
-    for candidate in (os.environ.get("X509_USER_PROXY"), f"/tmp/x509up_u{os.getuid()}"):
-        if candidate and os.path.isfile(candidate):
-            return candidate
-    return False
+    """The user's proxy file: ``$X509_USER_PROXY`` else ``/tmp/x509up_u<uid>`` (only a regular file
+    of this user, not a link); False when there is none."""
+    explicit = os.environ.get("X509_USER_PROXY")
+    if explicit and os.path.isfile(explicit):
+        return explicit
+    default = DEFAULT_PROXY_TEMPLATE.format(uid=os.getuid())
+    return default if os.path.lexists(default) and _ownRegularFile(default) else False
 
 
 def _existingPair(cert: str, key: str) -> tuple[str, str] | bool:

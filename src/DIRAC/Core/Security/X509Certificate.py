@@ -3,24 +3,34 @@
 DNs are in DIRAC's slash form: ``/O=Grid/OU=Test/CN=name``. Dates are timezone-aware UTC.
 ``buildCertificate`` is the one place where certificates are assembled and signed; the test
 CA and the proxy generator both use it.
+
+Extensions are read with the ``cryptography`` package (its X.509 parser and declarative
+ASN.1 decoder): M2Crypto names extensions through OpenSSL's object table, which does not
+know DIRAC's group extension (1.2.42.42), and cryptography refuses malformed or duplicated
+extensions instead of guessing.
 """
 
 from __future__ import annotations
 
 import datetime
-import os
 import random
 import re
 
+from cryptography import x509 as cx509
+from cryptography.hazmat import asn1
 from M2Crypto import ASN1, EVP, RSA, X509, m2
 
-from DIRAC.Core.Security import DER
+# writePrivateFile is re-exported: the test CA and the proxy writers take it from here.
+from DIRAC.Core.Utilities.PrivateFile import writePrivateFile as writePrivateFile
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 
 PROXY_CERT_INFO_OID = "1.3.6.1.5.5.7.1.14"
 PROXY_INHERIT_ALL_OID = "1.3.6.1.5.5.7.21.1"
+#: RFC 3820 "independent" proxies carry none of the issuer's rights.
+PROXY_INDEPENDENT_OID = "1.3.6.1.5.5.7.21.2"
+#: Globus "limited" proxies: the user's rights, minus starting jobs (DIRAC's isLimitedProxy).
+PROXY_LIMITED_OID = "1.3.6.1.4.1.3536.1.1.1.9"
 DIRAC_GROUP_OID = "1.2.42.42"
-SUBJECT_KEY_ID_OID = "2.5.29.14"
 
 _MBSTRING_UTF8 = ASN1.MBSTRING_FLAG  # OpenSSL's MBSTRING_UTF8 is the bare flag
 _PEM_CERT_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
@@ -91,11 +101,43 @@ def _asn1Time(when: datetime.datetime) -> ASN1.ASN1_TIME:
 
 def _subjectKeyId(cert: X509.X509) -> bytes | None:
     """The key identifier of a certificate's subjectKeyIdentifier extension, if any."""
-    extension = DER.certificateExtensions(cert.as_der()).get(SUBJECT_KEY_ID_OID)
-    if not extension:
+    try:
+        extension = _parsed(cert).extensions.get_extension_for_class(cx509.SubjectKeyIdentifier)
+    except cx509.ExtensionNotFound:
         return None
-    _, start, end = DER.readTLV(extension[1], 0)
-    return extension[1][start:end]
+    return extension.value.digest
+
+
+def _parsed(cert: X509.X509) -> cx509.Certificate:
+    """The same certificate parsed by ``cryptography`` (ValueError when it cannot be)."""
+    return cx509.load_der_x509_certificate(cert.as_der())
+
+
+@asn1.sequence
+class _ProxyPolicy:
+    # RFC 3820: ProxyPolicy ::= SEQUENCE { policyLanguage OBJECT IDENTIFIER, policy OCTET STRING OPTIONAL }
+    policyLanguage: cx509.ObjectIdentifier
+    policy: bytes | None
+
+
+@asn1.sequence
+class _ProxyCertInfo:
+    # RFC 3820: ProxyCertInfo ::= SEQUENCE { pCPathLenConstraint INTEGER OPTIONAL, proxyPolicy ProxyPolicy }
+    pathLenConstraint: int | None
+    proxyPolicy: _ProxyPolicy
+
+
+def decodeProxyPolicyLanguage(extensionValue: bytes) -> str:
+    """The dotted policy language of a proxyCertInfo extension value; ValueError when malformed."""
+    return asn1.decode_der(_ProxyCertInfo, extensionValue).proxyPolicy.policyLanguage.dotted_string
+
+
+def decodeDIRACGroup(extensionValue: bytes) -> str:
+    """The group name of a DIRAC group extension value (IA5String, or UTF8String); ValueError when malformed."""
+    try:
+        return asn1.decode_der(asn1.IA5String, extensionValue).as_str()
+    except ValueError:
+        return asn1.decode_der(str, extensionValue)
 
 
 def buildCertificate(
@@ -131,17 +173,6 @@ def buildCertificate(
         cert.add_ext(X509.AuthorityKeyIdentifier(authorityKeyId).as_extension())
     cert.sign(signingKey, "sha256")
     return cert
-
-
-def writePrivateFile(path: str, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` readable by the owner only (0600), from the first byte."""
-    raw = data.encode() if isinstance(data, str) else data
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, raw)
-    finally:
-        os.close(fd)
 
 
 class ExpiryMixin:
@@ -208,7 +239,12 @@ class X509Certificate(ExpiryMixin):
 
     def _exts(self) -> dict[str, tuple[bool, bytes]]:
         if self._extensions is None:
-            self._extensions = DER.certificateExtensions(self._cert.as_der())
+            extensions = {}
+            for extension in _parsed(self._cert).extensions:
+                value = extension.value
+                raw = value.value if isinstance(value, cx509.UnrecognizedExtension) else value.public_bytes()
+                extensions[extension.oid.dotted_string] = (extension.critical, raw)
+            self._extensions = extensions
         return self._extensions
 
     def getSubjectDN(self) -> dict:
@@ -238,7 +274,7 @@ class X509Certificate(ExpiryMixin):
             return error
         try:
             return S_OK(dict(self._exts()))
-        except DER.DERError as exc:
+        except ValueError as exc:
             return S_ERROR(f"Cannot read the extensions of the certificate: {exc}")
 
     def isProxy(self) -> dict:
@@ -246,13 +282,31 @@ class X509Certificate(ExpiryMixin):
         result = self.getExtensions()
         return result if not result["OK"] else S_OK(PROXY_CERT_INFO_OID in result["Value"])
 
+    def getProxyPolicyLanguage(self) -> dict:
+        """S_OK(dotted policy language of the proxyCertInfo extension, None when not a proxy)."""
+        result = self.getExtensions()
+        if not result["OK"]:
+            return result
+        extension = result["Value"].get(PROXY_CERT_INFO_OID)
+        if extension is None:
+            return S_OK(None)
+        try:
+            return S_OK(decodeProxyPolicyLanguage(extension[1]))
+        except ValueError as exc:
+            return S_ERROR(f"Malformed proxyCertInfo extension: {exc}")
+
     def getDIRACGroup(self) -> dict:
         """S_OK(the DIRAC group of the 1.2.42.42 extension, or None)."""
         result = self.getExtensions()
         if not result["OK"]:
             return result
         extension = result["Value"].get(DIRAC_GROUP_OID)
-        return S_OK(DER.decodeString(extension[1]) if extension else None)
+        if extension is None:
+            return S_OK(None)
+        try:
+            return S_OK(decodeDIRACGroup(extension[1]))
+        except ValueError as exc:
+            return S_ERROR(f"Malformed DIRAC group extension: {exc}")
 
     def isCA(self) -> dict:
         """S_OK(True for a CA certificate, basicConstraints CA:TRUE)."""

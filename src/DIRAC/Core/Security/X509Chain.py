@@ -5,6 +5,16 @@ and the DER chain a TLS server verified, tells who the chain belongs to (the ide
 DN: the first certificate from the leaf upward without proxyCertInfo) and which DIRAC
 group it carries (extension 1.2.42.42), and signs new proxies, including proxies of
 proxies. Every public method returns S_OK / S_ERROR and never raises.
+
+Delegation rules, checked whenever the identity or the group is asked for:
+
+* The DIRAC group is the one of the proxy nearest the user certificate (none there:
+  the user's default group). A later proxy, signed by whoever holds a delegated
+  proxy, may repeat that group or carry none; a chain where it claims another
+  group, or adds one, is refused with the reason: a delegate cannot change group.
+* Proxies must be RFC 3820 ``inheritAll`` or Globus ``limited`` proxies (a chain
+  with a limited proxy is a limited proxy); ``independent`` proxies and unknown
+  policy languages carry none of the user's rights and are refused.
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ from M2Crypto import EVP, X509
 from DIRAC.ConfigurationSystem.Client.Helpers import Registry
 from DIRAC.Core.Security.X509Certificate import (
     DIRAC_GROUP_OID,
+    PROXY_INHERIT_ALL_OID,
+    PROXY_LIMITED_OID,
     ExpiryMixin,
     X509Certificate,
     buildCertificate,
@@ -181,12 +193,21 @@ class X509Chain(ExpiryMixin):
         return S_OK(flags)
 
     def _identityPosition(self) -> dict:
+        """S_OK(position of the identity certificate) once every proxy before it has an accepted policy."""
         result = self._proxyFlags()
         if not result["OK"]:
             return result
         for position, isProxy in enumerate(result["Value"]):
             if not isProxy:
                 return S_OK(position)
+            language = self._certs[position].getProxyPolicyLanguage()
+            if not language["OK"]:
+                return S_ERROR(f"Proxy certificate {position} of the chain: {language['Message']}")
+            if language["Value"] not in (PROXY_INHERIT_ALL_OID, PROXY_LIMITED_OID):
+                return S_ERROR(
+                    f"Proxy certificate {position} of the chain has policy language {language['Value']}: only "
+                    "inheritAll and limited proxies carry the user's rights; this chain is refused"
+                )
         return S_ERROR("The chain holds only proxy certificates: no identity certificate")
 
     @_needsCerts
@@ -212,23 +233,41 @@ class X509Chain(ExpiryMixin):
         return result if not result["OK"] else S_OK(self._certs[result["Value"]])
 
     @_needsCerts
-    def getDIRACGroup(self, ignoreDefault: bool = True) -> dict:
-        """S_OK(group in the proxy extension 1.2.42.42, searched from the leaf; None if absent).
-
-        With ``ignoreDefault=False`` and no group in the chain, the identity's default group
-        from the registry is returned instead.
-        """
-        result = self._proxyFlags()
+    def isLimitedProxy(self) -> dict:
+        """S_OK(True when a proxy of the chain is a limited proxy: everything signed below it is limited too)."""
+        result = self._identityPosition()
         if not result["OK"]:
             return result
-        for cert, isProxy in zip(self._certs, result["Value"], strict=True):
-            if not isProxy:
-                break
-            group = cert.getDIRACGroup()
-            if not group["OK"] or group["Value"]:
-                return group
-        if ignoreDefault:
-            return S_OK(None)
+        languages = [self._certs[position].getProxyPolicyLanguage()["Value"] for position in range(result["Value"])]
+        return S_OK(PROXY_LIMITED_OID in languages)
+
+    @_needsCerts
+    def getDIRACGroup(self, ignoreDefault: bool = True) -> dict:
+        """S_OK(group of the proxy nearest the user certificate, extension 1.2.42.42; None if it has none).
+
+        S_ERROR when a later proxy claims another group or adds one (see the module's
+        delegation rules). With ``ignoreDefault=False`` and no group in the chain, the
+        identity's default group from the registry is returned instead.
+        """
+        result = self._identityPosition()
+        if not result["OK"]:
+            return result
+        identityPosition = result["Value"]
+        chainGroup = None
+        for position in range(identityPosition - 1, -1, -1):  # from the user certificate toward the leaf
+            group = self._certs[position].getDIRACGroup()
+            if not group["OK"]:
+                return S_ERROR(f"Proxy certificate {position} of the chain: {group['Message']}")
+            if position == identityPosition - 1:
+                chainGroup = group["Value"]
+            elif group["Value"] is not None and group["Value"] != chainGroup:
+                return S_ERROR(
+                    f"Proxy certificate {position} of the chain claims DIRAC group {group['Value']!r}, but the "
+                    f"proxy nearest the user certificate set {chainGroup or 'no group (the default group)'}: "
+                    "a delegated proxy cannot change group"
+                )
+        if chainGroup is not None or ignoreDefault:
+            return S_OK(chainGroup)
         identity = self.getIdentityDN()
         if not identity["OK"]:
             return identity
@@ -278,7 +317,7 @@ class X509Chain(ExpiryMixin):
         """S_OK(dict) describing who holds this chain.
 
         Keys: ``subject``, ``issuer`` (of the leaf), ``identity`` and ``DN`` (identity DN),
-        ``isProxy``, ``isLimitedProxy`` (always False), ``group`` (proxy group; the registry
+        ``isProxy``, ``isLimitedProxy``, ``group`` (proxy group; the registry
         default when ``ignoreDefault`` is False; ``hosts`` for a host certificate),
         ``secondsLeft``, ``notAfter``. With ``withRegistryInfo``: ``validDN``, ``validGroup``,
         ``username`` or ``hostname``, ``groupProperties`` (host properties for hosts).
@@ -293,12 +332,13 @@ class X509Chain(ExpiryMixin):
             ("secondsLeft", self.getRemainingSecs),
             ("notAfter", self.getNotAfterDate),
             ("group", self.getDIRACGroup),
+            ("isLimitedProxy", self.isLimitedProxy),
         ):
             result = call()
             if not result["OK"]:
                 return result
             values[key] = result["Value"]
-        credDict = {**values, "DN": values["identity"], "isLimitedProxy": False}
+        credDict = {**values, "DN": values["identity"]}
         if credDict["group"] is None:
             del credDict["group"]
         if withRegistryInfo:
@@ -406,10 +446,18 @@ class X509Chain(ExpiryMixin):
             return S_ERROR(f"Proxy lifetime must be a positive number of seconds, not {lifetime!r}")
         if diracGroup is not None and (not isinstance(diracGroup, str) or not diracGroup.isprintable()):
             return S_ERROR(f"DIRAC group {diracGroup!r} is not a printable name")
+        current = self.getDIRACGroup() if self._certs else S_OK(None)
+        if not current["OK"]:
+            return current
+        isProxy = self.isProxy()
+        if not isProxy["OK"]:
+            return isProxy
+        if isProxy["Value"] and diracGroup is not None and diracGroup != current["Value"]:
+            return S_ERROR(
+                f"Cannot sign a proxy for group {diracGroup!r} from a proxy of "
+                f"{current['Value'] or 'no group (the default group)'}: a delegated proxy cannot change group"
+            )
         if diracGroup is None:
-            current = self.getDIRACGroup()
-            if not current["OK"]:
-                return current
             diracGroup = current["Value"]
         expired = self.hasExpired()
         if not expired["OK"]:
@@ -451,7 +499,7 @@ def _writeSecretFile(path: str | None, text: str) -> dict:
         if not path:
             fd, path = tempfile.mkstemp(prefix="x509", suffix=".pem")
             os.close(fd)
-        writePrivateFile(path, text)
+        writePrivateFile(path, text, "proxy file")
     except OSError as exc:
-        return S_ERROR(f"Cannot write {path}: {exc.strerror}")
+        return S_ERROR(f"Cannot write {path}: {exc.strerror or exc}")
     return S_OK(path)

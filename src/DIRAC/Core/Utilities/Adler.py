@@ -6,6 +6,8 @@ transfer reads its bytes once and checks them in the same pass.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import zlib
 from typing import BinaryIO
 
@@ -27,6 +29,27 @@ class Adler32:
     def hexdigest(self) -> str:
         """The checksum so far, as eight hex digits."""
         return intAdlerToHex(self.value)
+
+
+class Adler32MD5(Adler32):
+    """adler32 and MD5 of the same chunks, in one pass: what an upload pins.
+
+    The adler32 is the checksum DIRAC stores; the MD5 is what S3 verifies when it
+    is sent as ``Content-MD5`` (so the store refuses bytes that changed on the way).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._md5 = hashlib.md5()
+
+    def update(self, data: bytes) -> None:
+        """Add ``data`` to both running digests."""
+        super().update(data)
+        self._md5.update(data)
+
+    def md5Base64(self) -> str:
+        """The MD5 so far as a ``Content-MD5`` header value (base64 of the 16 bytes)."""
+        return base64.b64encode(self._md5.digest()).decode()
 
 
 _MOD = 65521
@@ -81,6 +104,18 @@ def fileAdler(fileName: str) -> str | bool:
             return readAdler(stream)
     except OSError:
         return False
+
+
+def fileAdlerMD5(fileName: str) -> tuple[str, str] | bool:
+    """(adler32, base64 MD5) of a file read once, or False when it cannot be read."""
+    digest = Adler32MD5()
+    try:
+        with open(fileName, "rb") as stream:
+            while chunk := stream.read(CHUNK_SIZE):
+                digest.update(chunk)
+    except OSError:
+        return False
+    return digest.hexdigest(), digest.md5Base64()
 
 
 def compareAdler(first: str, second: str) -> bool:

@@ -33,7 +33,7 @@ from DIRAC.ConfigurationSystem.Client.Helpers.Operations import Operations
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import compareAdler, fileAdler
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
-from DIRAC.DataManagementSystem.Client.DataManagerStorage import StorageOperations
+from DIRAC.DataManagementSystem.Client.DataManagerStorage import ABSENT, PRESENT, StorageOperations, matches
 from DIRAC.DataManagementSystem.Client.DataManagerUtilities import (
     checkLocalCopy,
     perItem,
@@ -80,16 +80,19 @@ class DataManager:
             self._fileCatalog = FileCatalog(catalogs=self.catalogs, vo=self.vo)
         return self._fileCatalog
 
+    def _catalogCall(self, method: str, argument: Any, *args: Any) -> dict:
+        """The catalog's S_OK / S_ERROR for a bulk method; an exception becomes an S_ERROR."""
+        try:
+            return getattr(self.fileCatalog, method)(argument, *args)
+        except Exception as exc:  # noqa: BLE001 - an injected catalog's bug must become a per-LFN failure
+            self.log.exception(f"catalog {method} raised")
+            return S_ERROR(DErrno.EEEXCEPTION, f"{type(exc).__name__}: {exc}")
+
     def _catalog(self, method: str, argument: Any, lfns: list[str], *args: Any) -> tuple[dict, dict]:
         """Call a catalog bulk method; ``(successful, failed-with-text-reasons)``, never raising."""
         if not lfns:
             return {}, {}
-        try:
-            result = getattr(self.fileCatalog, method)(argument, *args)
-        except Exception as exc:  # noqa: BLE001 - an injected catalog's bug must become a per-LFN failure
-            self.log.exception(f"catalog {method} raised")
-            result = S_ERROR(DErrno.EEEXCEPTION, f"{type(exc).__name__}: {exc}")
-        return splitBulk(result, lfns, f"catalog {method}")
+        return splitBulk(self._catalogCall(method, argument, *args), lfns, f"catalog {method}")
 
     def _lfnsAndSE(self, lfn: Any, seName: str, operation: str) -> dict:
         """S_OK((lfns, failed, StorageElement)): the LFN argument split, and ``seName`` usable for ``operation``."""
@@ -163,17 +166,19 @@ class DataManager:
             infos[name] = {**info["Value"], "GUID": perItem(guid, name, single) or str(uuid.uuid4()).upper()}
 
         candidates = self._notRegistered(list(infos), failed, overwrite)
+        successful = self._alreadyDone(infos, diracSE, failed)
         candidates = self._allowed(candidates, "addFile", failed)
         if not candidates:
-            return _bulk({}, failed)
+            return _bulk(successful, failed)
 
         start = time.monotonic()
         uploaded, uploadFailed = splitBulk(
             se.putFile({name: sources[name] for name in candidates}), candidates, f"upload to {diracSE}"
         )
         putTime = time.monotonic() - start
-        failed.update({name: f"{reason}; nothing registered" for name, reason in uploadFailed.items()})
-        uploaded = list(uploaded)
+        expected = {name: (infos[name]["Size"], infos[name]["Checksum"]) for name in candidates}
+        uploaded = list(uploaded) + self._lostUploads(se, uploadFailed, expected)
+        failed.update(uploadFailed)
 
         urls = self.storage.urls(se, uploaded)
         entries = {
@@ -188,12 +193,83 @@ class DataManager:
             for name in uploaded
         }
         start = time.monotonic()
-        registered, notRegistered = self._catalog("addFile", entries, uploaded)
+        registered, notRegistered, undecided = self._register("addFile", entries, diracSE, expected)
         registerTime = time.monotonic() - start
-        self.storage.cleanUp(se, notRegistered, "uploaded copy")
+        self.storage.cleanUp(se, notRegistered, "uploaded copy", expected)
         failed.update(notRegistered)
-        successful = {name: {"put": putTime, "register": registerTime} for name in registered}
+        failed.update(undecided)
+        successful.update({name: {"put": putTime, "register": registerTime} for name in registered})
         return _bulk(successful, failed)
+
+    def _lostUploads(self, se: StorageElement, uploadFailed: dict, expected: dict) -> list[str]:
+        """LFNs whose upload failed but whose object is there, ours (a lost answer); reasons for the others.
+
+        ``uploadFailed`` is updated in place: the recovered LFNs leave it; the
+        others say whether anything is stored, never deleting what is not ours.
+        """
+        recovered = []
+        for name, (kind, detail) in self.storage.inspect(se, list(uploadFailed)).items():
+            if kind == PRESENT and matches(detail, *expected[name]):
+                self.log.warn("The upload's answer was lost but the object is there and ours", f"{name} at {se.name}")
+                recovered.append(name)
+                del uploadFailed[name]
+            elif kind == PRESENT:
+                uploadFailed[name] += (
+                    f"; {se.name} holds another object under this LFN (another writer's?), left untouched; "
+                    "nothing registered"
+                )
+            elif kind == ABSENT:
+                uploadFailed[name] += "; nothing stored, nothing registered"
+            else:
+                uploadFailed[name] += (
+                    f"; cannot tell whether the object reached {se.name} ({detail}); nothing registered: "
+                    "run the same command again"
+                )
+        return recovered
+
+    def _register(self, method: str, entries: dict, seName: str, expected: dict) -> tuple[dict, dict, dict]:
+        """Register ``entries`` (``addFile`` / ``addReplica``): ``(registered, notRegistered, undecided)``.
+
+        After a failure the catalog is asked rather than trusted: an LFN found
+        registered with the expected size and checksum and a replica at ``seName``
+        succeeded (its answer was lost). ``notRegistered`` are provably not ours in
+        the catalog, so their object may be cleaned up; ``undecided`` must keep their
+        object (another writer registered the LFN, or the catalog cannot tell).
+        """
+        names = list(entries)
+        if not names:
+            return {}, {}, {}
+        result = self._catalogCall(method, entries)
+        registered, failed = splitBulk(result, names, f"catalog {method}")
+        if not failed:
+            return registered, {}, {}
+        if not result["OK"] and DErrno.cmpError(result, DErrno.ECONNREFUSED):
+            return registered, failed, {}  # the catalog never received the call
+        present, errors = self._catalog("exists", list(failed), list(failed))
+        registeredNames = [name for name, there in present.items() if there]
+        metadata, replicas = self._metadataAndReplicas(registeredNames, errors)
+        notRegistered: dict[str, str] = {}
+        undecided: dict[str, str] = {}
+        for name, reason in failed.items():
+            meta = metadata.get(name)
+            if name in errors:
+                undecided[name] = (
+                    f"{reason}; the catalog cannot tell whether it was registered ({errors[name]}): "
+                    f"the object at {seName} is kept; run the same command again"
+                )
+            elif present.get(name) is False:
+                notRegistered[name] = f"{reason}; not registered"
+            elif meta is not None and seName in replicas.get(name, {}) and matches(meta, *expected[name]):
+                self.log.warn("The catalog's answer was lost but the registration is there", name)
+                registered[name] = True
+            elif meta is not None and seName in replicas.get(name, {}):
+                undecided[name] = (
+                    f"{reason}; another writer registered {name} at {seName} first: its object is left; "
+                    "run dirac-dms-check-se if both wrote the same place"
+                )
+            else:
+                notRegistered[name] = f"{reason}; registered without our replica at {seName}"
+        return registered, notRegistered, undecided
 
     @staticmethod
     def _uploadPairs(lfn: Any, fileName: Any) -> dict:
@@ -242,6 +318,20 @@ class DataManager:
         for name in taken:
             failed[name] = f"{name} is already registered in the catalog; nothing uploaded"
         return free
+
+    def _alreadyDone(self, infos: dict, seName: str, failed: dict) -> dict:
+        """{lfn: timings} of LFNs a previous run finished: registered with this size and checksum at ``seName``.
+
+        They leave ``failed``, so running the same upload again succeeds.
+        """
+        names = [name for name in infos if name in failed and "already registered" in failed[name]]
+        metadata, replicas = self._metadataAndReplicas(names, {})
+        done = {}
+        for name, meta in metadata.items():
+            if seName in replicas.get(name, {}) and matches(meta, infos[name]["Size"], infos[name]["Checksum"]):
+                done[name] = {"put": 0.0, "register": 0.0}
+                del failed[name]
+        return done
 
     # ------------------------------------------------------------------ download
 
@@ -351,12 +441,14 @@ class DataManager:
         names = list(copied)
         urls = self.storage.urls(destination, names)
         start = time.monotonic()
-        registered, notRegistered = self._catalog(
-            "addReplica", {name: {"SE": destSE, "PFN": urls[name]} for name in names}, names
+        expected = {name: (metadata[name].get("Size"), metadata[name].get("Checksum")) for name in names}
+        registered, notRegistered, undecided = self._register(
+            "addReplica", {name: {"SE": destSE, "PFN": urls[name]} for name in names}, destSE, expected
         )
         registerTime = time.monotonic() - start
-        self.storage.cleanUp(destination, notRegistered, "new replica")
+        self.storage.cleanUp(destination, notRegistered, "new replica", expected)
         failed.update(notRegistered)
+        failed.update(undecided)
         for name in registered:
             successful[name] = {"replicate": replicateTime, "register": registerTime, "transfer": LOCAL_COPY}
         return _bulk(successful, failed)

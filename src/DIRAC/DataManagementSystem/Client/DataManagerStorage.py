@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from typing import Any
 
 from DIRAC.Core.Utilities import DErrno
@@ -22,6 +24,22 @@ from DIRAC.Resources.Storage.Utilities import runBulk
 
 #: Parallel local-copy replications in one bulk call.
 REPLICATION_WORKERS = 8
+#: Temporary replication folders: name prefix, owner marker inside, age after which an unmarked one is abandoned.
+TEMP_PREFIX = "dirac-replicate-"
+OWNER_FILE = ".owner"
+UNMARKED_AGE = 3600
+#: What an SE holds under an LFN, as ``inspect`` finds it.
+PRESENT, ABSENT, UNKNOWN = "present", "absent", "unknown"
+
+
+def matches(metadata: dict, size: Any, checksum: Any) -> bool:
+    """True when an SE's metadata of an object shows ``size`` bytes with adler32 ``checksum``."""
+    if metadata.get("Size") != size:
+        return False
+    if not checksum:  # a catalog entry without a checksum: the size is all we can compare
+        return True
+    stored = metadata.get("Checksum")
+    return bool(stored) and compareAdler(str(stored), str(checksum))
 
 
 class StorageOperations:
@@ -52,15 +70,62 @@ class StorageOperations:
         return {lfn: found.get(lfn, "") for lfn in lfns}
 
     def removeObjects(self, se: StorageElement, lfns: list[str]) -> dict:
-        """{lfn: reason} for LFNs whose object at ``se`` could not be removed (a missing one is removed)."""
+        """{lfn: reason} for LFNs whose object at ``se`` is still there after a removal (a missing one is removed).
+
+        A failed removal is checked: when the SE says the object is gone (the answer was lost), it was removed.
+        """
         if not lfns:
             return {}
-        return splitBulk(se.removeFile(lfns), lfns, f"removal from {se.name}")[1]
+        failed = splitBulk(se.removeFile(lfns), lfns, f"removal from {se.name}")[1]
+        for name, (kind, _detail) in self.inspect(se, list(failed)).items():
+            if kind == ABSENT:
+                del failed[name]
+        return failed
 
-    def cleanUp(self, se: StorageElement, reasons: dict, what: str) -> None:
-        """Remove the objects made at ``se`` for the LFNs of ``reasons`` and say so in each reason."""
-        leftovers = self.removeObjects(se, list(reasons))
+    def inspect(self, se: StorageElement, lfns: list[str]) -> dict[str, tuple[str, Any]]:
+        """What ``se`` holds under each LFN, asked rather than assumed after an unclear failure.
+
+        ``{lfn: (PRESENT, metadata)}``, ``(ABSENT, reason)`` when the SE says there is
+        nothing, ``(UNKNOWN, reason)`` when it cannot tell (SE unreachable, refused).
+        """
+        if not lfns:
+            return {}
+        found, errors = splitBulk(se.getFileMetadata(lfns), lfns, f"checking {se.name}")
+        state: dict[str, tuple[str, Any]] = {name: (PRESENT, meta) for name, meta in found.items()}
+        if errors:
+            there, unclear = splitBulk(se.exists(list(errors)), list(errors), f"checking {se.name}")
+            for name in errors:
+                if there.get(name) is False:
+                    state[name] = (ABSENT, f"nothing is stored at {se.name}")
+                else:
+                    state[name] = (UNKNOWN, unclear.get(name, errors[name]))
+        return state
+
+    def cleanUp(self, se: StorageElement, reasons: dict, what: str, expected: dict) -> None:
+        """Remove the objects made at ``se`` for the LFNs of ``reasons``, only those provably ours.
+
+        ``expected`` is ``{lfn: (size, checksum)}`` of what we wrote: an object that
+        differs is another writer's and is left alone; so is one the SE cannot
+        describe. Each reason says what happened to the object.
+        """
+        state = self.inspect(se, list(reasons))
+        ours = []
         for lfn in reasons:
+            kind, detail = state[lfn]
+            if kind == ABSENT:
+                reasons[lfn] += f"; nothing was left at {se.name}"
+            elif kind == UNKNOWN:
+                reasons[lfn] += (
+                    f"; cannot tell what {se.name} holds ({detail}), so the {what} was left: "
+                    "run the same command again, or dirac-dms-check-se"
+                )
+                self.log.error("Possible dark data after a failure", f"{lfn} at {se.name}")
+            elif not matches(detail, *expected[lfn]):
+                reasons[lfn] += f"; the object at {se.name} is not ours (another writer's), it was left untouched"
+            else:
+                ours.append(lfn)
+        leftovers = self.removeObjects(se, ours)
+        for lfn in ours:
             if lfn in leftovers:
                 reasons[lfn] += f"; removing the {what} at {se.name} failed too ({leftovers[lfn]}): dark data left"
                 self.log.error("Dark data left after a failure", f"{lfn} at {se.name}")
@@ -87,11 +152,18 @@ class StorageOperations:
     def copyThroughLocalFiles(
         self, sources: dict[str, list[str]], destination: StorageElement, metadata: dict, localCache: str
     ) -> tuple[dict, dict]:
-        """Copy each LFN via a local file in one fresh temporary folder, always removed at the end."""
+        """Copy each LFN via a local file in one fresh temporary folder, always removed at the end.
+
+        The folder names its owner process (``.owner``), so a later run removes it
+        when this process was killed before its own clean-up.
+        """
         try:
             if localCache:
                 os.makedirs(localCache, exist_ok=True)
-            workdir = tempfile.mkdtemp(prefix="dirac-replicate-", dir=localCache or None)
+            removeAbandonedFolders(localCache or tempfile.gettempdir(), self.log)
+            workdir = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=localCache or None)
+            with open(os.path.join(workdir, OWNER_FILE), "w") as marker:
+                marker.write(ownerStamp())
         except OSError as exc:
             where = localCache or tempfile.gettempdir()
             return {}, dict.fromkeys(sources, f"cannot create a temporary folder in {where}: {exc.strerror}")
@@ -135,24 +207,87 @@ class StorageOperations:
             return S_ERROR(DErrno.EIO, "no good source copy: " + " | ".join(problems) + "; nothing registered")
         put = returnSingleResult(destination.putFile({lfn: local}, sourceSize=meta.get("Size") or 0))
         unlink(local)
-        if not put["OK"]:
-            return self._undoCopy(destination, lfn, f"upload to {destination.name} failed: {put['Message']}")
-        stored = returnSingleResult(destination.getFileMetadata(lfn))
-        if not stored["OK"]:
-            return self._undoCopy(destination, lfn, f"cannot check the copy at {destination.name}: {stored['Message']}")
-        size, checksum = stored["Value"].get("Size"), stored["Value"].get("Checksum")
-        if size != meta.get("Size") or (meta.get("Checksum") and not compareAdler(str(checksum), meta["Checksum"])):
+        # Whatever the upload answered (its answer may be lost), the copy now at the destination decides.
+        kind, detail = self.inspect(destination, [lfn])[lfn]
+        if kind == PRESENT and matches(detail, meta.get("Size"), meta.get("Checksum")):
+            return S_OK(True)
+        problem = "" if put["OK"] else f"upload to {destination.name} failed: {put['Message']}"
+        if kind == ABSENT:
+            return S_ERROR(DErrno.EIO, f"{problem or detail}; nothing stored at {destination.name}; nothing registered")
+        if kind == UNKNOWN:
+            message = f"{problem or 'the copy was sent'}; cannot check the copy at {destination.name}: {detail}"
+        else:
             message = (
-                f"the copy at {destination.name} has size {size} and adler32 {checksum}, "
+                f"the copy at {destination.name} has size {detail.get('Size')} and adler32 {detail.get('Checksum')}, "
                 f"the catalog says {meta.get('Size')} and {meta.get('Checksum')}"
             )
-            return self._undoCopy(destination, lfn, message)
-        return S_OK(True)
+            message = f"{problem}; {message}" if problem else message
+        return self._undoCopy(destination, lfn, message)
 
     def _undoCopy(self, destination: StorageElement, lfn: str, message: str) -> dict:
-        reasons = {lfn: message}
-        self.cleanUp(destination, reasons, "half-made copy")
-        return S_ERROR(f"{reasons[lfn]}; nothing registered")
+        """Remove a copy that is not a valid replica (it does not match the catalog, or may be partial)."""
+        leftover = self.removeObjects(destination, [lfn])
+        if lfn in leftover:
+            self.log.error("Dark data left after a failure", f"{lfn} at {destination.name}")
+            return S_ERROR(f"{message}; removing it failed too ({leftover[lfn]}): dark data left; nothing registered")
+        return S_ERROR(f"{message}; the half-made copy at {destination.name} was removed; nothing registered")
+
+
+def _processStart(pid: int) -> str:
+    """The start time of process ``pid`` (clock ticks since boot, Linux), "" when unknown or gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def ownerStamp(pid: int | None = None) -> str:
+    """``host pid start`` naming the process that owns a temporary folder."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()} {pid} {_processStart(pid)}"
+
+
+def ownerGone(stamp: str) -> bool:
+    """True when the process named by ``stamp`` (this host only) no longer runs; a reused PID is told apart."""
+    parts = stamp.split()
+    if len(parts) not in (2, 3) or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid, start = int(parts[1]), parts[2] if len(parts) == 3 else ""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # another user's live process
+    return bool(start) and _processStart(pid) not in ("", start)
+
+
+def removeAbandonedFolders(parent: str, log: Any) -> list[str]:
+    """Remove the ``dirac-replicate-*`` folders under ``parent`` whose owner process is gone; their paths.
+
+    A folder without an owner marker is removed once older than ``UNMARKED_AGE`` seconds
+    (its owner died between creating it and writing the marker).
+    """
+    removed = []
+    try:
+        names = [name for name in os.listdir(parent) if name.startswith(TEMP_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        folder = os.path.join(parent, name)
+        try:
+            with open(os.path.join(folder, OWNER_FILE)) as marker:
+                abandoned = ownerGone(marker.read())
+        except FileNotFoundError:
+            abandoned = os.path.isdir(folder) and time.time() - os.path.getmtime(folder) > UNMARKED_AGE
+        except OSError:
+            abandoned = False
+        if abandoned:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.warn("Removed the temporary folder of a replication that did not finish", folder)
+            removed.append(folder)
+    return removed
 
 
 def unlink(path: str) -> None:

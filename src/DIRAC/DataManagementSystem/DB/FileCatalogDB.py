@@ -1,4 +1,4 @@
-"""FileCatalogDB: DIRAC's replica and metadata catalog over SQLAlchemy, with POSIX-like permissions.
+"""FileCatalogDB: DIRAC's replica and metadata catalog over SQLAlchemy, with POSIX permissions.
 
 Every method takes the caller's credentials dict (``DN``, ``username``,
 ``group``, ``properties``, optionally ``VO``) and a bulk argument (one LFN,
@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
 from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.PrivateFile import securePrivateFile
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.DataManagementSystem.DB import FileCatalogInput as fcInput
 from DIRAC.DataManagementSystem.DB import FileCatalogPolicy as policy
@@ -53,8 +54,8 @@ MAX_LISTING = 20_000
 #: Attempts at creating or checking the schema when the catalog starts.
 SCHEMA_ATTEMPTS = 10
 
-NO_SUCH = "No such file or directory"
-PERMISSION_DENIED = "Permission denied"
+NO_SUCH = policy.NO_SUCH
+PERMISSION_DENIED = policy.PERMISSION_DENIED
 
 log = gLogger.getSubLogger("FileCatalogDB")
 
@@ -247,7 +248,12 @@ class FileCatalogDB:
         if isSQLite(self.url):
             database = make_url(self.url).database
             if database and database != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(database)) or ".", exist_ok=True)
+                # The catalog file (and SQLite's -wal / -shm beside it) is the service's alone: 0600.
+                for name in (database, f"{database}-wal", f"{database}-shm"):
+                    if name == database or os.path.lexists(name):
+                        secured = securePrivateFile(name, "FileCatalogDB")
+                        if not secured["OK"]:
+                            raise ValueError(secured["Message"])
         self.engine = makeEngine(self.url)
         # Two services starting on one empty database race to create the tables: the loser's DDL
         # fails (MariaDB commits DDL at once) and its next attempt finds them.
@@ -317,58 +323,19 @@ class FileCatalogDB:
     # ------------------------------------------------------------------ decisions
 
     @staticmethod
-    def _mayRead(ident: policy.Identity, view: CatalogView, path: str) -> bool:
-        row = view.files.get(path) or view.dirs.get(path) or view.nearestDir(path)
-        return policy.mayRead(ident, row.Owner, row.OwnerGroup, row.Mode)
+    def _allows(test: Callable[..., bool], ident: policy.Identity, row: Any) -> bool:
+        return test(ident, row.Owner, row.OwnerGroup, row.Mode)
 
     @staticmethod
-    def _mayWrite(ident: policy.Identity, view: CatalogView, path: str) -> bool:
-        """Write into the nearest existing directory; an existing file must be writable itself too."""
-        top = view.nearestDir(path)
-        if not policy.mayWriteBelow(ident, path, top.Path, top.Owner, top.OwnerGroup, top.Mode):
-            return False
-        row = view.files.get(path)
-        return row is None or policy.mayWrite(ident, row.Owner, row.OwnerGroup, row.Mode)
-
-    @staticmethod
-    def _mayDelete(ident: policy.Identity, view: CatalogView, path: str) -> bool:
-        """Write on the parent directory; a parent not yet in the catalog counts as the caller's
-        when it lies in the caller's own home (as for writing there)."""
-        top = view.nearestDir(path)
-        parent = path.rsplit("/", 1)[0] or "/"
-        if top.Path == parent:
-            return policy.mayWrite(ident, top.Owner, top.OwnerGroup, top.Mode)
-        return policy.mayWriteBelow(ident, parent, top.Path, top.Owner, top.OwnerGroup, top.Mode)
-
-    def _decide(self, opClass: str, ident: policy.Identity, view: CatalogView, path: str) -> bool:
-        if opClass == policy.READ:
-            return self._mayRead(ident, view, path)
-        if opClass == policy.WRITE:
-            return self._mayWrite(ident, view, path)
-        if opClass == policy.DELETE:
-            return self._mayDelete(ident, view, path)
-        row = view.files.get(path) or view.dirs.get(path)
-        if row is None:
-            return False
-        if opClass == policy.CHOWN:
-            return policy.mayChown(ident)
-        return policy.mayChange(ident, row.Owner)
-
-    @staticmethod
-    def _denied(view: CatalogView, path: str, opClass: str) -> str:
-        if opClass == policy.READ:
-            where = path if view.kind(path) else view.nearestDir(path).Path
-            return f"{PERMISSION_DENIED}: no read permission on {where}"
-        return f"{PERMISSION_DENIED}: no write permission on {view.nearestDir(path).Path}"
-
-    def _readable(self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict) -> list[str]:
-        """The paths ``ident`` may read; a failure entry for the others."""
+    def _allowedPaths(check: Callable[[str], str | None], items: Iterable[str], failed: dict) -> list[str]:
+        """The paths ``check`` allows; the refusal reason in ``failed`` for the others."""
         allowed = []
         for path in items:
-            if self._mayRead(ident, view, path):
-                allowed.append(path)
+            reason = check(path)
+            if reason:
+                failed[path] = reason
             else:
-                failed[path] = self._denied(view, path, policy.READ)
+                allowed.append(path)
         return allowed
 
     # ------------------------------------------------------------------ writing helpers
@@ -423,16 +390,36 @@ class FileCatalogDB:
         return result
 
     @staticmethod
+    def _guidConflicts(conn: Connection, newFiles: dict[str, dict]) -> dict[str, str]:
+        """{path: reason} for new files whose GUID another file holds, in the catalog or in this request.
+
+        A GUID names one file (DIRAC looks files up by it); the schema's unique index backs this up.
+        """
+        byGuid: dict[str, list[str]] = {}
+        for path, info in newFiles.items():
+            byGuid.setdefault(info["GUID"], []).append(path)
+        taken: set[str] = set()
+        for chunk in chunks(byGuid):
+            taken.update(conn.execute(select(files.c.GUID).where(files.c.GUID.in_(chunk))).scalars())
+        conflicts: dict[str, str] = {}
+        for guid, paths in byGuid.items():
+            if guid in taken:
+                conflicts.update(dict.fromkeys(paths, f"GUID {guid} is already registered for another file"))
+            elif len(paths) > 1:
+                conflicts.update(dict.fromkeys(paths, f"GUID {guid} is given to {len(paths)} LFNs of this request"))
+        return conflicts
+
+    @staticmethod
     def _insertReplicas(conn: Connection, rows: list[dict]) -> None:
         if rows:
             conn.execute(insert(replicas), [{**row, "Status": REPLICA_STATUS} for row in rows])
 
-    def _writeTarget(self, ident: policy.Identity, view: CatalogView, path: str, wantFile: bool) -> str | None:
+    @staticmethod
+    def _writeTarget(access: policy.PathAccess, view: CatalogView, path: str, wantFile: bool) -> str | None:
         """Why ``path`` cannot be written as a file (``wantFile``) or directory; None when it can."""
-        if not ident.canOwn and not ident.isManager:
-            return f"{PERMISSION_DENIED}: the credentials carry no DIRAC user name and group"
-        if not self._mayWrite(ident, view, path):
-            return self._denied(view, path, policy.WRITE)
+        reason = access.write(path)
+        if reason:
+            return reason
         blocker = view.blockingFile(path)
         if blocker:
             return f"Not a directory: {blocker} is a file"
@@ -453,18 +440,24 @@ class FileCatalogDB:
         succeeds and adds the replica; other metadata fail.
         """
         view = CatalogView(conn, items)
+        access = policy.PathAccess(ident, view)
         successful: dict[str, bool] = {}
         failed: dict[str, str] = {}
         newFiles: dict[str, dict] = {}
         existing: dict[str, dict] = {}
         for path, info in items.items():
-            reason = self._writeTarget(ident, view, path, wantFile=True)
+            reason = self._writeTarget(access, view, path, wantFile=True)
+            if reason is None and path in view.files:
+                reason = access.read(path)  # comparing with the registered metadata reads it
             if reason:
                 failed[path] = reason
             elif path in view.files:
                 existing[path] = info
             else:
                 newFiles[path] = info
+        for path, reason in self._guidConflicts(conn, newFiles).items():
+            failed[path] = reason
+            del newFiles[path]
         missingDirs = {ancestor for path in newFiles for ancestor in view.missingDirectories(path)}
         for path in list(newFiles):
             reason = fcInput.checkDirectoryPath(parentOf(path))
@@ -527,11 +520,12 @@ class FileCatalogDB:
     def addReplica(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
         """Register replicas of existing files: ``{lfn: {SE, PFN?}}``; an already known replica succeeds."""
         view = CatalogView(conn, items)
+        access = policy.PathAccess(ident, view)
         successful: dict[str, bool] = {}
         failed: dict[str, str] = {}
         candidates = {}
         for path, info in items.items():
-            reason = self._writeTarget(ident, view, path, wantFile=True)
+            reason = self._writeTarget(access, view, path, wantFile=True)
             if reason is None and path not in view.files:
                 reason = f"{NO_SUCH}: {path}"
             if reason:
@@ -555,16 +549,16 @@ class FileCatalogDB:
         self._insertReplicas(conn, rows)
         return successful, failed
 
+    @staticmethod
     def _deletable(
-        self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict, wantFile: bool
+        access: policy.PathAccess, view: CatalogView, items: Iterable[str], failed: dict, wantFile: bool
     ) -> list[str]:
-        """Existing entries of the wanted kind that ``ident`` may delete; failures noted, absent ones skipped."""
+        """Existing entries of the wanted kind that the caller may delete; failures noted, absent ones skipped."""
         allowed = []
         for path in items:
-            if not ident.isManager and not ident.canOwn:
-                failed[path] = f"{PERMISSION_DENIED}: the credentials carry no DIRAC user name and group"
-            elif not self._mayDelete(ident, view, path):
-                failed[path] = self._denied(view, path, policy.DELETE)
+            reason = access.delete(path)
+            if reason:
+                failed[path] = reason
             elif wantFile and view.kind(path) == "Directory":
                 failed[path] = f"Is a directory: {path}"
             elif not wantFile and view.kind(path) == "File":
@@ -578,7 +572,7 @@ class FileCatalogDB:
         """Remove files and their replicas; an LFN that is not registered counts as removed (as in DIRAC)."""
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
-        doomed = self._deletable(ident, view, items, failed, wantFile=True)
+        doomed = self._deletable(policy.PathAccess(ident, view), view, items, failed, wantFile=True)
         fileIds = [view.files[path].FileID for path in doomed]
         for chunk in chunks(fileIds):
             conn.execute(delete(replicas).where(replicas.c.FileID.in_(chunk)))
@@ -590,7 +584,7 @@ class FileCatalogDB:
         """Remove replicas ``{lfn: {SE}}``; a replica or file that is not registered counts as removed."""
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
-        doomed = self._deletable(ident, view, items, failed, wantFile=True)
+        doomed = self._deletable(policy.PathAccess(ident, view), view, items, failed, wantFile=True)
         if doomed:
             statement = delete(replicas).where(
                 replicas.c.FileID == bindparam("fileId"), replicas.c.SE == bindparam("se")
@@ -606,7 +600,7 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
         found = []
-        for path in self._readable(ident, view, items, failed):
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
             if path in view.files:
                 found.append(path)
             else:
@@ -626,7 +620,7 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         successful: dict[str, dict] = {}
         failed: dict[str, str] = {}
-        for path in self._readable(ident, view, items, failed):
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
             if path in view.files:
                 successful[path] = _fileMetadata(view.files[path])
             else:
@@ -639,7 +633,7 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         successful: dict[str, int] = {}
         failed: dict[str, str] = {}
-        for path in self._readable(ident, view, items, failed):
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
             if path in view.files:
                 successful[path] = view.files[path].Size
             else:
@@ -651,7 +645,8 @@ class FileCatalogDB:
     def _kindQuery(self, conn: Connection, ident: policy.Identity, items: dict, test: Callable) -> tuple[dict, dict]:
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
-        return {path: test(view.kind(path)) for path in self._readable(ident, view, items, failed)}, failed
+        lookup = policy.PathAccess(ident, view).lookup
+        return {path: test(view.kind(path)) for path in self._allowedPaths(lookup, items, failed)}, failed
 
     @_bulkCall()
     def exists(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
@@ -676,7 +671,7 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         successful: dict[str, dict] = {}
         failed: dict[str, str] = {}
-        for path in self._readable(ident, view, items, failed):
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
             if path in view.dirs:
                 successful[path] = _dirMetadata(view.dirs[path])
             else:
@@ -684,15 +679,17 @@ class FileCatalogDB:
         return successful, failed
 
     def _listingPage(
-        self, conn: Connection, directory: Any, verbose: bool, marker: str, limit: int
+        self, conn: Connection, ident: policy.Identity, directory: Any, verbose: bool, marker: str, limit: int
     ) -> tuple[dict, str]:
         """(listing, next marker) of at most ``limit`` entries of ``directory`` after ``marker``.
 
         Keyset pagination in name order: subdirectories (``D<last path>``), then files
         (``F<last name>``); each page is one or two index range scans of ``limit + 1`` rows,
         whatever the size of the directory. The next marker is '' after the last entry.
+        Each entry shows what ``ident`` may see of it (``policy.visibleEntry``).
         """
         listing: dict[str, Any] = {"Files": {}, "SubDirs": {}, "Links": {}, "Datasets": {}}
+        canStat = self._allows(policy.mayExecute, ident, directory)
         kind, after = (marker[:1], marker[1:]) if marker else ("D", "")
         remaining = limit
         if kind == "D":
@@ -701,7 +698,7 @@ class FileCatalogDB:
                 query = query.where(directories.c.Path > after)
             rows = conn.execute(query.order_by(directories.c.Path).limit(remaining + 1)).all()
             for row in rows[:remaining]:
-                listing["SubDirs"][row.Path] = _dirMetadata(row)
+                listing["SubDirs"][row.Path] = policy.visibleEntry(_dirMetadata(row), canStat, True)
             if len(rows) > remaining:
                 return listing, "D" + rows[remaining - 1].Path
             remaining -= len(rows)
@@ -712,10 +709,13 @@ class FileCatalogDB:
         if after:
             query = query.where(files.c.FileName > after)
         rows = conn.execute(query.order_by(files.c.FileName).limit(remaining + 1)).all()
-        replicaMap = self._replicaSEs(conn, [row.FileID for row in rows[:remaining]]) if verbose else {}
+        readable = {row.FileID for row in rows[:remaining] if canStat and self._allows(policy.mayRead, ident, row)}
+        replicaMap = self._replicaSEs(conn, readable) if verbose else {}
         for row in rows[:remaining]:
-            entry: dict[str, Any] = {"MetaData": _fileMetadata(row)}
-            if verbose:
+            entry: dict[str, Any] = {
+                "MetaData": policy.visibleEntry(_fileMetadata(row), canStat, row.FileID in readable)
+            }
+            if verbose and row.FileID in readable:
                 entry["Replicas"] = replicaMap.get(row.FileID, {})
             listing["Files"][joinPath(directory.Path, row.FileName)] = entry
         return listing, ("F" + rows[remaining - 1].FileName) if len(rows) > remaining else ""
@@ -723,7 +723,7 @@ class FileCatalogDB:
     def _listable(self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict) -> list[str]:
         """The readable directories among ``items``; a failure entry for the others."""
         found = []
-        for path in self._readable(ident, view, items, failed):
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
             if path in view.dirs:
                 found.append(path)
             else:
@@ -736,15 +736,17 @@ class FileCatalogDB:
     ) -> tuple[dict, dict]:
         """``{path: {'Files': {lfn: {'MetaData': ...}}, 'SubDirs': {path: meta}, 'Links': {}, 'Datasets': {}}}``.
 
-        With ``verbose`` each file also carries its ``Replicas`` ``{SE: PFN}``. The answer is
-        bounded: a directory with more than ``maxListing`` entries fails with a pointer to
+        With ``verbose`` each file also carries its ``Replicas`` ``{SE: PFN}``. Listing needs ``r`` on
+        the directory; the entries' metadata needs ``x`` on it too, and a file's content fields
+        (size, checksum, GUID, status, replicas) ``r`` on the file (``policy.visibleEntry``). The answer
+        is bounded: a directory with more than ``maxListing`` entries fails with a pointer to
         ``listDirectoryPage`` (which our ``FileCatalogClient.listDirectory`` uses page by page).
         """
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
         successful: dict[str, dict] = {}
         for path in self._listable(ident, view, items, failed):
-            listing, more = self._listingPage(conn, view.dirs[path], verbose, "", self.maxListing)
+            listing, more = self._listingPage(conn, ident, view.dirs[path], verbose, "", self.maxListing)
             if more:
                 failed[path] = (
                     f"Directory has more than {self.maxListing} entries: list it page by page (listDirectoryPage)"
@@ -760,7 +762,8 @@ class FileCatalogDB:
 
         At most ``limit`` (1..``MAX_LIST_PAGE``) entries in name order, subdirectories
         first; ``Next`` is the ``marker`` of the following page, '' after the last one.
-        Permissions are checked again for every page, so a marker grants nothing.
+        Permissions are checked again for every page, so a marker grants nothing; what each
+        entry shows follows the same rules as ``listDirectory``.
         """
         if isinstance(lfns, (list, dict)) and len(lfns) != 1:
             return S_ERROR(DErrno.EINVAL, f"listDirectoryPage lists one directory, got {len(lfns)}")
@@ -778,7 +781,7 @@ class FileCatalogDB:
         failed: dict[str, str] = {}
         successful: dict[str, dict] = {}
         for path in self._listable(ident, view, items, failed):
-            listing, more = self._listingPage(conn, view.dirs[path], verbose, marker, limit)
+            listing, more = self._listingPage(conn, ident, view.dirs[path], verbose, marker, limit)
             successful[path] = {**listing, "Next": more}
         return successful, failed
 
@@ -786,11 +789,12 @@ class FileCatalogDB:
     def createDirectory(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
         """Create directories (and missing parents, owned by the caller); an existing directory succeeds."""
         view = CatalogView(conn, items)
+        access = policy.PathAccess(ident, view)
         successful: dict[str, bool] = {}
         failed: dict[str, str] = {}
         wanted: set[str] = set()
         for path in items:
-            reason = self._writeTarget(ident, view, path, wantFile=False) or fcInput.checkDirectoryPath(path)
+            reason = self._writeTarget(access, view, path, wantFile=False) or fcInput.checkDirectoryPath(path)
             if reason:
                 failed[path] = reason
                 continue
@@ -808,7 +812,8 @@ class FileCatalogDB:
         failed: dict[str, str] = {}
         if "/" in items:
             failed["/"] = f"{PERMISSION_DENIED}: the root directory cannot be removed"
-        doomed = self._deletable(ident, view, [path for path in items if path != "/"], failed, wantFile=False)
+        access = policy.PathAccess(ident, view)
+        doomed = self._deletable(access, view, [path for path in items if path != "/"], failed, wantFile=False)
         ids = {view.dirs[path].DirID: path for path in doomed}
         children: dict[int, set[int]] = {dirId: set() for dirId in ids}
         withFiles: set[int] = set()
@@ -845,19 +850,16 @@ class FileCatalogDB:
         successful: dict[str, bool] = {}
         failed: dict[str, str] = {}
         now = _now()
+        access = policy.PathAccess(ident, view)
         for path, value in items.items():
+            if opClass == policy.CHOWN:
+                reason = access.chown(path)
+            else:
+                reason = access.change(path, value if column == "OwnerGroup" else None)
+            if reason:
+                failed[path] = reason
+                continue
             row = view.files.get(path) or view.dirs.get(path)
-            if row is None:
-                failed[path] = f"{NO_SUCH}: {path}"
-                continue
-            allowed = self._decide(opClass, ident, view, path)
-            if allowed and column == "OwnerGroup":
-                allowed = policy.mayGiveToGroup(ident, row.Owner, value)
-            if not allowed:
-                failed[path] = f"{PERMISSION_DENIED}: only the owner or a catalog manager may change {path}" + (
-                    " (and only managers may change the owner)" if opClass == policy.CHOWN else ""
-                )
-                continue
             values = {column: value, "ModificationDate": now}
             if path in view.files:
                 conn.execute(update(files).where(files.c.FileID == row.FileID).values(**values))
@@ -921,20 +923,15 @@ class FileCatalogDB:
 
     @_bulkCall()
     def _hasAccess(self, conn: Connection, ident: policy.Identity, items: dict, opClass: str) -> tuple[dict, dict]:
-        view = CatalogView(conn, items)
-        return {path: self._decide(opClass, ident, view, path) for path in items}, {}
+        access = policy.PathAccess(ident, CatalogView(conn, items))
+        return {path: access.check(opClass, path) is None for path in items}, {}
 
-    def getPathPermissions(self, lfns: Any, credDict: dict | None = None) -> dict:
-        """``{lfn: {'Read': bool, 'Write': bool, 'Execute': bool}}`` for the caller, as in DIRAC."""
-        read = self.hasAccess(lfns, policy.READ, credDict)
-        write = self.hasAccess(lfns, policy.WRITE, credDict)
-        if not read["OK"] or not write["OK"]:
-            return read if not read["OK"] else write
-        successful = {
-            lfn: {"Read": allowed, "Write": write["Value"]["Successful"].get(lfn, False), "Execute": allowed}
-            for lfn, allowed in read["Value"]["Successful"].items()
-        }
-        return S_OK({"Successful": successful, "Failed": read["Value"]["Failed"]})
+    @_bulkCall()
+    def getPathPermissions(self, conn: Connection, ident: policy.Identity, items: dict) -> tuple[dict, dict]:
+        """``{lfn: {'Read': bool, 'Write': bool, 'Execute': bool}}`` for the caller, as in DIRAC (POSIX bits)."""
+        access = policy.PathAccess(ident, CatalogView(conn, items))
+        checks = (("Read", access.read), ("Write", access.write), ("Execute", access.execute))
+        return {path: {name: check(path) is None for name, check in checks} for path in items}, {}
 
     # ------------------------------------------------------------------ statistics
 

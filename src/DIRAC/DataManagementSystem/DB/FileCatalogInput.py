@@ -28,8 +28,10 @@ def normalizeLFN(lfn: object) -> Checked:
     if not result["OK"]:
         return None, result["Message"]
     path = lfn if lfn == "/" else lfn.rstrip("/")
-    if any(ord(char) < 32 or ord(char) == 127 for char in path):
-        return None, f"LFN contains control characters: {path!r}"
+    if not path.isprintable():
+        # C0/C1 controls, line and paragraph separators, bidi overrides, unusual blanks: one
+        # name must print as one unambiguous line (no forged output lines, no spoofed names).
+        return None, f"LFN contains control characters (not printable): {path!r}"
     directory, _, name = path.rpartition("/")
     if len(name) > MAX_NAME:
         return None, f"LFN has a name longer than {MAX_NAME} characters: {path}"

@@ -1,7 +1,7 @@
 """Tables of the file catalog: directories, files, replicas, and the schema version.
 
 Directories are stored by their full path (unique), files by (directory, name)
-(unique), replicas by (file, storage element) (unique): the database itself
+(unique), a file's GUID is unique, replicas by (file, storage element) (unique): the database itself
 refuses a second entry for the same name even when two writers race.
 
 Every catalog call reaches its rows through an index, so its cost does not
@@ -11,7 +11,7 @@ checks the plans on each backend):
 * a path: ``uq_fc_directories_path``; a file: ``uq_fc_files_dir_name`` (DirID, FileName);
 * a listing, one page at a time: ``ix_fc_directories_parent_path`` (ParentID, Path) and
   ``uq_fc_files_dir_name`` (keyset pagination in name order);
-* the replicas of a file: ``uq_fc_replicas_file_se`` (FileID, SE); a GUID: ``ix_fc_files_guid``.
+* the replicas of a file: ``uq_fc_replicas_file_se`` (FileID, SE); a GUID: ``ix_fc_files_guid`` (unique).
 
 Lengths fit InnoDB's 3072-byte index key with 4-byte utf8mb4 characters (760 x 4
 for the longest directory path) as well as SQLite and PostgreSQL, so the full
@@ -110,7 +110,7 @@ files = Table(
     Column("ModificationDate", DateTime, nullable=False),
     Column("Status", Name(32), nullable=False),
     UniqueConstraint("DirID", "FileName", name="uq_fc_files_dir_name"),
-    Index("ix_fc_files_guid", "GUID"),
+    Index("ix_fc_files_guid", "GUID", unique=True),
     **MYSQL_TABLE,
 )
 

@@ -7,6 +7,14 @@ asks the file catalog, on behalf of the caller, whether the caller may do that
 operation on each LFN: one bulk ``hasAccess`` per request. Denied or malformed
 URLs are ``Failed`` and nothing is signed for them. Every decision is audited.
 
+What it signs is checked first (``S3/Methods.py``): one object per URL (never
+the bucket), listings of a directory with the fixed delimiter, puts that pin
+size, MD5, checksum and ``If-None-Match: *``; and the SE must allow the access
+(``ReadAccess`` / ``WriteAccess`` / ``RemoveAccess``). URL lifetimes: whole
+seconds, at most ``MaxExpiration`` for ``get_object`` (the URLs handed to
+external applications), at most one hour for the others, and URLs that write
+or remove are cut to ``WRITE_URL_SECONDS`` whatever was asked.
+
 Configuration (``/Systems/DataManagement/Services/S3Gateway``): ``MaxExpiration``
 (seconds, default 86400), ``AuditFile`` (JSON lines), ``AuditWebhook`` (URL).
 """
@@ -22,13 +30,29 @@ from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.DataManagementSystem.Utilities.AuditLog import AuditLog
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 from DIRAC.Resources.Catalog.FileCatalog import FileCatalog
-from DIRAC.Resources.Storage.S3.Methods import OPERATIONS, buildRequest
+from DIRAC.Resources.Storage.S3.Methods import (
+    CHECKSUM_HEADER,
+    OPERATIONS,
+    WRITE_URL_SECONDS,
+    buildRequest,
+    checkChecksum,
+    checkObjectKey,
+)
+from DIRAC.Resources.Storage.S3.PresignedPost import presignPost
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS
 from DIRAC.Resources.Storage.S3Storage import S3Storage
+from DIRAC.Resources.Storage.StorageElement import StorageElement
 from DIRAC.Resources.Storage.StorageFactory import StorageFactory
 
+#: the longest lifetime of the URLs handed to external applications (``dirac-dms-lfn-accessURL``)
 DEFAULT_MAX_EXPIRATION = 86400
+#: the only method whose URLs may live that long: a read handed to another program
+ACCESS_URL_METHOD = "get_object"
+#: the longest lifetime of every other URL: the client uses it at once
+MAX_URL_SECONDS = 3600
 MAX_URLS_PER_CALL = 10000
+#: marks DIRAC 9's put request, answered with a presigned POST form
+POST_FORM = "POST-FORM"
 log = gLogger.getSubLogger("S3Gateway")
 
 
@@ -63,6 +87,9 @@ class S3GatewayHandler(RequestHandler):
         cls.audit = AuditLog(
             getServiceOption(serviceInfo, "AuditFile", ""), getServiceOption(serviceInfo, "AuditWebhook", "")
         )
+        checked = cls.audit.check()
+        if not checked["OK"]:
+            return checked
         if cls.storages:
             log.always("Serving S3 storage elements:", ", ".join(sorted(cls.storages)))
         else:
@@ -75,7 +102,11 @@ class S3GatewayHandler(RequestHandler):
         """Bulk: a presigned URL for each URL of ``storageName`` the caller may ``s3_method``.
 
         ``urls`` is a list of SE URLs, or ``{url: params}`` with the operation's
-        parameters (``Checksum``, ``Size``, ``UploadId``, ``PartNumber``, ``ContinuationToken``).
+        parameters (``Checksum``, ``Size``, ``ContentMD5``, ``UploadId``,
+        ``PartNumber``, ``ContinuationToken``, ``MaxKeys``). DIRAC 9's form,
+        ``put_object`` with ``{url: {"x-amz-meta-checksum": adler32}}``, is answered
+        with a presigned POST ``{"url", "fields"}``. URLs that write or remove
+        live ``WRITE_URL_SECONDS`` at most, whatever was asked.
         """
         storage = self.storages.get(storageName)
         if storage is None:
@@ -86,31 +117,42 @@ class S3GatewayHandler(RequestHandler):
         operation = OPERATIONS.get(s3_method)
         if operation is None:
             return S_ERROR(DErrno.EINVAL, f"unknown S3 method {s3_method!r}; known: {', '.join(OPERATIONS)}")
-        if not 0 < expiration <= self.maxExpiration:
-            return S_ERROR(DErrno.EINVAL, f"expiration must be 1..{self.maxExpiration} seconds, not {expiration}")
+        lifetime = self._lifetime(s3_method, expiration)
+        if not lifetime["OK"]:
+            return lifetime
+        expiration = lifetime["Value"]
+        allowedHere = StorageElement(storageName).isValid(operation.access)
+        if not allowedHere["OK"]:
+            return allowedHere
+        if isinstance(urls, list) and not all(isinstance(url, str) for url in urls):
+            return S_ERROR(DErrno.ETYPE, "urls must be a list of URL strings or a dict {url: parameters}")
         items = {url: {} for url in urls} if isinstance(urls, list) else dict(urls)
         if len(items) > MAX_URLS_PER_CALL:
             return S_ERROR(DErrno.EINVAL, f"at most {MAX_URLS_PER_CALL} URLs per call, got {len(items)}")
         credentials = self.getRemoteCredentials()
         failed: dict[str, str] = {}
-        lfns: dict[str, str] = {}
-        for url in items:
-            mapped = storage._urlToLFN(url)
-            if mapped["OK"]:
-                lfns[url] = mapped["Value"]
+        requests: dict[str, tuple[str, dict]] = {}
+        for url, params in items.items():
+            prepared = self._request(storage, s3_method, url, params)
+            if prepared["OK"]:
+                requests[url] = prepared["Value"]
             else:
-                failed[url] = mapped["Message"]
+                failed[url] = prepared["Message"]
+        lfns = {url: lfn for url, (lfn, _request) in requests.items()}
         allowed = self._allowed(credentials, sorted(set(lfns.values())), operation.permission)
-        successful: dict[str, str] = {}
+        forms = [
+            url for url, (lfn, request) in requests.items() if request[0] == POST_FORM and allowed.get(lfn) is True
+        ]
+        free = self._stillFree(storage, forms)
+        successful: dict[str, Any] = {}
         decisions = []
-        for url, lfn in lfns.items():
+        for url, (lfn, request) in requests.items():
             reason = allowed.get(lfn, "permission denied")
+            if reason is True and url in free:
+                reason = free[url]
             if reason is True:
-                signed = self._sign(storage, s3_method, lfn, items[url], expiration)
-                reason = True if signed["OK"] else signed["Message"]
-                if signed["OK"]:
-                    successful[url] = signed["Value"]
-            if reason is not True:
+                successful[url] = self._sign(storage, request, expiration)
+            else:
                 failed[url] = reason
             decisions.append({"lfn": lfn, "granted": reason is True, "reason": "" if reason is True else reason})
         decisions += [
@@ -119,6 +161,30 @@ class S3GatewayHandler(RequestHandler):
         common = {"dn": credentials.get("DN", ""), "group": credentials.get("group", ""), "se": storageName}
         self.audit.record([{**common, "method": s3_method, "expiration": expiration, **d} for d in decisions])
         return S_OK({"Successful": successful, "Failed": failed})
+
+    def _lifetime(self, s3Method: str, expiration: Any) -> dict:
+        """S_OK(seconds the URL lives) or S_ERROR: whole seconds, capped; writes are shortened."""
+        if not isinstance(expiration, int) or isinstance(expiration, bool):
+            return S_ERROR(DErrno.EINVAL, f"expiration must be a whole number of seconds, not {expiration!r}")
+        cap = self.maxExpiration if s3Method == ACCESS_URL_METHOD else min(MAX_URL_SECONDS, self.maxExpiration)
+        if not 0 < expiration <= cap:
+            return S_ERROR(DErrno.EINVAL, f"expiration must be 1..{cap} seconds for {s3Method}, not {expiration}")
+        return S_OK(min(expiration, WRITE_URL_SECONDS) if OPERATIONS[s3Method].changesStorage else expiration)
+
+    @staticmethod
+    def _request(storage: S3Storage, s3Method: str, url: Any, params: Any) -> dict:
+        """S_OK((lfn, request)) for one URL: mapped, checked and built, not yet allowed nor signed."""
+        mapped = storage._urlToLFN(url)
+        if not mapped["OK"]:
+            return mapped
+        lfn = mapped["Value"]
+        settings = storage.settings
+        if OPERATIONS[s3Method].onBucket:
+            return _withLFN(lfn, buildRequest(s3Method, settings.listPrefix(lfn), params, viaGateway=True))
+        key = settings.objectKey(lfn)
+        if s3Method == "put_object" and isinstance(params, dict) and CHECKSUM_HEADER in params:
+            return _withLFN(lfn, _postRequest(key, params))
+        return _withLFN(lfn, buildRequest(s3Method, key, params, viaGateway=True))
 
     @staticmethod
     def _allowed(credentials: dict, lfns: list[str], permission: str) -> dict[str, Any]:
@@ -143,13 +209,48 @@ class S3GatewayHandler(RequestHandler):
         return answers
 
     @staticmethod
-    def _sign(storage: S3Storage, s3Method: str, lfn: str, params: Any, expiration: int) -> dict:
-        """S_OK(presigned URL) for one operation; puts must pin the checksum."""
-        settings = storage.settings
-        key = settings.listPrefix(lfn) if OPERATIONS[s3Method].onBucket else settings.objectKey(lfn)
-        built = buildRequest(s3Method, key, params if isinstance(params, dict) else {}, requireChecksum=True)
-        if not built["OK"]:
-            return built
-        method, objectKey, query, headers = built["Value"]
+    def _stillFree(storage: S3Storage, urls: list[str]) -> dict[str, Any]:
+        """{url: True, or why no form is signed}: a form upload cannot carry ``If-None-Match``,
+        so its name must be free when it is signed (the store does not check it later)."""
+        if not urls:
+            return {}
+        found = storage.exists(urls)
+        if not found["OK"]:
+            return dict.fromkeys(urls, f"cannot check that the name is free, nothing signed: {found['Message']}")
+        answers: dict[str, Any] = {}
+        for url in urls:
+            exists = found["Value"]["Successful"].get(url)
+            if exists is False:
+                answers[url] = True
+            elif exists is True:
+                answers[url] = "the object exists already; a form upload would replace it, nothing signed"
+            else:
+                reason = found["Value"]["Failed"].get(url, "no answer")
+                answers[url] = f"cannot check that the name is free, nothing signed: {reason}"
+        return answers
+
+    @staticmethod
+    def _sign(storage: S3Storage, request: tuple, expiration: int) -> Any:
+        """The presigned URL of a built request, or the presigned POST form of DIRAC 9's put."""
+        if request[0] == POST_FORM:
+            _form, key, checksum = request
+            return presignPost(storage.settings, key, checksum, expiration)
+        method, objectKey, query, headers = request
         url, _signedHeaders = storage.signer.presign(method, objectKey, expiration, query, headers)
-        return S_OK(url)
+        return url
+
+
+def _withLFN(lfn: str, built: dict) -> dict:
+    return S_OK((lfn, built["Value"])) if built["OK"] else built
+
+
+def _postRequest(key: str, params: dict) -> dict:
+    """S_OK((POST_FORM, key, checksum)) for DIRAC 9's ``{"x-amz-meta-checksum": adler32}``; nothing else taken."""
+    others = sorted(str(name) for name in params if name != CHECKSUM_HEADER)
+    if others:
+        return S_ERROR(DErrno.EINVAL, f"put_object as a form takes only {CHECKSUM_HEADER}; not {', '.join(others)}")
+    checked = checkObjectKey("put_object", key)
+    if not checked["OK"]:
+        return checked
+    checksum = checkChecksum("put_object", params[CHECKSUM_HEADER], CHECKSUM_HEADER)
+    return S_OK((POST_FORM, key, checksum["Value"])) if checksum["OK"] else checksum

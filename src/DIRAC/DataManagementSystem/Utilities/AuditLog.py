@@ -4,11 +4,14 @@ One record per URL decision. The file write is synchronous (the record of a
 granted URL exists before the URL is handed out); the webhook is best effort:
 records go through a bounded queue to one background sender with a short
 timeout, and are dropped (with a log line) rather than slow down a request.
+The file is the gateway's alone: created 0600 (an older, looser file is
+tightened to 0600) in a folder nobody else may write to (``PrivateFile``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -16,6 +19,8 @@ from typing import Any
 
 import requests
 
+from DIRAC.Core.Utilities.PrivateFile import PRIVATE_MODE, securePrivateFile
+from DIRAC.Core.Utilities.ReturnValues import S_OK
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 
 WEBHOOK_QUEUE = 10000
@@ -31,10 +36,15 @@ class AuditLog:
         self.path = path
         self.webhook = webhook
         self._lock = threading.Lock()
+        self._secured = securePrivateFile(path, "audit file") if path else S_OK()
         self._queue: queue.Queue | None = None
         if webhook:
             self._queue = queue.Queue(maxsize=WEBHOOK_QUEUE)
             threading.Thread(target=self._sendLoop, name="audit-webhook", daemon=True).start()
+
+    def check(self) -> dict:
+        """S_OK when the audit file is usable, S_ERROR saying why not (a service must not start then)."""
+        return self._secured
 
     def record(self, entries: list[dict[str, Any]]) -> None:
         """Write ``entries`` (each gets a UTC ``time``) to the file and queue them for the webhook."""
@@ -43,7 +53,8 @@ class AuditLog:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         lines = [json.dumps({"time": stamp, **entry}, sort_keys=True) for entry in entries]
         if self.path:
-            with self._lock, open(self.path, "a", encoding="utf-8") as handle:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+            with self._lock, open(os.open(self.path, flags, PRIVATE_MODE), "a", encoding="utf-8") as handle:
                 handle.write("\n".join(lines) + "\n")
         if self._queue is not None:
             try:

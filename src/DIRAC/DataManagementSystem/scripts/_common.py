@@ -5,7 +5,9 @@ A command is a parser plus one function ``action(args, dataManager) -> result``
 turns one successful value into text. ``runCommand`` does the rest: parse,
 ``DIRAC.initialize()``, call, print one line per LFN (``OK <lfn> <detail>`` or
 ``FAILED <lfn> <reason>``) and return the exit code: 0 when everything
-succeeded, 1 when an LFN failed, 2 when the whole call failed.
+succeeded, 1 when an LFN failed, 2 when the whole call failed. Every printed
+LFN, detail and reason goes through ``printable``: a name holding a newline or
+a terminal escape cannot print a second, forged line.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ EXIT_OK, EXIT_FAILED_ITEMS, EXIT_ERROR = 0, 1, 2
 CHUNK = 50
 
 LFN_HELP = "Logical File Name, or a local file listing LFNs (one per line)"
+
+
+def printable(text: object) -> str:
+    """``text`` with every non-printable character (newline, tab, escape, other controls and
+    Unicode separators) written as its Python escape (``\\n``, ``\\x1b``, ``\\u2028``)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def makeDataManager() -> DataManager:
@@ -99,17 +110,18 @@ def report(result: dict, describe: Callable[[Any], str], order: Iterable[str] = 
     and failures go to standard error.
     """
     if not result.get("OK"):
-        print(f"ERROR: {result.get('Message', 'unknown error')}", file=sys.stderr)
+        print(f"ERROR: {printable(result.get('Message', 'unknown error'))}", file=sys.stderr)
         return EXIT_ERROR
     successful = result["Value"].get("Successful", {})
     failed = result["Value"].get("Failed", {})
     for lfn in dict.fromkeys([*order, *successful, *failed]):
         if lfn in failed:
-            print(f"FAILED {lfn} {reasonText(failed[lfn])}", file=sys.stderr if bare else sys.stdout)
+            line = f"FAILED {printable(lfn)} {printable(reasonText(failed[lfn]))}"
+            print(line, file=sys.stderr if bare else sys.stdout)
         elif bare:
-            print(describe(successful[lfn]))
+            print(printable(describe(successful[lfn])))
         elif lfn in successful:
-            print(f"OK {lfn} {describe(successful[lfn])}".rstrip())
+            print(f"OK {printable(lfn)} {printable(describe(successful[lfn]))}".rstrip())
     return EXIT_FAILED_ITEMS if failed else EXIT_OK
 
 

@@ -79,13 +79,13 @@ class FileCatalogShell(cmd.Cmd):
         self.prompt = f"FC:{self.cwd}> " if self.interactive else ""
 
     def out(self, text: str = "") -> None:
-        """One line of normal output."""
-        self.stdout.write(text + "\n")
+        """One line of normal output (control characters escaped: one entry, one line)."""
+        self.stdout.write(_common.printable(text) + "\n")
 
     def fail(self, command: str, reason: str) -> None:
         """Report a failed command and remember that one failed (the exit code says so)."""
         self.failures += 1
-        self.stderr.write(f"ERROR: {command}: {reason}\n")
+        self.stderr.write(f"ERROR: {_common.printable(command)}: {_common.printable(reason)}\n")
         self.stderr.flush()
 
     def path(self, text: str) -> str:

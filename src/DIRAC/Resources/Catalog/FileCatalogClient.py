@@ -72,8 +72,13 @@ class FileCatalogClient(Client):
     WRITE_METHODS = WRITE_METHODS
     NO_LFN_METHODS = NO_LFN_METHODS
 
+    #: Writes the service makes idempotent (the same file or replica registered again succeeds),
+    #: so the RPC client may send them to the next URL after a lost answer.
+    IDEMPOTENT_WRITES = ("addFile", "addReplica")
+
     def __init__(self, url: str | None = None, **kwargs: Any) -> None:
         kwargs.pop("LFNChecking", None)
+        kwargs.setdefault("idempotentMethods", self.IDEMPOTENT_WRITES)
         super().__init__(**kwargs)
         self.setServer(url or SERVICE)
         self.delegatedDN = kwargs.get("delegatedDN")

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import xml.etree.ElementTree as ElementTree
-import zlib
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Core.Utilities.Adler import Adler32, compareAdler, fileAdler, intAdlerToHex
+from DIRAC.Core.Utilities.Adler import Adler32, Adler32MD5, compareAdler, fileAdler, fileAdlerMD5, intAdlerToHex
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import S3HttpClient, S3Response
-from DIRAC.Resources.Storage.S3.Methods import CHECKSUM_HEADER, OPERATIONS
+from DIRAC.Resources.Storage.S3.Methods import CHECKSUM_HEADER, OPERATIONS, WRITE_URL_SECONDS, buildRequest
 from DIRAC.Resources.Storage.S3.Parts import downloadParts, uploadParts
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
@@ -41,6 +41,8 @@ _PREPARED_METHOD = {
 PRESIGNABLE = ("get_object", "put_object", "head_object", "delete_object")
 PRESIGN_PREFIX = "presign:"
 ACCESS_URL_SECONDS = 24 * 3600
+#: a URL prepared for a whole bulk call is used only this long; later items ask the gateway again
+PREPARED_URL_SECONDS = WRITE_URL_SECONDS // 2
 MAX_LIST_PAGES = 100000
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
@@ -73,6 +75,13 @@ def _isoTime(text: str) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def _isPrepared(context: Any, s3Method: str) -> bool:
+    """True when ``context`` holds a fresh URL prepared for ``s3Method``."""
+    return (
+        isinstance(context, tuple) and context[0] == s3Method and time.monotonic() - context[2] < PREPARED_URL_SECONDS
+    )
 
 
 class S3Storage(StorageBase):
@@ -124,9 +133,10 @@ class S3Storage(StorageBase):
         """Authorise one S3 operation on ``lfn`` and send it; S_OK(S3Response).
 
         ``context`` may hold a URL prepared for the whole bulk call (``_prepare``)
-        as ``(s3Method, (url, headers))``; it is used when the operation matches.
+        as ``(s3Method, (url, headers), preparedAt)``; it is used when the operation
+        matches and it is fresh (gateway URLs that write live minutes).
         """
-        if isinstance(context, tuple) and context[0] == s3Method:
+        if _isPrepared(context, s3Method):
             authorised = S_OK(context[1])
         else:
             key = self.settings.listPrefix(lfn) if OPERATIONS[s3Method].onBucket else self.settings.objectKey(lfn)
@@ -154,17 +164,18 @@ class S3Storage(StorageBase):
                 if size > self.settings.multipartThreshold:
                     answers[lfn] = None  # multipart: its URLs are asked step by step
                     continue
-                checksum = fileAdler(value)
-                if checksum is False:
+                digests = fileAdlerMD5(value)
+                if digests is False:
                     answers[lfn] = S_ERROR(DErrno.EACCES, f"cannot read {value}")
                     continue
-                params = {"Checksum": checksum, "Size": size}
+                params = {"Checksum": digests[0], "Size": size, "ContentMD5": digests[1]}
             requests[lfn] = (self.settings.objectKey(lfn), params)
         prepared = self.signer.authoriseMany(s3Method, requests, options.get("expiration", GATEWAY_URL_SECONDS))
         if not prepared["OK"]:
             return prepared
+        preparedAt = time.monotonic()
         for lfn, result in prepared["Value"].items():
-            answers[lfn] = (s3Method, result["Value"]) if result["OK"] else result
+            answers[lfn] = (s3Method, result["Value"], preparedAt) if result["OK"] else result
         return S_OK(answers)
 
     def _failure(self, response: S3Response, lfn: str | None, action: str) -> dict:
@@ -179,6 +190,12 @@ class S3Storage(StorageBase):
             )
         if response.status == 404:
             return S_ERROR(DErrno.ENOENT, f"cannot {action} {where}: no such file")
+        if response.status == 412:
+            return S_ERROR(DErrno.EEXIST, f"cannot {action} {where}: the object exists already; not overwritten")
+        if code == "BadDigest":
+            return S_ERROR(
+                DErrno.EBADCKS, f"cannot {action} {where}: the bytes received do not match their Content-MD5"
+            )
         if response.status == 403:
             return S_ERROR(DErrno.EACCES, f"cannot {action} {where}: access denied by the S3 server ({code or 403})")
         return S_ERROR(DErrno.EIO, f"cannot {action} {where}: S3 server answered HTTP {response.status} {code}".strip())
@@ -245,10 +262,13 @@ class S3Storage(StorageBase):
                 data = handle.read()
         except OSError as exc:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}: {exc.strerror}")
-        checksum = intAdlerToHex(zlib.adler32(data))
+        digests = Adler32MD5()
+        digests.update(data)
+        checksum = digests.hexdigest()
         if isinstance(context, tuple) and context[1][1].get(CHECKSUM_HEADER) != checksum:
             return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
-        sent = self._send("put_object", lfn, {"Checksum": checksum, "Size": len(data)}, context, body=data)
+        params = {"Checksum": checksum, "Size": len(data), "ContentMD5": digests.md5Base64()}
+        sent = self._send("put_object", lfn, params, context, body=data)
         if not sent["OK"]:
             return sent
         if sent["Value"].status != 200:
@@ -268,6 +288,7 @@ class S3Storage(StorageBase):
         upfront = fileAdler(localFile)
         if upfront is False:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
+        self._abortEarlierUploads(lfn)
         created = self._send("create_multipart_upload", lfn, {"Checksum": upfront})
         if not created["OK"]:
             return created
@@ -276,8 +297,8 @@ class S3Storage(StorageBase):
         uploadId = _findText(ElementTree.fromstring(created["Value"].body), "UploadId")
         abort = {"UploadId": uploadId}
 
-        def sendPart(number: int, data: bytes) -> dict:
-            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data)}
+        def sendPart(number: int, data: bytes, md5: str) -> dict:
+            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), "ContentMD5": md5}
             sent = self._send("upload_part", lfn, params, body=data)
             if not sent["OK"]:
                 return sent
@@ -301,6 +322,65 @@ class S3Storage(StorageBase):
             self._send("abort_multipart_upload", lfn, abort)
             return completed if not completed["OK"] else self._failure(completed["Value"], lfn, "complete upload of")
         return S_OK(size)
+
+    # ------------------------------------------------------------------ unfinished multipart uploads
+
+    def listMultipartUploads(self, lfn: str) -> dict:
+        """S_OK([{'LFN', 'UploadId', 'Initiated'}]): the unfinished multipart uploads under directory ``lfn``.
+
+        A server that keeps none may answer NoSuchUpload (rclone): that is an empty list.
+        """
+        uploads: list[dict] = []
+        params: dict[str, str] = {}
+        for _page in range(MAX_LIST_PAGES):
+            sent = self._send("list_multipart_uploads", lfn, params)
+            if not sent["OK"]:
+                return sent
+            response = sent["Value"]
+            if response.status == 404 and response.errorCode() == "NoSuchUpload":
+                return S_OK(uploads)
+            if response.status != 200:
+                return self._failure(response, lfn, "list the unfinished uploads under")
+            root = ElementTree.fromstring(response.body)
+            for item in _findAll(root, "Upload"):
+                uploads.append(
+                    {
+                        "LFN": self._keyToLFN(_findText(item, "Key")),
+                        "UploadId": _findText(item, "UploadId"),
+                        "Initiated": _isoTime(_findText(item, "Initiated")),
+                    }
+                )
+            params = {
+                "KeyMarker": _findText(root, "NextKeyMarker"),
+                "UploadIdMarker": _findText(root, "NextUploadIdMarker"),
+            }
+            if _findText(root, "IsTruncated") != "true" or not params["KeyMarker"]:
+                return S_OK(uploads)
+        return S_ERROR(DErrno.EFBIG, f"unfinished uploads under {lfn} on SE {self.name}: over {MAX_LIST_PAGES} pages")
+
+    def abortMultipartUpload(self, lfn: str, uploadId: str) -> dict:
+        """Abort one unfinished multipart upload of ``lfn`` (its parts are freed); one already gone is fine."""
+        sent = self._send("abort_multipart_upload", lfn, {"UploadId": uploadId})
+        if not sent["OK"]:
+            return sent
+        response = sent["Value"]
+        if response.status in (200, 204) or response.errorCode() == "NoSuchUpload":
+            return S_OK()
+        return self._failure(response, lfn, "abort an unfinished upload of")
+
+    def _abortEarlierUploads(self, lfn: str) -> None:
+        """Abort the unfinished uploads of ``lfn`` an earlier run left (a killed client); problems are logged."""
+        listed = self.listMultipartUploads(os.path.dirname(lfn) or "/")
+        if not listed["OK"]:
+            self.log.warn("Cannot look for earlier unfinished uploads", f"{lfn}: {listed['Message']}")
+            return
+        for upload in listed["Value"]:
+            if upload["LFN"] == lfn:
+                aborted = self.abortMultipartUpload(lfn, upload["UploadId"])
+                if aborted["OK"]:
+                    self.log.info("Aborted an earlier unfinished upload", f"{lfn} ({upload['UploadId']})")
+                else:
+                    self.log.warn("Cannot abort an earlier unfinished upload", aborted["Message"])
 
     def _getFile(self, lfn: str, localFile: str, context: Any) -> dict:
         sent = self._send("get_object", lfn, context=context, stream=True)
@@ -431,8 +511,11 @@ class S3Storage(StorageBase):
         if not self.signer.batchesRequests:
 
             def presign(lfn: str, _value: Any, _context: Any) -> dict:
-                method = OPERATIONS[s3_method].httpMethod
-                url, _headers = self.signer.presign(method, self.settings.objectKey(lfn), expiration)
+                built = buildRequest(s3_method, self.settings.objectKey(lfn), None)
+                if not built["OK"]:
+                    return built
+                method, key, query, headers = built["Value"]
+                url, _headers = self.signer.presign(method, key, expiration, query, headers)
                 return S_OK(url)
 
             return self._fanOut(urls, "createPresignedUrl", presign)

@@ -27,6 +27,7 @@ from DIRAC.Resources.Storage.Utilities import (
     bulkResult,
     checkArgumentFormat,
     checkLocalSource,
+    localTarget,
     runBulk,
 )
 
@@ -309,8 +310,17 @@ class StorageBase:
     # ------------------------------------------------------------------ directories
 
     def isDirectory(self, path: Any) -> dict:
-        """Bulk: True when each URL is a directory (S3: a prefix with objects below)."""
-        return self._fanOut(path, "listDirectory", lambda lfn, _v, ctx: self._isDirectory(lfn, ctx))
+        """Bulk: True for a directory (S3: a prefix with objects below), False for a file, Failed when missing."""
+        return self._fanOut(path, "listDirectory", self._directoryOrFile)
+
+    def _directoryOrFile(self, lfn: str, _value: Any, context: Any) -> dict:
+        result = self._isDirectory(lfn, context)
+        if not result["OK"] or result["Value"]:
+            return result
+        exists = self._exists(lfn, None)
+        if not exists["OK"] or exists["Value"]:
+            return S_OK(False) if exists["OK"] else exists
+        return S_ERROR(DErrno.ENOENT, f"{lfn} does not exist on SE {self.name}")
 
     def createDirectory(self, path: Any) -> dict:
         """Bulk: make each directory (a no-op success where directories are implicit)."""
@@ -403,7 +413,12 @@ class StorageBase:
         return self._fanOut(path, "removeDirectory", remove)
 
     def getDirectory(self, path: Any, localPath: str | bool = False) -> dict:
-        """Bulk: download each directory tree below ``localPath``; ``{'Files': n, 'Size': bytes}``."""
+        """Bulk: download each directory tree below ``localPath``; ``{'Files': n, 'Size': bytes}``.
+
+        Every stored name is checked before anything is written: a name that would
+        land outside the destination folder (``..``, ``.``, empty segments, absolute,
+        control characters: written by another tool) fails the whole directory.
+        """
         destination = os.path.abspath(localPath or os.getcwd())
 
         def download(lfn: str, _value: Any, context: Any) -> dict:
@@ -411,9 +426,14 @@ class StorageBase:
             if not listing["OK"]:
                 return listing
             top = os.path.join(destination, os.path.basename(lfn.rstrip("/")))
+            targets: dict[str, str] = {}
+            for fileLFN in listing["Value"]:
+                targets[fileLFN], unsafe = localTarget(top, fileLFN[len(lfn.rstrip("/")) + 1 :])
+                if unsafe:
+                    return S_ERROR(DErrno.EINVAL, f"{lfn}: {unsafe}; nothing downloaded")
             count, size = 0, 0
             for fileLFN, meta in sorted(listing["Value"].items()):
-                target = os.path.join(top, fileLFN[len(lfn) :].lstrip("/"))
+                target = targets[fileLFN]
                 try:
                     os.makedirs(os.path.dirname(target), exist_ok=True)
                 except OSError as exc:

@@ -48,25 +48,60 @@ _METHOD_ACCESS = {
 }
 
 
+def _onlySections(info: dict, name: str, sections: list[str]) -> dict:
+    """The factory's answer keeping only the plugins of these protocol sections (not same-named plugins)."""
+    kept = [index for index, storage in enumerate(info["StorageObjects"]) if storage.protocolSectionName in sections]
+    if not kept:
+        return S_ERROR(DErrno.ECONF, f"storage element {name} has no plugin among {sections}")
+    objects = [info["StorageObjects"][index] for index in kept]
+    options = [info["ProtocolOptions"][index] for index in kept]
+    isLocal = [str(option.get("Access", "remote")).lower() == "local" for option in options]
+    local = [option["PluginName"] for option, here in zip(options, isLocal, strict=True) if here]
+    remote = [option["PluginName"] for option, here in zip(options, isLocal, strict=True) if not here]
+    return S_OK(
+        {**info, "StorageObjects": objects, "ProtocolOptions": options, "LocalPlugins": local, "RemotePlugins": remote}
+    )
+
+
 class StorageElement:
     """DIRAC's ``StorageElement(name)``: bulk operations on LFNs of one SE."""
 
-    def __init__(self, name: str, plugins: list[str] | str | None = None, vo: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        protocolSections: list[str] | str | None = None,
+        vo: str | None = None,
+        hideExceptions: bool = False,
+        plugins: list[str] | str | None = None,
+    ):
+        """``protocolSections`` (DIRAC's) limits the SE to these protocol sections, ``plugins`` (ours) to
+        these plugin or section names."""
         self.name = name
         self.vo = vo
         self.log = gLogger.getSubLogger(f"StorageElement/{name}")
-        pluginList = [plugins] if isinstance(plugins, str) else plugins
-        result = StorageFactory(vo=vo).getStorages(name, pluginList)
+        sections = [protocolSections] if isinstance(protocolSections, str) else protocolSections
+        wanted = sections or ([plugins] if isinstance(plugins, str) else plugins)
+        result = StorageFactory(vo=vo).getStorages(name, wanted or None, hideExceptions)
+        if result["OK"] and sections:
+            result = _onlySections(result["Value"], name, sections)
         self.valid = result["OK"]
         self.errorReason = "" if result["OK"] else result["Message"]
         self.storages: list = []
         self.options: dict = {}
         self.localPlugins: list[str] = []
+        self.protocolSections: list[str] = []
+        self.localProtocolSections: list[str] = []
         if result["OK"]:
             info = result["Value"]
             self.storages = info["StorageObjects"]
             self.options = info["StorageOptions"]
             self.localPlugins = info["LocalPlugins"]
+            self.protocolSections = [storage.protocolSectionName for storage in self.storages]
+            self.localProtocolSections = [
+                storage.protocolSectionName
+                for storage, options in zip(self.storages, info["ProtocolOptions"], strict=True)
+                if str(options.get("Access", "remote")).lower() == "local"
+            ]
             for storage in self.storages:
                 storage.setStorageElement(self)
 
@@ -106,6 +141,14 @@ class StorageElement:
                 return S_OK(storage.getParameters())
         return S_ERROR(DErrno.ENOPLUGIN, f"SE {self.name} has no plugin {plugin or ''} {protocol or ''}".strip())
 
+    def getProtocolSections(self) -> dict:
+        """S_OK(names of the protocol sections in use), local-access sections first (as DIRAC)."""
+        if not self.valid:
+            return S_ERROR(DErrno.ECONF, self.errorReason)
+        return S_OK(
+            self.localProtocolSections + [s for s in self.protocolSections if s not in self.localProtocolSections]
+        )
+
     def getPlugins(self) -> dict:
         """S_OK(plugin names of this SE)."""
         return S_OK([storage.pluginName for storage in self.storages])
@@ -122,8 +165,8 @@ class StorageElement:
 
     def _storagesFor(self, access: str) -> list:
         """Plugins usable for ``access``, in preference order; local-only plugins only at the local site."""
-        isLocal = self.isLocalSE()["Value"] if self.localPlugins else False
-        candidates = [s for s in self.storages if isLocal or s.pluginName not in self.localPlugins]
+        isLocal = self.isLocalSE()["Value"] if self.localProtocolSections else False
+        candidates = [s for s in self.storages if isLocal or s.protocolSectionName not in self.localProtocolSections]
         preference = self._protocolPreference(access)
         ranked = [s for protocol in preference for s in candidates if s.protocolName == protocol]
         return ranked

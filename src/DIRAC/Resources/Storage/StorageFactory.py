@@ -99,9 +99,14 @@ class StorageFactory:
     def __init__(self, useProxy: bool = False, vo: str | None = None):
         self.vo = vo
 
-    def getStorages(self, storageName: str, pluginList: list[str] | None = None, hideExceptions: bool = False) -> dict:
+    def getStorages(
+        self, storageName: str, protocolSections: list[str] | str | None = None, hideExceptions: bool = False
+    ) -> dict:
         """S_OK({'StorageName', 'StorageOptions', 'StorageObjects', 'ProtocolOptions',
-        'LocalPlugins', 'RemotePlugins'}) for ``storageName``, or S_ERROR naming the SE and the fault."""
+        'LocalPlugins', 'RemotePlugins'}) for ``storageName``, or S_ERROR naming the SE and the fault.
+
+        ``protocolSections`` (protocol section or plugin names) keeps only those."""
+        pluginList = [protocolSections] if isinstance(protocolSections, str) else protocolSections
         resolved = resolveStorageElement(storageName)
         if not resolved["OK"]:
             return resolved

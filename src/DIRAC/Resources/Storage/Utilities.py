@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -116,3 +117,26 @@ def checkLocalSource(fileName: Any) -> dict:
     if not os.access(fileName, os.R_OK):
         return S_ERROR(DErrno.EACCES, f"local file {fileName} is not readable")
     return S_OK(os.path.getsize(fileName))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def localTarget(folder: str, relative: str) -> tuple[str, str]:
+    """(path of ``relative`` inside ``folder``, '') or ('', why the name would not stay inside).
+
+    ``relative`` comes from a storage listing, which another tool may have written:
+    absolute names, empty, ``.`` or ``..`` segments, backslashes and control
+    characters are refused, and the result must stay below ``folder``.
+    """
+    if not relative or relative.startswith("/"):
+        return "", f"stored name {relative!r} is empty or absolute"
+    if _CONTROL.search(relative) or "\\" in relative:
+        return "", f"stored name {relative!r} holds control characters or a backslash"
+    if any(segment in ("", ".", "..") for segment in relative.split("/")):
+        return "", f"stored name {relative!r} has an empty, '.' or '..' segment"
+    top = os.path.abspath(folder)
+    target = os.path.abspath(os.path.join(top, *relative.split("/")))
+    if os.path.commonpath([top, target]) != top or target == top:
+        return "", f"stored name {relative!r} leads outside {top}"
+    return target, ""

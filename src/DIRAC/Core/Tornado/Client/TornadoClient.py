@@ -7,12 +7,24 @@ answered; transport problems become an S_ERROR too, it never raises.
 * URLs: a full ``https://`` URL (or a comma list of them), or a service name
   resolved through ``/Systems/<System>/URLs/<Service>`` (comma list).
 * Fail-over: the URLs are tried in random order, those that failed in the last
-  minute last. The next URL is tried after a connection error or a timeout, never
-  after an answer (an S_ERROR from the service is an answer).
+  minute last. The next URL is tried only when the request certainly did not
+  reach a service (connection refused, TCP or TLS handshake failure or timeout),
+  or when the method is idempotent (``isIdempotent``: read methods by their name,
+  plus the client's ``idempotentMethods``). A read timeout or a connection lost
+  after a non-idempotent request was sent is reported (the call may have run),
+  never sent again; an answer (an S_ERROR from the service is an answer) is never
+  failed over. When no URL could be reached the error has Errno ``ECONNREFUSED``:
+  the caller knows the call did not run anywhere.
 * Credentials: the user's proxy (``proxyLocation`` or ``Locations.getProxyLocation()``),
   or the host certificate when ``useCertificates=True`` or
   ``/DIRAC/Security/UseServerCertificate`` is true. The server certificate is
   verified against the CA folder (``Locations.getCAsLocation()``) and the host name.
+* Dialect: ``rpcProtocol="json"`` (ours, the default) or ``"dirac9"`` (DIRAC 9's form
+  and encoding, see ``DIRAC9Protocol``), else ``/DIRAC/RPCProtocol``. Our services
+  understand both, so ``dirac9`` is the setting for a client that talks to DIRAC 9
+  services (alone or next to ours). In that dialect a delegation travels as DIRAC's
+  ``extraCredentials``, and the ``VO`` and ``setup`` keywords (DIRAC's) fill
+  ``clientVO`` and ``clientSetup``.
 * Connections: one ``requests.Session`` per thread and credentials, kept alive and
   reused by every client object of that thread; one ``SSLContext`` per credential
   files (reloaded when a file changes).
@@ -27,13 +39,16 @@ import re
 import ssl
 import threading
 import time
+import traceback
+import urllib.parse
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
-from DIRAC.Core.Tornado import Serialization
+from DIRAC.Core.Tornado import DIRAC9Protocol, Serialization
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, isReturnStructure
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
@@ -67,6 +82,43 @@ _TLS_CLOSED = (
 )
 SERVER_CLOSED = "the server closed the connection"
 LARGE_REQUEST = 1024 * 1024
+JSON_TYPE = "application/json"
+#: Method names that only read (a read prefix, then a capital or nothing): sending one twice changes nothing.
+_READ_METHOD = re.compile(r"(get|list|exists|is|has|ping|echo|whoami)([A-Z]|$)")
+#: Stack frames of the connection set-up: an error raised under them means the request was not sent.
+_CONNECT_FRAMES = {"_validate_conn", "_new_conn", "do_handshake", "create_connection"}
+MAYBE_RAN = "the request was sent, the answer was lost: the call may have run; not sent again"
+
+
+def isIdempotent(method: str, declared: tuple[str, ...] | list[str] = ()) -> bool:
+    """True when sending ``method`` twice is harmless: a read method by its name, or declared so by the client."""
+    return method in declared or _READ_METHOD.match(method) is not None
+
+
+def requestNotSent(exc: BaseException) -> bool:
+    """True when a requests exception certainly happened before the request left (nothing can have run).
+
+    Connection refused, TCP connect timeout and any failure during the TLS
+    handshake (urllib3 reports a handshake timeout as a read timeout, so the
+    frames of the chained exceptions tell where it happened).
+    """
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
+        return True
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            return True
+        frames = traceback.extract_tb(current.__traceback__) if current.__traceback__ else []
+        if any(frame.name in _CONNECT_FRAMES for frame in frames):
+            return True
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+    return False
 
 
 # URLs
@@ -294,20 +346,36 @@ class TornadoClient:
         delegatedDN: str | None = None,
         delegatedGroup: str | None = None,
         proxyLocation: str | None = None,
+        rpcProtocol: str | None = None,
+        idempotentMethods: tuple[str, ...] | list[str] = (),
         **kwargs: Any,
     ) -> None:
         self.serviceName = serviceName
+        self.idempotentMethods = tuple(idempotentMethods)
         self.timeout = float(timeout) if timeout else DEFAULT_TIMEOUT
         self.useCertificates = useCertificates
         self.delegatedDN = delegatedDN
         self.delegatedGroup = delegatedGroup
         self.proxyLocation = proxyLocation
+        self.rpcProtocol = rpcProtocol
         self.extraOptions = kwargs
 
     def __repr__(self) -> str:
         return f"<TornadoClient {self.serviceName}>"
 
+    def _dialect(self) -> str:
+        """The wire dialect of this client (keyword, else ``/DIRAC/RPCProtocol``, else ours)."""
+        if self.rpcProtocol is None:
+            self.rpcProtocol = gConfig.getValue("/DIRAC/RPCProtocol", Serialization.JSON)
+        return self.rpcProtocol
+
     def _body(self, method: str, args: tuple) -> dict:
+        """S_OK(request body bytes) in this client's dialect."""
+        if self._dialect() not in Serialization.DIALECTS:
+            choices = ", ".join(Serialization.DIALECTS)
+            return S_ERROR(DErrno.ECONF, f"unknown RPC protocol {self.rpcProtocol!r}: expected one of {choices}")
+        if self.rpcProtocol == Serialization.DIRAC9:
+            return self._diracForm(method, args)
         payload: dict[str, Any] = {"method": method, "args": list(args)}
         if self.delegatedDN:
             payload["delegatedDN"] = self.delegatedDN
@@ -317,6 +385,19 @@ class TornadoClient:
             return S_OK(Serialization.encode(payload))
         except (TypeError, ValueError) as exc:
             return S_ERROR(DErrno.ETYPE, f"cannot send the arguments of {method}: {exc}")
+
+    def _diracForm(self, method: str, args: tuple) -> dict:
+        """S_OK(urlencoded form) of a call as DIRAC 9's client posts it."""
+        if self.delegatedDN:
+            extra: Any = [self.delegatedDN, self.delegatedGroup]
+        else:
+            extra = DIRAC9Protocol.HOSTS_CREDENTIALS if self.useCertificates and not self.proxyLocation else None
+        form = DIRAC9Protocol.buildForm(
+            method, args, extra, self.extraOptions.get("VO", ""), self.extraOptions.get("setup", "")
+        )
+        if not form["OK"]:
+            return form
+        return S_OK(urllib.parse.urlencode(form["Value"]).encode("ascii"))
 
     def _prepare(self) -> dict:
         urls = resolveURLs(self.serviceName)
@@ -351,43 +432,55 @@ class TornadoClient:
             return prepared
         urls, session = prepared["Value"]
         timeouts = (min(MAX_CONNECT_TIMEOUT, self.timeout), self.timeout)
+        resend = isIdempotent(method, self.idempotentMethods)
         failures = []
+        notSentAnywhere = True
         for url in orderURLs(urls):
-            result = self._post(session, url, body["Value"], timeouts)
-            if result is not None and result.get("transport") is None:
+            result = self._post(session, url, body["Value"], timeouts, resend)
+            if "answer" in result:
                 if _banned:
                     clearFailed(url)
                 return result["answer"]
             markFailed(url)
-            reason = result["transport"] if result else "no answer"
-            _log.verbose("Failing over", f"{url}: {reason}")
-            failures.append(f"{url}: {reason}")
-        return S_ERROR(DErrno.ERPC, f"cannot call {self.serviceName}.{method}: " + "; ".join(failures))
+            failures.append(f"{url}: {result['transport']}")
+            notSentAnywhere = notSentAnywhere and result["notSent"]
+            if not result["notSent"] and not resend:
+                break  # the call may have run there: running it again elsewhere could run it twice
+            _log.verbose("Failing over", f"{url}: {result['transport']}")
+        # ECONNREFUSED: no URL took the request, so the call did not run anywhere.
+        return S_ERROR(
+            DErrno.ECONNREFUSED if notSentAnywhere else DErrno.ERPC,
+            f"cannot call {self.serviceName}.{method}: " + "; ".join(failures),
+        )
 
-    def _post(self, session: requests.Session, url: str, body: bytes, timeouts: tuple) -> dict:
-        """{"answer": S_OK/S_ERROR} when the service answered, {"transport": reason} when it did not."""
-        headers = {"Content-Type": "application/json"}
+    def _post(self, session: requests.Session, url: str, body: bytes, timeouts: tuple, resend: bool) -> dict:
+        """{"answer": S_OK/S_ERROR} when the service answered, else {"transport": reason, "notSent": bool}.
+
+        ``notSent`` is True only when the request certainly never reached the service.
+        A kept-alive connection lost under a request is retried once on a fresh one,
+        only for an idempotent call (``resend``).
+        """
+        dialect = self._dialect()
+        headers = {"Content-Type": DIRAC9Protocol.FORM_CONTENT_TYPE if dialect == Serialization.DIRAC9 else JSON_TYPE}
         for attempt in range(2):
             try:
                 response = session.post(url, data=body, headers=headers, timeout=timeouts)
                 break
-            except requests.exceptions.ConnectionError as exc:
-                reason = describeTransportError(exc)
-                # A kept-alive connection the server closed meanwhile: one fresh retry.
-                if attempt == 0 and reason == SERVER_CLOSED:
-                    continue
-                if len(body) > LARGE_REQUEST:
-                    reason += f" (the request was {len(body)} bytes: it may be over the server's size limit)"
-                return {"transport": reason}
-            except requests.exceptions.Timeout as exc:
-                return {"transport": describeTransportError(exc)}
             except requests.exceptions.RequestException as exc:
-                return {"transport": describeTransportError(exc)}
+                reason = describeTransportError(exc)
+                notSent = requestNotSent(exc)
+                if attempt == 0 and reason == SERVER_CLOSED and (resend or notSent):
+                    continue
+                if isinstance(exc, requests.exceptions.ConnectionError) and len(body) > LARGE_REQUEST:
+                    reason += f" (the request was {len(body)} bytes: it may be over the server's size limit)"
+                if not notSent and not resend:
+                    reason += f"; {MAYBE_RAN}"
+                return {"transport": reason, "notSent": notSent}
         try:
-            answer = Serialization.decode(response.content)
+            answer = Serialization.decode(response.content, dialect)
         except (ValueError, UnicodeDecodeError):
             answer = None
         if isReturnStructure(answer):
             return {"answer": answer}
         snippet = response.text[:200].strip() if response.content else "(empty)"
-        return {"transport": f"HTTP {response.status_code} without an RPC answer: {snippet}"}
+        return {"transport": f"HTTP {response.status_code} without an RPC answer: {snippet}", "notSent": False}

@@ -3,7 +3,8 @@
 OpenSSL has already verified the client's chain (CA folder, proxy certificates
 allowed) during the handshake. Here we take that verified chain, leaf first, and
 read from it the identity DN (the first non-proxy certificate), the DIRAC group
-a proxy carries and whether it is a proxy.
+a proxy carries (set by the proxy nearest the user certificate; a chain where a
+later proxy claims another group is refused) and whether it is a proxy.
 
 The result is cached on the connection: one parse per TLS connection, not per call.
 Because a kept-alive connection may outlive its certificates, the cached identity
@@ -58,16 +59,16 @@ def identityFromDERChain(ders: list[bytes], notAfter: float) -> dict:
         if not chain.get("OK"):
             return chain
         chain = chain["Value"]
+    # Fail closed: a chain whose identity, proxy policy or group cannot be established (a
+    # delegated proxy claiming another group, an independent proxy) is refused with the reason.
     dnResult = chain.getIdentityDN()
-    if not dnResult["OK"]:
-        return dnResult
     proxyResult = chain.isProxy()
-    isProxy = bool(proxyResult["Value"]) if proxyResult["OK"] else False
-    group = None
-    if isProxy:
-        groupResult = chain.getDIRACGroup()
-        if groupResult["OK"]:
-            group = groupResult["Value"] or None
+    groupResult = chain.getDIRACGroup()
+    for result in (dnResult, proxyResult, groupResult):
+        if not result["OK"]:
+            return S_ERROR(DErrno.ENOAUTH, f"client certificate chain refused: {result['Message']}")
+    isProxy = bool(proxyResult["Value"])
+    group = (groupResult["Value"] or None) if isProxy else None
     return S_OK(PeerIdentity(DN=dnResult["Value"], group=group, isProxy=isProxy, notAfter=notAfter))
 
 

@@ -1,13 +1,31 @@
 """The S3 operations a presigned URL can be asked for, shared by the gateway and its clients.
 
-Each operation names its HTTP request (method, query, pinned headers) and the
-catalog permission it needs. Both signers build the request from
-``(s3_method, key, params)``: the gateway to sign it for a client without keys,
-the client to know the headers it must send with the URL it gets back.
+Each operation names its HTTP request (method, fixed query, pinned headers), the
+catalog permission it needs and the storage element access it uses. Both signers
+build the request from ``(s3_method, key, params)``: the gateway to sign it for a
+client without keys, the client to know the headers it must send with the URL it
+gets back. Through the gateway (``viaGateway``) the rules are strict, because a
+signed URL must say exactly what may happen:
+
+* an object operation names one object: a non-empty key without a trailing ``/``,
+  without empty, ``.`` or ``..`` segments and without control characters; never
+  the bucket itself (that would be a bucket listing, HEAD or DELETE);
+* a listing is a directory's prefix with the fixed ``/`` delimiter and at most
+  1000 keys per page;
+* only the parameters the operation takes are accepted; nothing the caller sends
+  becomes a query parameter name or a header name;
+* a put or part upload pins ``Content-Length`` and ``Content-MD5`` (the store
+  refuses other bytes), a put pins the adler32 checksum metadata, and a put or a
+  multipart completion carries ``If-None-Match: *`` (the store refuses to replace
+  an existing object).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import re
 from dataclasses import dataclass
 
 from DIRAC.Core.Utilities import DErrno
@@ -15,73 +33,230 @@ from DIRAC.Core.Utilities.Adler import hexAdlerToInt
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 
 CHECKSUM_HEADER = "x-amz-meta-checksum"
-READ, WRITE, DELETE = "getFileMetadata", "addFile", "removeFile"
+#: catalog operations (``hasAccess`` opType) the S3 operations need
+READ_FILE, LIST_DIRECTORY, WRITE_FILE, REMOVE_FILE = "getFileMetadata", "listDirectory", "addFile", "removeFile"
+#: storage element access (``ReadAccess`` / ``WriteAccess`` / ``RemoveAccess``) the S3 operations use
+SE_READ, SE_WRITE, SE_REMOVE = "Read", "Write", "Remove"
+#: Lifetime, in seconds, of every URL that writes or removes (puts, parts, multipart steps, deletes)
+#: through the gateway. Such a URL answers "may this caller change this name now?"; the catalog's
+#: answer can change (another user registers the name, a directory is made private, the SE is
+#: banned), so the URL must not outlive the question by much. Ten minutes covers the wait before a bulk call's last
+#: upload starts; the store checks the expiry when a request starts, not while its bytes move.
+WRITE_URL_SECONDS = 600
+MAX_KEYS = 1000
+MAX_TOKEN_LENGTH = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
 class S3Operation:
-    """One S3 operation: its HTTP method, fixed query, and the catalog permission it needs."""
+    """One S3 operation: its HTTP request, the catalog permission and SE access it needs."""
 
     httpMethod: str
     permission: str
+    access: str
+    params: frozenset[str] = frozenset()
     fixedQuery: tuple[tuple[str, str], ...] = ()
     pinsChecksum: bool = False
+    bindsBytes: bool = False
+    createsObject: bool = False
     needsUploadId: bool = False
     onBucket: bool = False
 
+    @property
+    def changesStorage(self) -> bool:
+        """True for the operations that write or remove: their URLs live ``WRITE_URL_SECONDS`` at most."""
+        return self.access in (SE_WRITE, SE_REMOVE)
+
+
+_BYTES = frozenset({"Size", "ContentMD5"})
+_UPLOAD = frozenset({"UploadId"})
 
 OPERATIONS: dict[str, S3Operation] = {
-    "head_object": S3Operation("HEAD", READ),
-    "get_object": S3Operation("GET", READ),
-    "put_object": S3Operation("PUT", WRITE, pinsChecksum=True),
-    "delete_object": S3Operation("DELETE", DELETE),
-    "create_multipart_upload": S3Operation("POST", WRITE, (("uploads", ""),), pinsChecksum=True),
-    "upload_part": S3Operation("PUT", WRITE, needsUploadId=True),
-    "complete_multipart_upload": S3Operation("POST", WRITE, needsUploadId=True),
-    "abort_multipart_upload": S3Operation("DELETE", WRITE, needsUploadId=True),
-    "list_objects": S3Operation("GET", READ, (("delimiter", "/"), ("list-type", "2")), onBucket=True),
+    "head_object": S3Operation("HEAD", READ_FILE, SE_READ),
+    "get_object": S3Operation("GET", READ_FILE, SE_READ),
+    "put_object": S3Operation(
+        "PUT", WRITE_FILE, SE_WRITE, _BYTES | {"Checksum"}, pinsChecksum=True, bindsBytes=True, createsObject=True
+    ),
+    "delete_object": S3Operation("DELETE", REMOVE_FILE, SE_REMOVE),
+    "create_multipart_upload": S3Operation(
+        "POST", WRITE_FILE, SE_WRITE, frozenset({"Checksum"}), (("uploads", ""),), pinsChecksum=True
+    ),
+    "upload_part": S3Operation(
+        "PUT", WRITE_FILE, SE_WRITE, _BYTES | _UPLOAD | {"PartNumber"}, bindsBytes=True, needsUploadId=True
+    ),
+    "complete_multipart_upload": S3Operation(
+        "POST", WRITE_FILE, SE_WRITE, _UPLOAD, createsObject=True, needsUploadId=True
+    ),
+    "abort_multipart_upload": S3Operation("DELETE", WRITE_FILE, SE_WRITE, _UPLOAD, needsUploadId=True),
+    "list_objects": S3Operation(
+        "GET",
+        LIST_DIRECTORY,
+        SE_READ,
+        frozenset({"ContinuationToken", "MaxKeys"}),
+        (("delimiter", "/"), ("list-type", "2")),
+        onBucket=True,
+    ),
+    # unfinished uploads under a directory (to abort what a killed client left): listed like the directory
+    "list_multipart_uploads": S3Operation(
+        "GET", LIST_DIRECTORY, SE_READ, frozenset({"KeyMarker", "UploadIdMarker"}), (("uploads", ""),), onBucket=True
+    ),
 }
 
 
-def buildRequest(s3Method: str, key: str, params: dict | None, requireChecksum: bool = False) -> dict:
+def contentMD5(digest: bytes) -> str:
+    """The ``Content-MD5`` header value of an MD5 digest (base64 of its 16 bytes)."""
+    return base64.b64encode(digest).decode()
+
+
+def bytesContentMD5(data: bytes) -> str:
+    """The ``Content-MD5`` header value of ``data``."""
+    return contentMD5(hashlib.md5(data).digest())
+
+
+def isContentMD5(value: object) -> bool:
+    """True for a well-formed ``Content-MD5`` value: canonical base64 of 16 bytes."""
+    if not isinstance(value, str):
+        return False
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) == 16 and contentMD5(raw) == value
+
+
+def _checkSegments(s3Method: str, name: str) -> dict:
+    if _CONTROL.search(name):
+        return S_ERROR(DErrno.EINVAL, f"{s3Method}: the name {name!r} holds control characters")
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        return S_ERROR(DErrno.EINVAL, f"{s3Method}: the name {name!r} has an empty, '.' or '..' segment")
+    return S_OK(name)
+
+
+def checkObjectKey(s3Method: str, key: str) -> dict:
+    """S_OK(key) when ``key`` names one object; S_ERROR saying why not (nothing is signed then)."""
+    if not isinstance(key, str) or not key:
+        return S_ERROR(DErrno.EINVAL, f"{s3Method} needs the URL of a file, not of the bucket or its top")
+    if key.endswith("/"):
+        return S_ERROR(DErrno.EINVAL, f"{s3Method} needs the URL of a file, not of a directory ({key!r} ends with '/')")
+    return _checkSegments(s3Method, key)
+
+
+def checkListPrefix(prefix: str) -> dict:
+    """S_OK(prefix) for a directory's listing prefix ('' for the top, else ending with one '/')."""
+    if prefix == "":
+        return S_OK(prefix)
+    if not isinstance(prefix, str) or not prefix.endswith("/"):
+        return S_ERROR(DErrno.EINVAL, f"list_objects needs a directory prefix ending with '/', not {prefix!r}")
+    checked = _checkSegments("list_objects", prefix[:-1])
+    return S_OK(prefix) if checked["OK"] else checked
+
+
+def checkChecksum(s3Method: str, checksum: object, name: str = "Checksum") -> dict:
+    """S_OK(checksum in lower case) for an adler32 of 8 hex digits given as ``name``."""
+    if not isinstance(checksum, str) or len(checksum) != 8 or hexAdlerToInt(checksum) is False:
+        return S_ERROR(DErrno.EINVAL, f"{s3Method} needs the file's adler32 as {name} (8 hex digits)")
+    return S_OK(checksum.lower())
+
+
+def _isInt(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bytesHeaders(s3Method: str, params: dict, required: bool) -> dict:
+    """S_OK({Content-Length, Content-MD5}) from ``Size`` / ``ContentMD5``; both required through the gateway."""
+    headers: dict[str, str] = {}
+    size, md5 = params.get("Size"), params.get("ContentMD5")
+    if required and (size is None or md5 is None):
+        return S_ERROR(
+            DErrno.EINVAL,
+            f"{s3Method} needs Size (bytes) and ContentMD5 (base64 of the MD5 digest of the bytes): "
+            "a URL that writes binds the bytes it may write",
+        )
+    if size is not None:
+        if not _isInt(size) or size < 0:
+            return S_ERROR(DErrno.EINVAL, f"{s3Method}: Size must be a number of bytes, not {size!r}")
+        headers["Content-Length"] = str(size)
+    if md5 is not None:
+        if not isContentMD5(md5):
+            return S_ERROR(DErrno.EINVAL, f"{s3Method}: ContentMD5 must be base64 of a 16-byte MD5 digest")
+        headers["Content-MD5"] = md5
+    return S_OK(headers)
+
+
+def buildRequest(s3Method: str, key: str, params: dict | None, viaGateway: bool = False) -> dict:
     """S_OK((httpMethod, key or None for the bucket, query, headers)) for an operation on ``key``.
 
     ``params``: ``Checksum`` (adler32, pinned as metadata on put / create),
-    ``Size`` (pinned as Content-Length on put / part),
-    ``UploadId`` and ``PartNumber`` (multipart), ``ContinuationToken`` and
-    ``MaxKeys`` (listing; ``key`` is then the directory's prefix). With
-    ``requireChecksum`` (the gateway) a put or multipart creation without a
-    checksum is refused, so every object written through it carries one.
+    ``Size`` and ``ContentMD5`` (pinned as ``Content-Length`` and ``Content-MD5``
+    on put / part), ``UploadId`` and ``PartNumber`` (multipart),
+    ``ContinuationToken`` and ``MaxKeys`` (listing; ``key`` is then the
+    directory's prefix), ``KeyMarker`` and ``UploadIdMarker`` (listing unfinished
+    multipart uploads). ``viaGateway`` applies the gateway's rules (module doc):
+    unknown parameters refused, checksum, size and MD5 required for a put, and
+    ``If-None-Match: *`` on what creates an object.
     """
     operation = OPERATIONS.get(s3Method)
     if operation is None:
         return S_ERROR(DErrno.EINVAL, f"unknown S3 method {s3Method!r}; known: {', '.join(OPERATIONS)}")
-    params = params if isinstance(params, dict) else {}
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        return S_ERROR(DErrno.EINVAL, f"{s3Method}: parameters must be a dict, not {type(params).__name__}")
+    unknown = sorted(str(name) for name in params if name not in operation.params)
+    if viaGateway and unknown:
+        takes = ", ".join(sorted(operation.params)) or "no parameters"
+        return S_ERROR(DErrno.EINVAL, f"{s3Method} takes {takes}; not {', '.join(unknown)}")
+    checkedKey = checkListPrefix(key) if operation.onBucket else checkObjectKey(s3Method, key)
+    if not checkedKey["OK"]:
+        return checkedKey
     query = dict(operation.fixedQuery)
-    headers = {}
-    if operation.pinsChecksum and (requireChecksum or params.get("Checksum")):
-        checksum = str(params.get("Checksum", ""))
-        if len(checksum) != 8 or hexAdlerToInt(checksum) is False:
-            return S_ERROR(DErrno.EINVAL, f"{s3Method} needs the file's adler32 as Checksum (8 hex digits)")
-        headers[CHECKSUM_HEADER] = checksum.lower()
-    size = params.get("Size")
-    if s3Method in ("put_object", "upload_part") and size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            return S_ERROR(DErrno.EINVAL, f"{s3Method}: Size must be a number of bytes, not {size!r}")
-        headers["Content-Length"] = str(size)
+    headers: dict[str, str] = {}
+    if operation.pinsChecksum and (viaGateway or params.get("Checksum")):
+        checksum = checkChecksum(s3Method, params.get("Checksum"))
+        if not checksum["OK"]:
+            return checksum
+        headers[CHECKSUM_HEADER] = checksum["Value"]
+    if operation.bindsBytes:
+        pinned = _bytesHeaders(s3Method, params, required=viaGateway)
+        if not pinned["OK"]:
+            return pinned
+        headers.update(pinned["Value"])
+    if operation.createsObject and viaGateway:
+        headers["If-None-Match"] = "*"
     if operation.needsUploadId:
-        if not params.get("UploadId") or not isinstance(params["UploadId"], str):
-            return S_ERROR(DErrno.EINVAL, f"{s3Method} needs UploadId")
-        query["uploadId"] = params["UploadId"]
+        uploadId = params.get("UploadId")
+        if not isinstance(uploadId, str) or not uploadId or len(uploadId) > MAX_TOKEN_LENGTH:
+            return S_ERROR(DErrno.EINVAL, f"{s3Method} needs UploadId (the string create_multipart_upload answered)")
+        query["uploadId"] = uploadId
     if s3Method == "upload_part":
         number = params.get("PartNumber")
-        if not isinstance(number, int) or not 1 <= number <= 10000:
+        if not _isInt(number) or not 1 <= number <= 10000:
             return S_ERROR(DErrno.EINVAL, "upload_part needs PartNumber between 1 and 10000")
         query["partNumber"] = str(number)
-    if operation.onBucket:
+    if s3Method == "list_multipart_uploads":
         query["prefix"] = key
-        query["max-keys"] = str(min(max(int(params.get("MaxKeys", 1000) or 1000), 1), 1000))
-        if params.get("ContinuationToken"):
-            query["continuation-token"] = str(params["ContinuationToken"])
+        for name, option in (("KeyMarker", "key-marker"), ("UploadIdMarker", "upload-id-marker")):
+            marker = params.get(name)
+            if marker and (not isinstance(marker, str) or len(marker) > MAX_TOKEN_LENGTH or _CONTROL.search(marker)):
+                return S_ERROR(DErrno.EINVAL, f"{s3Method}: {name} must be the marker the previous page answered")
+            if marker:
+                query[option] = marker
         return S_OK((operation.httpMethod, None, query, headers))
+    if operation.onBucket:
+        return _listingRequest(operation, key, params, query, headers)
     return S_OK((operation.httpMethod, key, query, headers))
+
+
+def _listingRequest(operation: S3Operation, prefix: str, params: dict, query: dict, headers: dict) -> dict:
+    maxKeys = params.get("MaxKeys", MAX_KEYS)
+    if not _isInt(maxKeys) or not 1 <= maxKeys <= MAX_KEYS:
+        return S_ERROR(DErrno.EINVAL, f"list_objects: MaxKeys must be 1..{MAX_KEYS}, not {maxKeys!r}")
+    token = params.get("ContinuationToken") or ""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        return S_ERROR(DErrno.EINVAL, "list_objects: ContinuationToken must be the string a listing answered")
+    query["prefix"] = prefix
+    query["max-keys"] = str(maxKeys)
+    if token:
+        query["continuation-token"] = token
+    return S_OK((operation.httpMethod, None, query, headers))

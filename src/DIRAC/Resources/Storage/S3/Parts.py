@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import adlerCombine
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.Resources.Storage.S3.Methods import bytesContentMD5
 
 PART_WORKERS = 10
 #: part buffers allowed in memory at once in this process (x part size)
@@ -56,10 +57,11 @@ def _runParts(plan: list[tuple[int, int, int]], movePart: Callable[[int, int, in
     return S_OK([result["Value"] for result in results])
 
 
-def uploadParts(localFile: str, size: int, partSize: int, sendPart: Callable[[int, bytes], dict]) -> dict:
+def uploadParts(localFile: str, size: int, partSize: int, sendPart: Callable[[int, bytes, str], dict]) -> dict:
     """Read and send each part once; S_OK(([{'PartNumber', 'ETag'}], adler32 int)).
 
-    ``sendPart(partNumber, data) -> S_OK(etag)``.
+    ``sendPart(partNumber, data, contentMD5) -> S_OK(etag)``: the part's MD5 (base64,
+    for its ``Content-MD5`` header) is computed on the bytes read, like its adler32.
     """
     try:
         descriptor = os.open(localFile, os.O_RDONLY)
@@ -71,7 +73,7 @@ def uploadParts(localFile: str, size: int, partSize: int, sendPart: Callable[[in
             data = os.pread(descriptor, length, offset)
             if len(data) != length:
                 return S_ERROR(DErrno.EIO, f"{localFile} changed size while being uploaded")
-            sent = sendPart(number, data)
+            sent = sendPart(number, data, bytesContentMD5(data))
             if not sent["OK"]:
                 return sent
             return S_OK(({"PartNumber": number, "ETag": sent["Value"]}, zlib.adler32(data), length))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -36,7 +36,8 @@ class S3Settings:
     multipartThreshold: int
     partSize: int
     accessKey: str
-    secretKey: str
+    #: never in ``repr()`` / ``str()`` (they end up in logs and tracebacks)
+    secretKey: str = field(repr=False)
 
     @property
     def hasKeys(self) -> bool:

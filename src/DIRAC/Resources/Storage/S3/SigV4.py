@@ -19,7 +19,7 @@ from urllib.parse import quote
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _SIGNED_PREFIXES = ("x-amz-",)
-_SIGNED_NAMES = {"host", "content-length", "content-type", "content-md5"}
+_SIGNED_NAMES = {"host", "content-length", "content-type", "content-md5", "if-none-match"}
 
 
 def _encode(text: str) -> str:

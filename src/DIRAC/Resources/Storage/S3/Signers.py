@@ -85,7 +85,7 @@ class GatewaySigner:
         answers: dict[str, dict] = {}
         pending: dict[str, tuple[str, dict]] = {}
         for lfn, (key, params) in items.items():
-            built = buildRequest(s3Method, key, params)
+            built = buildRequest(s3Method, key, params, viaGateway=True)
             if not built["OK"]:
                 answers[lfn] = built
             else:
