@@ -136,9 +136,11 @@ def test_a_catalog_from_before_schema_versions_is_adopted(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     old = FileCatalogDB(url)
     ok(old.addFile({f"{HOME}/kept": info()}, URSULA))
-    with old.engine.begin() as connection:
+    with old.engine.begin() as connection:  # the layout before schema versions: a plain GUID index
         connection.execute(text("DROP TABLE FC_SchemaVersion"))
         connection.execute(text("DROP INDEX ix_fc_directories_parent_path"))
+        connection.execute(text("DROP INDEX ix_fc_files_guid"))
+        connection.execute(text("CREATE INDEX ix_fc_files_guid ON FC_Files (GUID)"))
     old.close()
     reopened = FileCatalogDB(url)
     try:
@@ -147,7 +149,9 @@ def test_a_catalog_from_before_schema_versions_is_adopted(tmp_path):
         with reopened.engine.connect() as connection:
             assert connection.execute(text("SELECT Version FROM FC_SchemaVersion")).scalar_one() == 1
             indexes = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars().all()
-        assert "ix_fc_directories_parent_path" in indexes
+            guidUnique = connection.execute(text("SELECT \"unique\" FROM pragma_index_list('FC_Files')"
+                                                 " WHERE name = 'ix_fc_files_guid'")).scalar_one()  # fmt: skip
+        assert "ix_fc_directories_parent_path" in indexes and guidUnique == 1
     finally:
         reopened.close()
 

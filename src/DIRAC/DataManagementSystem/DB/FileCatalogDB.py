@@ -273,7 +273,8 @@ class FileCatalogDB:
         """Create the tables on an empty database; check the schema version of an existing one.
 
         A database with catalog tables but no version table was made before versions existed,
-        with this same layout (version 1): its missing indexes are added and its version written.
+        with this same layout (version 1) but for indexes: its missing indexes are added (the
+        GUID's made unique) and its version written.
         """
         tables = set(inspect(conn).get_table_names())
         if schemaVersion.name in tables:
@@ -289,9 +290,7 @@ class FileCatalogDB:
         else:
             metadata.create_all(conn, tables=[directories, files, replicas], checkfirst=True)
             schemaVersion.create(conn, checkfirst=True)  # last: once it has its row, the schema is whole
-            for table in metadata.sorted_tables:
-                for index in table.indexes:
-                    index.create(conn, checkfirst=True)
+            FileCatalogDB._ensureIndexes(conn)
             conn.execute(insert(schemaVersion).values(ID=1, Version=SCHEMA_VERSION))
         if conn.execute(select(directories.c.DirID).where(directories.c.Path == "/")).first() is None:
             now = _now()
@@ -306,6 +305,22 @@ class FileCatalogDB:
                     ModificationDate=now,
                 )
             )
+
+    @staticmethod
+    def _ensureIndexes(conn: Connection) -> None:
+        """Create the schema's indexes that are missing; one an older release made non-unique (the GUID's)
+        is made unique (this fails, and the catalog does not start, while two files share a GUID)."""
+        inspector = inspect(conn)
+        for table in metadata.sorted_tables:
+            present = {item["name"]: item for item in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                found = present.get(index.name)
+                if found is not None and bool(found.get("unique")) != bool(index.unique):
+                    log.warn("Recreating an index of an older catalog", f"{index.name} (unique={index.unique})")
+                    index.drop(conn)
+                    found = None
+                if found is None:
+                    index.create(conn)
 
     def isConnected(self) -> dict:
         """S_OK when the database is open, S_ERROR with the reason otherwise."""
