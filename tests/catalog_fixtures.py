@@ -67,19 +67,23 @@ def systems_cfg(
     options: dict[str, str] | None = None,
     facade: bool = False,
     dbFile: str = "fc.sqlite",
+    dbURL: str | None = None,
+    catalogPorts: Iterable[int] = (),
 ) -> str:
-    """``/Systems/DataManagement`` from ConfigTemplate.cfg, its DB on ``folder/dbFile``; see the module doc."""
+    """``/Systems/DataManagement`` from ConfigTemplate.cfg, its DB on ``folder/dbFile`` (or at ``dbURL``);
+    the FileCatalog URL list names ``catalogPort`` and ``catalogPorts``; see the module doc."""
     from diraccfg import CFG
 
     from s3_fixtures import merge_cfg
 
     system = CFG().loadFromFile(str(CATALOG_TEMPLATE))
-    system.setOption("Databases/FileCatalogDB/URL", f"sqlite:///{Path(folder) / dbFile}")
+    system.setOption("Databases/FileCatalogDB/URL", dbURL or f"sqlite:///{Path(folder) / dbFile}")
     for name, value in (options or {}).items():
         system.setOption(name, value)
     urls = {}
-    if catalogPort:
-        urls["FileCatalog"] = f"https://127.0.0.1:{catalogPort}/DataManagement/FileCatalog"
+    catalogs = [f"https://127.0.0.1:{port}/DataManagement/FileCatalog" for port in [catalogPort, *catalogPorts] if port]
+    if catalogs:
+        urls["FileCatalog"] = ", ".join(catalogs)
     gateways = [f"https://127.0.0.1:{port}/DataManagement/S3Gateway" for port in gatewayPorts]
     if gateways:
         urls["S3Gateway"] = ", ".join(gateways)
@@ -123,22 +127,28 @@ def user_proxies(ca, folder: Path, roles: Iterable[tuple[str, str]] = ROLES) -> 
 
 
 @contextlib.contextmanager
-def running_catalog(ca, folder: Path, facade: bool = False) -> Iterator[tuple[object, Path, dict]]:
-    """A FileCatalog service on a fresh SQLite file in ``folder``, this process configured for it.
+def running_catalog(
+    ca, folder: Path, facade: bool = False, dbURL: str | None = None, instances: int = 1, options: dict | None = None
+) -> Iterator[tuple[object, Path, dict]]:
+    """A FileCatalog service on a fresh SQLite file in ``folder`` (or on ``dbURL``), this process configured for it.
 
     Yields ``(service, cfgPath, proxies)``; ``facade=True`` adds the service's URL and the facade's
-    catalog section to the cfg (what the commands read). The service is stopped by its PID after.
+    catalog section to the cfg (what the commands read). With ``instances`` > 1, that many services
+    share the database, all in the URL list, and ``service`` is the list of them. ``options`` go to
+    ``/Systems/DataManagement`` (e.g. ``{"Services/FileCatalog/MaxLFNsPerCall": "10"}``). The
+    services are stopped by their PIDs after.
     """
     from rpc_fixtures import ServiceLauncher, free_port, service_cfg
 
-    port = free_port()
+    ports = [free_port() for _ in range(instances)]
     cfgPath = Path(folder) / "dirac.cfg"
-    systems = systems_cfg(folder, catalogPort=port if facade else None, facade=facade)
+    listed = ports if facade or instances > 1 else []
+    systems = systems_cfg(folder, catalogPorts=listed, facade=facade, dbURL=dbURL, options=options)
     cfgPath.write_text(service_cfg(ca, {}, extra=systems))
     launcher = ServiceLauncher()
     try:
-        service = launcher.start("DataManagement/FileCatalog", cfgPath, port=port)
+        services = [launcher.start("DataManagement/FileCatalog", cfgPath, port=port) for port in ports]
         with client_environment(cfgPath):
-            yield service, cfgPath, user_proxies(ca, folder)
+            yield services[0] if instances == 1 else services, cfgPath, user_proxies(ca, folder)
     finally:
         launcher.stopAll()

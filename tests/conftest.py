@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["s3_fixtures", "security_fixtures", "rpc_fixtures"]
+pytest_plugins = ["s3_fixtures", "security_fixtures", "rpc_fixtures", "db_fixtures"]
 
 
 @pytest.fixture(scope="session", autouse=True)

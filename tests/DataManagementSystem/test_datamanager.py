@@ -82,7 +82,7 @@ def _ok(result: dict) -> dict:
     return result["Value"]
 
 
-def _environment(server, dirac_cfg, tmp_path) -> Env:
+def _environment(server, dirac_cfg, tmp_path, catalogURL: str) -> Env:
     buckets = {"S3-A": server.make_bucket(), "S3-B": server.make_bucket()}
     fileRoots = {"FILE-A": tmp_path / "file-a", "FILE-B": tmp_path / "file-b"}
     for root in fileRoots.values():
@@ -95,21 +95,21 @@ def _environment(server, dirac_cfg, tmp_path) -> Env:
             OPERATIONS_CFG,
         ]
     )
-    db = FileCatalogDB(f"sqlite:///{tmp_path / 'fc.sqlite'}")
+    db = FileCatalogDB(catalogURL)
     assert db.isConnected()["OK"], db.connectionError
     return Env(server, buckets, fileRoots, db, DataManager(fileCatalog=DBCatalog(db, ALICE)), tmp_path)
 
 
 @pytest.fixture
-def env(rclone_s3_server, dirac_cfg, tmp_path):
-    environment = _environment(rclone_s3_server, dirac_cfg, tmp_path)
+def env(rclone_s3_server, dirac_cfg, tmp_path, catalog_url):
+    environment = _environment(rclone_s3_server, dirac_cfg, tmp_path, catalog_url)
     yield environment
     environment.db.close()
 
 
 @pytest.fixture
 def moto_env(moto_server, dirac_cfg, tmp_path):
-    environment = _environment(moto_server, dirac_cfg, tmp_path)
+    environment = _environment(moto_server, dirac_cfg, tmp_path, f"sqlite:///{tmp_path / 'fc.sqlite'}")
     yield environment
     environment.db.close()
 

@@ -128,3 +128,17 @@ def test_help_and_usage(catalog):
     assert "unknown option -x" in done.stderr
     shown = subprocess.run([str(COMMAND), "--help"], capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and "standard input" in shown.stdout
+
+
+def test_ls_of_a_directory_bigger_than_a_page_prints_every_entry(catalog):
+    alice = FileCatalogClient(url=catalog["service"].url(), proxyLocation=catalog["proxies"][("alice", "dirac_user")])
+    big = f"{ALICE_HOME}/pages"
+    info = {"SE": "SE-A", "Size": 1, "Checksum": "0a0b0c0d", "GUID": "", "PFN": ""}
+    names = [f"f{index:04d}" for index in range(2300)]
+    assert not alice.addFile({f"{big}/{name}": info for name in names})["Value"]["Failed"]
+    assert not alice.createDirectory([f"{big}/zdir", f"{big}/adir"])["Value"]["Failed"]
+    done = cli(catalog, f"ls {big}\nls -l {big}\n")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[: 2 + len(names)] == ["adir", "zdir", *names]  # three pages: subdirectories first, then files
+    assert len(lines) == 2 * (2 + len(names)) and lines[-1].endswith(" f2299")

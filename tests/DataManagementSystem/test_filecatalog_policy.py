@@ -101,10 +101,11 @@ def test_operation_classes():
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(catalog_url):
     """ursula's home with a file f (0o644), a private file p (0o600), a group-writable
-    directory shared (0o775) holding ursula's file uf, and a private directory priv (0o700)."""
-    db = FileCatalogDB(f"sqlite:///{tmp_path / 'fc.sqlite'}")
+    directory shared (0o775) holding ursula's file uf, and a private directory priv (0o700);
+    on each database backend."""
+    db = FileCatalogDB(catalog_url)
     ursula = CALLERS["ursula"]
     files = {f"{HOME}/{name}": INFO for name in ("f", "p", "shared/uf", "priv/secret")}
     assert not db.addFile(files, ursula)["Value"]["Failed"]

@@ -27,10 +27,13 @@ def info(size: int = 5) -> dict:
 
 
 @pytest.fixture(scope="module")
-def catalog(test_ca, tmp_path_factory):
-    """A FileCatalog service (from ConfigTemplate.cfg) on a fresh SQLite file; the test process uses its cfg."""
-    with running_catalog(test_ca, tmp_path_factory.mktemp("filecatalog")) as (service, _cfgPath, proxies):
+def catalog(test_ca, tmp_path_factory, catalog_url_module):
+    """A FileCatalog service (from ConfigTemplate.cfg) on a fresh database of each backend; the test process
+    uses its cfg."""
+    folder = tmp_path_factory.mktemp("filecatalog")
+    with running_catalog(test_ca, folder, dbURL=catalog_url_module) as (service, _cfgPath, proxies):
         yield service, proxies, test_ca
+    gConfigurationData.reset()  # forget the catalogs the tests merged in: the next backend starts clean
 
 
 def client(catalog, user: str, group: str = "dirac_user", **kwargs) -> FileCatalogClient:

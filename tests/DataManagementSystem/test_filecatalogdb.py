@@ -1,4 +1,4 @@
-"""FileCatalogDB on a real SQLite file: every method, bad input, bulk shape, concurrency."""
+"""FileCatalogDB on real SQLite, MariaDB and PostgreSQL databases: every method, bad input, bulk shape, concurrency."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def fileInfo(size: int = 10, checksum: str = "0000abcd", se: str = "SE-A", **ext
 
 
 @pytest.fixture
-def db(tmp_path):
-    catalog = FileCatalogDB(f"sqlite:///{tmp_path / 'fc.sqlite'}")
+def db(catalog_url):
+    catalog = FileCatalogDB(catalog_url)
     assert catalog.isConnected()["OK"], catalog.connectionError
     yield catalog
     catalog.close()
@@ -292,8 +292,10 @@ def test_not_connected_gives_errors(tmp_path):
     assert not result["OK"] and "not connected" in result["Message"]
 
 
-def test_database_is_a_wal_sqlite_file(db, tmp_path):
+def test_database_is_a_wal_sqlite_file(tmp_path):
+    db = FileCatalogDB(f"sqlite:///{tmp_path / 'fc.sqlite'}")
     ok(db.createDirectory(HOME, URSULA))
+    db.close()
     connection = sqlite3.connect(tmp_path / "fc.sqlite")
     try:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -336,8 +338,8 @@ def _addMany(url: str, prefix: str, count: int, queue) -> None:
     queue.put(failures)
 
 
-def test_two_processes_lose_nothing(tmp_path):
-    url = f"sqlite:///{tmp_path / 'concurrent.sqlite'}"
+def test_two_processes_lose_nothing(catalog_url):
+    url = catalog_url
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [context.Process(target=_addMany, args=(url, name, 200, queue)) for name in ("a", "b")]

@@ -92,9 +92,14 @@ def securePrivateFile(path: str, what: str) -> dict:
         _checkFolder(folder, what, allowSticky=False)
         info = _checkTarget(path, what)
         if info is None:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_MODE)
-            os.close(fd)
-        elif info.st_mode & 0o7777 != PRIVATE_MODE:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_MODE)
+                os.close(fd)
+            except FileExistsError:
+                # Created in between by another process (two catalog instances starting on one new
+                # SQLite file): checked like any existing file.
+                info = _checkTarget(path, what)
+        if info is not None and info.st_mode & 0o7777 != PRIVATE_MODE:
             os.chmod(path, PRIVATE_MODE, follow_symlinks=False)
             gLogger.warn(f"{what}: {path} had mode {info.st_mode & 0o7777:o}, tightened to {PRIVATE_MODE:o}")
     except PrivateFileError as exc:

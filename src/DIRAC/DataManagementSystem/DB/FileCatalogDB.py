@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, inspect, or_, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from DIRAC.ConfigurationSystem.Client.Config import gConfig
 from DIRAC.Core.Utilities import DErrno
@@ -29,7 +30,15 @@ from DIRAC.Core.Utilities.PrivateFile import securePrivateFile
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.DataManagementSystem.DB import FileCatalogInput as fcInput
 from DIRAC.DataManagementSystem.DB import FileCatalogPolicy as policy
-from DIRAC.DataManagementSystem.DB.FileCatalogSchema import directories, files, metadata, replicas
+from DIRAC.DataManagementSystem.DB.FileCatalogSchema import (
+    MAX_DIR_PATH,
+    SCHEMA_VERSION,
+    directories,
+    files,
+    metadata,
+    replicas,
+    schemaVersion,
+)
 from DIRAC.DataManagementSystem.DB.FileCatalogView import CatalogView, chunks, joinPath, parentOf
 from DIRAC.DataManagementSystem.DB.SQLAlchemyEngine import isSQLite, makeEngine, runTransaction
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
@@ -38,6 +47,12 @@ DB_URL_OPTION = "/Systems/DataManagement/Databases/FileCatalogDB/URL"
 DB_FILE_NAME = "FileCatalogDB.sqlite"
 FILE_STATUS = "AprioriGood"
 REPLICA_STATUS = "AprioriGood"
+#: Entries per listDirectoryPage page by default and at most; entries per directory in one listDirectory.
+LIST_PAGE = 1000
+MAX_LIST_PAGE = 10_000
+MAX_LISTING = 20_000
+#: Attempts at creating or checking the schema when the catalog starts.
+SCHEMA_ATTEMPTS = 10
 
 NO_SUCH = policy.NO_SUCH
 PERMISSION_DENIED = policy.PERMISSION_DENIED
@@ -52,11 +67,44 @@ def getWorkDirectory() -> str:
 
 
 def getDefaultURL() -> str:
-    """The catalog's SQLAlchemy URL: the configured one, else an SQLite file in the work folder."""
+    """The catalog's SQLAlchemy URL: the configured one, else an SQLite file in the work folder.
+
+    A URL carrying a password must come from the host's local configuration
+    (``dirac.cfg``), never from the central one, which every client can read:
+    such a URL is refused (``checkURLSource``) and the catalog does not connect.
+    """
     url = gConfig.getValue(DB_URL_OPTION, "")
     if url:
         return url
     return f"sqlite:///{os.path.join(getWorkDirectory(), DB_FILE_NAME)}"
+
+
+def checkURLSource(url: str) -> dict:
+    """S_ERROR when ``url`` holds a password that the local configuration did not set."""
+    from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
+
+    try:
+        password = make_url(url).password
+    except (ValueError, TypeError) as exc:
+        return S_ERROR(DErrno.ECONF, f"{DB_URL_OPTION} is not a database URL: {exc}")
+    if not password:
+        return S_OK()
+    gConfigurationData.ensureLoaded()
+    if gConfigurationData.localCFG.getOption(DB_URL_OPTION, "") == url:
+        return S_OK()
+    return S_ERROR(
+        DErrno.ECONF,
+        f"{DB_URL_OPTION} carries a password but is not set in this host's local dirac.cfg (the central "
+        "configuration is readable by every client): refused, set it in the local configuration only",
+    )
+
+
+class SchemaVersionError(ValueError):
+    """The database holds a catalog of another schema version than this code."""
+
+
+class SchemaInProgress(RuntimeError):
+    """The version table exists but has no row yet: another instance is creating the schema."""
 
 
 def _now() -> datetime:
@@ -92,6 +140,12 @@ def _dirMetadata(row: Any) -> dict:
     }
 
 
+def _constraintText(exc: IntegrityError) -> str:
+    """The database's one-line reason for an integrity error (no SQL, no parameters)."""
+    text = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
+    return text[:200]
+
+
 def _bulkCall(check: fcInput.ValueCheck | None = None, write: bool = False):
     """Decorate ``method(self, conn, ident, items, *args) -> (successful, failed)`` into a public bulk method.
 
@@ -108,6 +162,12 @@ def _bulkCall(check: fcInput.ValueCheck | None = None, write: bool = False):
             if not prepared["OK"]:
                 return prepared
             items, keyMap, preFailed = prepared["Value"]
+            if self.maxLFNsPerCall and len(items) + len(preFailed) > self.maxLFNsPerCall:
+                return S_ERROR(
+                    DErrno.EINVAL,
+                    f"{body.__name__.lstrip('_')}: {len(items) + len(preFailed)} LFNs in one call, at most "
+                    f"{self.maxLFNsPerCall}: split the call (FileCatalogClient does)",
+                )
             if not items:
                 return S_OK(fcInput.expandResult({}, {}, keyMap, preFailed))
             ident = self.identity(credDict)
@@ -115,6 +175,12 @@ def _bulkCall(check: fcInput.ValueCheck | None = None, write: bool = False):
                 successful, failed = runTransaction(
                     self.engine, lambda conn: body(self, conn, ident, items, *args, **kwargs), write=write
                 )
+            except IntegrityError as exc:
+                # Still refused after the retries: a duplicate that another writer keeps creating, or a
+                # constraint the checks above do not cover. The transaction was rolled back: nothing written.
+                reason = f"refused by the database ({_constraintText(exc)}); nothing was written, try again"
+                log.warn(f"{body.__name__}: integrity error after retries", reason)
+                return S_OK(fcInput.expandResult({}, dict.fromkeys(items, reason), keyMap, preFailed))
             except SQLAlchemyError as exc:
                 log.error(f"{body.__name__} failed in the database", repr(exc))
                 return S_ERROR(DErrno.EIO, f"FileCatalogDB.{body.__name__}: database error: {exc.__class__.__name__}")
@@ -126,7 +192,15 @@ def _bulkCall(check: fcInput.ValueCheck | None = None, write: bool = False):
 
 
 class FileCatalogDB:
-    """The catalog database; one object per process is enough (thread safe through its engine)."""
+    """The catalog database; one object per process is enough (thread safe through its engine).
+
+    ``maxListing``: most entries of one directory in a ``listDirectory`` answer;
+    ``maxLFNsPerCall``: most LFNs in one bulk call (None: no limit; the service sets one
+    so that its memory per call stays bounded, and our client sends smaller chunks).
+    """
+
+    maxListing = MAX_LISTING
+    maxLFNsPerCall: int | None = None
 
     def __init__(
         self,
@@ -137,7 +211,8 @@ class FileCatalogDB:
         voResolver: Callable[[str], str | None] | None = None,
         groupsResolver: Callable[[str], Iterable[str] | None] | None = None,
     ):
-        """Open (and create when needed) the catalog at ``url`` (default: ``getDefaultURL()``).
+        """Open (and create when needed) the catalog at ``url`` (default: ``getDefaultURL()``, whose
+        password, if any, must come from the local configuration: see ``checkURLSource``).
 
         ``voResolver(group)`` gives the VO of a DIRAC group and ``groupsResolver(user)``
         the groups of a user (the service wires the Registry helpers); without them
@@ -153,9 +228,18 @@ class FileCatalogDB:
         self._connected = False
         self.connectionError = ""
         self.engine = None
+        if url is None:
+            allowed = checkURLSource(self.url)
+            if not allowed["OK"]:
+                self.connectionError = allowed["Message"]
+                log.error("Cannot open the file catalog database", self.connectionError)
+                return
         try:
             self._connect()
             self._connected = True
+        except SchemaVersionError as exc:
+            self.connectionError = str(exc)
+            log.error("Cannot use the file catalog database", self.connectionError)
         except (SQLAlchemyError, OSError, ValueError) as exc:
             self.connectionError = f"{exc.__class__.__name__}: {exc}"
             log.error("Cannot open the file catalog database", self.connectionError)
@@ -171,11 +255,43 @@ class FileCatalogDB:
                         if not secured["OK"]:
                             raise ValueError(secured["Message"])
         self.engine = makeEngine(self.url)
-        runTransaction(self.engine, self._createSchema, write=True)
+        # Two services starting on one empty database race to create the tables: the loser's DDL
+        # fails (MariaDB commits DDL at once) and its next attempt finds them.
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                runTransaction(self.engine, self._createSchema, write=True)
+                return
+            except (OperationalError, ProgrammingError, IntegrityError, SchemaInProgress) as exc:
+                if attempt == SCHEMA_ATTEMPTS - 1:
+                    if isinstance(exc, SchemaInProgress):
+                        raise SchemaVersionError(f"{schemaVersion.name} is empty: {exc}, or was interrupted") from exc
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     @staticmethod
     def _createSchema(conn: Connection) -> None:
-        metadata.create_all(conn, checkfirst=True)
+        """Create the tables on an empty database; check the schema version of an existing one.
+
+        A database with catalog tables but no version table was made before versions existed,
+        with this same layout (version 1) but for indexes: its missing indexes are added (the
+        GUID's made unique) and its version written.
+        """
+        tables = set(inspect(conn).get_table_names())
+        if schemaVersion.name in tables:
+            found = conn.execute(select(schemaVersion.c.Version)).scalars().all()
+            if not found:
+                raise SchemaInProgress("another catalog instance is creating the schema")
+            if found != [SCHEMA_VERSION]:
+                raise SchemaVersionError(
+                    f"the catalog database has schema version {found[0]} and this "
+                    f"code needs version {SCHEMA_VERSION}: use the matching release, or migrate the "
+                    "database (README: 'The catalog database in production') before starting the catalog"
+                )
+        else:
+            metadata.create_all(conn, tables=[directories, files, replicas], checkfirst=True)
+            schemaVersion.create(conn, checkfirst=True)  # last: once it has its row, the schema is whole
+            FileCatalogDB._ensureIndexes(conn)
+            conn.execute(insert(schemaVersion).values(ID=1, Version=SCHEMA_VERSION))
         if conn.execute(select(directories.c.DirID).where(directories.c.Path == "/")).first() is None:
             now = _now()
             conn.execute(
@@ -189,6 +305,22 @@ class FileCatalogDB:
                     ModificationDate=now,
                 )
             )
+
+    @staticmethod
+    def _ensureIndexes(conn: Connection) -> None:
+        """Create the schema's indexes that are missing; one an older release made non-unique (the GUID's)
+        is made unique (this fails, and the catalog does not start, while two files share a GUID)."""
+        inspector = inspect(conn)
+        for table in metadata.sorted_tables:
+            present = {item["name"]: item for item in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                found = present.get(index.name)
+                if found is not None and bool(found.get("unique")) != bool(index.unique):
+                    log.warn("Recreating an index of an older catalog", f"{index.name} (unique={index.unique})")
+                    index.drop(conn)
+                    found = None
+                if found is None:
+                    index.create(conn)
 
     def isConnected(self) -> dict:
         """S_OK when the database is open, S_ERROR with the reason otherwise."""
@@ -561,6 +693,58 @@ class FileCatalogDB:
                 failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
         return successful, failed
 
+    def _listingPage(
+        self, conn: Connection, ident: policy.Identity, directory: Any, verbose: bool, marker: str, limit: int
+    ) -> tuple[dict, str]:
+        """(listing, next marker) of at most ``limit`` entries of ``directory`` after ``marker``.
+
+        Keyset pagination in name order: subdirectories (``D<last path>``), then files
+        (``F<last name>``); each page is one or two index range scans of ``limit + 1`` rows,
+        whatever the size of the directory. The next marker is '' after the last entry.
+        Each entry shows what ``ident`` may see of it (``policy.visibleEntry``).
+        """
+        listing: dict[str, Any] = {"Files": {}, "SubDirs": {}, "Links": {}, "Datasets": {}}
+        canStat = self._allows(policy.mayExecute, ident, directory)
+        kind, after = (marker[:1], marker[1:]) if marker else ("D", "")
+        remaining = limit
+        if kind == "D":
+            query = select(directories).where(directories.c.ParentID == directory.DirID)
+            if after:
+                query = query.where(directories.c.Path > after)
+            rows = conn.execute(query.order_by(directories.c.Path).limit(remaining + 1)).all()
+            for row in rows[:remaining]:
+                listing["SubDirs"][row.Path] = policy.visibleEntry(_dirMetadata(row), canStat, True)
+            if len(rows) > remaining:
+                return listing, "D" + rows[remaining - 1].Path
+            remaining -= len(rows)
+            after = ""
+            if remaining == 0:
+                return listing, "F"
+        query = select(files).where(files.c.DirID == directory.DirID)
+        if after:
+            query = query.where(files.c.FileName > after)
+        rows = conn.execute(query.order_by(files.c.FileName).limit(remaining + 1)).all()
+        readable = {row.FileID for row in rows[:remaining] if canStat and self._allows(policy.mayRead, ident, row)}
+        replicaMap = self._replicaSEs(conn, readable) if verbose else {}
+        for row in rows[:remaining]:
+            entry: dict[str, Any] = {
+                "MetaData": policy.visibleEntry(_fileMetadata(row), canStat, row.FileID in readable)
+            }
+            if verbose and row.FileID in readable:
+                entry["Replicas"] = replicaMap.get(row.FileID, {})
+            listing["Files"][joinPath(directory.Path, row.FileName)] = entry
+        return listing, ("F" + rows[remaining - 1].FileName) if len(rows) > remaining else ""
+
+    def _listable(self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict) -> list[str]:
+        """The readable directories among ``items``; a failure entry for the others."""
+        found = []
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
+            if path in view.dirs:
+                found.append(path)
+            else:
+                failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
+        return found
+
     @_bulkCall()
     def listDirectory(
         self, conn: Connection, ident: policy.Identity, items: dict, verbose: bool = False
@@ -569,34 +753,51 @@ class FileCatalogDB:
 
         With ``verbose`` each file also carries its ``Replicas`` ``{SE: PFN}``. Listing needs ``r`` on
         the directory; the entries' metadata needs ``x`` on it too, and a file's content fields
-        (size, checksum, GUID, status, replicas) ``r`` on the file (``policy.visibleEntry``).
+        (size, checksum, GUID, status, replicas) ``r`` on the file (``policy.visibleEntry``). The answer
+        is bounded: a directory with more than ``maxListing`` entries fails with a pointer to
+        ``listDirectoryPage`` (which our ``FileCatalogClient.listDirectory`` uses page by page).
         """
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
-        listed: dict[int, str] = {}
-        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
-            if path in view.dirs:
-                listed[view.dirs[path].DirID] = path
+        successful: dict[str, dict] = {}
+        for path in self._listable(ident, view, items, failed):
+            listing, more = self._listingPage(conn, ident, view.dirs[path], verbose, "", self.maxListing)
+            if more:
+                failed[path] = (
+                    f"Directory has more than {self.maxListing} entries: list it page by page (listDirectoryPage)"
+                )
             else:
-                failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
-        successful = {path: {"Files": {}, "SubDirs": {}, "Links": {}, "Datasets": {}} for path in listed.values()}
-        canStat = {dirId: self._allows(policy.mayExecute, ident, view.dirs[path]) for dirId, path in listed.items()}
-        fileRows = []
-        for chunk in chunks(listed):
-            for row in conn.execute(select(directories).where(directories.c.ParentID.in_(chunk))):
-                meta = policy.visibleEntry(_dirMetadata(row), canStat[row.ParentID], True)
-                successful[listed[row.ParentID]]["SubDirs"][row.Path] = meta
-            fileRows.extend(conn.execute(select(files).where(files.c.DirID.in_(chunk))))
-        readable = {row.FileID for row in fileRows if canStat[row.DirID] and self._allows(policy.mayRead, ident, row)}
-        replicaMap = self._replicaSEs(conn, readable) if verbose else {}
-        for row in fileRows:
-            directory = listed[row.DirID]
-            entry: dict[str, Any] = {
-                "MetaData": policy.visibleEntry(_fileMetadata(row), canStat[row.DirID], row.FileID in readable)
-            }
-            if verbose and row.FileID in readable:
-                entry["Replicas"] = replicaMap.get(row.FileID, {})
-            successful[directory]["Files"][joinPath(directory, row.FileName)] = entry
+                successful[path] = listing
+        return successful, failed
+
+    def listDirectoryPage(
+        self, lfns: Any, credDict: dict | None = None, verbose: bool = False, marker: str = "", limit: int = LIST_PAGE
+    ) -> dict:
+        """One page of one directory: ``{path: {'Files', 'SubDirs', 'Links', 'Datasets', 'Next'}}``.
+
+        At most ``limit`` (1..``MAX_LIST_PAGE``) entries in name order, subdirectories
+        first; ``Next`` is the ``marker`` of the following page, '' after the last one.
+        Permissions are checked again for every page, so a marker grants nothing; what each
+        entry shows follows the same rules as ``listDirectory``.
+        """
+        if isinstance(lfns, (list, dict)) and len(lfns) != 1:
+            return S_ERROR(DErrno.EINVAL, f"listDirectoryPage lists one directory, got {len(lfns)}")
+        if not isinstance(marker, str) or len(marker) > MAX_DIR_PATH + 1 or (marker and marker[0] not in "DF"):
+            return S_ERROR(DErrno.EINVAL, f"listDirectoryPage: not a marker from a previous page: {str(marker)[:80]!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_PAGE:
+            return S_ERROR(DErrno.EINVAL, f"listDirectoryPage: limit must be an integer from 1 to {MAX_LIST_PAGE}")
+        return self._listDirectoryPage(lfns, credDict, verbose is True, marker, limit)
+
+    @_bulkCall()
+    def _listDirectoryPage(
+        self, conn: Connection, ident: policy.Identity, items: dict, verbose: bool, marker: str, limit: int
+    ) -> tuple[dict, dict]:
+        view = CatalogView(conn, items)
+        failed: dict[str, str] = {}
+        successful: dict[str, dict] = {}
+        for path in self._listable(ident, view, items, failed):
+            listing, more = self._listingPage(conn, ident, view.dirs[path], verbose, marker, limit)
+            successful[path] = {**listing, "Next": more}
         return successful, failed
 
     @_bulkCall(write=True)

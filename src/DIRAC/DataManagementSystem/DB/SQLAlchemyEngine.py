@@ -1,14 +1,34 @@
 """An SQLAlchemy engine set up for many concurrent writers, and a retrying transaction runner.
 
-Why a module of its own: every catalog call is one transaction, and on the
-default SQLite file several service processes and threads share one database.
-SQLite then needs WAL journaling (readers never block the writer), a busy
-timeout, and write transactions that take the write lock up front
-(``BEGIN IMMEDIATE``) so that two writers never deadlock on a lock upgrade.
-What still fails with "database is locked" (or, on server databases, with a
-unique-key race between two writers) is retried a bounded number of times: a
-transaction function must therefore only read and write through the connection
-it is given, so that re-running it is safe.
+Why a module of its own: every catalog call is one transaction, and several
+service processes (any number of FileCatalog copies behind one URL list) and
+threads share one database. What each backend needs:
+
+* SQLite (the default file): WAL journaling (readers never block the writer), a
+  busy timeout, and write transactions that take the write lock up front
+  (``BEGIN IMMEDIATE``) so that two writers never deadlock on a lock upgrade.
+* MariaDB/MySQL (``mysql+pymysql://``) and PostgreSQL (``postgresql+psycopg://``):
+  a connection pool checked before use (a restarted server or a dropped idle
+  connection is replaced), utf8mb4 on MariaDB, and the isolation level chosen
+  per call (``runTransaction``):
+
+  - read calls run in ``REPEATABLE READ``: one snapshot for the whole call, so a
+    bulk look-up or a listing page never mixes rows from before and after a
+    concurrent write;
+  - write calls run in ``READ COMMITTED``: every statement sees what other
+    writers committed, and correctness rests on the unique keys and foreign keys
+    (a second entry for one name, a file in a directory being removed) rather
+    than on snapshots; InnoDB then takes no gap locks, so concurrent inserts into
+    one directory do not deadlock.
+
+A transaction either commits whole or not at all: a service killed mid-call
+leaves nothing half written (the server rolls back the dead connection's
+transaction; SQLite's journal does the same for a dead process).
+
+What still fails with "database is locked", a deadlock, a serialization
+failure, or a unique-key race between two writers is retried a bounded number
+of times: a transaction function must therefore only read and write through
+the connection it is given, so that re-running it is safe.
 """
 
 from __future__ import annotations
@@ -43,10 +63,37 @@ def isSQLite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+#: Isolation level of the read calls and of the write calls on the server databases.
+READ_ISOLATION = "REPEATABLE READ"
+WRITE_ISOLATION = "READ COMMITTED"
+#: Connections each service process keeps open to a server database (and extra ones under load).
+POOL_SIZE = 8
+POOL_OVERFLOW = 16
+#: Seconds after which a pooled connection is replaced (below MariaDB's default wait_timeout of 8 h).
+POOL_RECYCLE = 3600
+
+
+def backendName(url: str) -> str:
+    """'sqlite', 'mysql' (MariaDB too) or 'postgresql': the backend of ``url``."""
+    return make_url(url).get_backend_name()
+
+
 def makeEngine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL mode, a busy timeout and explicit BEGIN control."""
     if not isSQLite(url):
-        return create_engine(url, pool_pre_ping=True, future=True)
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "mysql" and "charset" not in parsed.query:
+            kwargs["connect_args"] = {"charset": "utf8mb4"}
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            pool_recycle=POOL_RECYCLE,
+            isolation_level=WRITE_ISOLATION,
+            **kwargs,
+        )
     database = make_url(url).database
     inMemory = not database or database == ":memory:"
     kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False}}
@@ -104,14 +151,20 @@ def _retrying(func: Callable[[], T]) -> T:
 def runTransaction(engine: Engine, func: Callable[[Connection], T], *, write: bool) -> T:
     """Run ``func(connection)`` in one transaction, committed when it returns, rolled back when it raises.
 
-    Write transactions take the write lock at their start on SQLite. Lock
-    contention and unique-key races (two writers creating the same directory)
-    are retried up to ``MAX_ATTEMPTS`` times; any other error propagates.
+    Write transactions take the write lock at their start on SQLite and run in
+    ``WRITE_ISOLATION`` on server databases; reads run in ``READ_ISOLATION`` (see
+    the module documentation). Lock contention, deadlocks, serialization failures
+    and unique-key races (two writers creating the same directory) are retried up
+    to ``MAX_ATTEMPTS`` times; any other error propagates, the last
+    ``IntegrityError`` included.
     """
+    options: dict[str, Any] = {_WRITE_OPTION: write}
+    if engine.dialect.name != "sqlite":
+        options["isolation_level"] = WRITE_ISOLATION if write else READ_ISOLATION
     for attempt in range(MAX_ATTEMPTS):
         try:
             with engine.connect() as connection:
-                connection.execution_options(**{_WRITE_OPTION: write})
+                connection.execution_options(**options)
                 with connection.begin():
                     return func(connection)
         except IntegrityError:

@@ -7,7 +7,8 @@ keeps no state besides the DB connection, so any number of copies can serve
 one database.
 
 Configuration (``/Systems/DataManagement/Services/FileCatalog``):
-``DefaultDirectoryMode`` / ``DefaultFileMode`` (octal, default 755 / 644). The
+``DefaultDirectoryMode`` / ``DefaultFileMode`` (octal, default 755 / 644),
+``MaxLFNsPerCall`` (default 20000; a bigger call is refused, our client splits). The
 database URL is ``/Systems/DataManagement/Databases/FileCatalogDB/URL``, else
 an SQLite file ``<InstancePath>/work/FileCatalogDB.sqlite``.
 """
@@ -20,10 +21,12 @@ from DIRAC.Core.DISET.RequestHandler import RequestHandler, getServiceOption
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.DataManagementSystem.DB import FileCatalogPolicy as policy
-from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB, getDefaultURL
+from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 
 LFNS = [list, dict, str]
+#: Most LFNs one call may carry (service option ``MaxLFNsPerCall``): bounds the memory of a call.
+DEFAULT_MAX_LFNS = 20_000
 log = gLogger.getSubLogger("FileCatalogHandler")
 
 
@@ -69,9 +72,8 @@ class FileCatalogHandler(RequestHandler):
             if not result["OK"]:
                 return result
             modes[name] = result["Value"]
-        url = getDefaultURL()
         database = FileCatalogDB(
-            url,
+            None,  # the configured URL, its password from the local configuration only
             defaultDirMode=modes["DefaultDirectoryMode"],
             defaultFileMode=modes["DefaultFileMode"],
             voResolver=_voForGroup,
@@ -80,8 +82,12 @@ class FileCatalogHandler(RequestHandler):
         connected = database.isConnected()
         if not connected["OK"]:
             return S_ERROR(DErrno.EIO, f"cannot open the FileCatalogDB: {connected['Message']}")
+        maxLFNs = str(getServiceOption(serviceInfo, "MaxLFNsPerCall", DEFAULT_MAX_LFNS)).strip()
+        if not maxLFNs.isdigit() or int(maxLFNs) < 1:
+            return S_ERROR(DErrno.ECONF, f"MaxLFNsPerCall must be a positive integer, got {maxLFNs!r}")
+        database.maxLFNsPerCall = int(maxLFNs)
         cls.fileCatalogDB = database
-        log.info("FileCatalogDB opened", url.split("@")[-1])  # never log a password embedded in the URL
+        log.info("FileCatalogDB opened", database.url.split("@")[-1])  # never log a password embedded in the URL
         return S_OK()
 
     def _caller(self) -> dict:
@@ -162,6 +168,12 @@ class FileCatalogHandler(RequestHandler):
     def export_listDirectory(self, lfns: Any, verbose: bool = False) -> dict:
         """``{path: {'Files': {...}, 'SubDirs': {...}, 'Links': {}, 'Datasets': {}}}``."""
         return self.fileCatalogDB.listDirectory(lfns, self._caller(), verbose is True)
+
+    types_listDirectoryPage = [LFNS]
+
+    def export_listDirectoryPage(self, lfns: Any, verbose: bool = False, marker: str = "", limit: int = 1000) -> dict:
+        """One page of one directory: ``{path: {'Files', 'SubDirs', 'Links', 'Datasets', 'Next': marker}}``."""
+        return self.fileCatalogDB.listDirectoryPage(lfns, self._caller(), verbose is True, marker, limit)
 
     types_createDirectory = [LFNS]
 

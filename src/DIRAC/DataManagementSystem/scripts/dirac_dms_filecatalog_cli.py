@@ -15,7 +15,7 @@ import cmd
 import posixpath
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -23,6 +23,7 @@ import DIRAC
 from DIRAC.DataManagementSystem.Client.DataManagerUtilities import splitBulk
 from DIRAC.DataManagementSystem.scripts import _common
 from DIRAC.Resources.Catalog.FileCatalog import FileCatalog
+from DIRAC.Resources.Catalog.Utilities import iterDirectoryPages
 
 #: Metadata keys that are internal row ids, not for people.
 HIDDEN_KEYS = ("FileID", "DirID")
@@ -172,48 +173,65 @@ class FileCatalogShell(cmd.Cmd):
 
     def do_ls(self, line: str) -> None:
         """ls [-l] [path]: list a directory (the current one by default), or show one file.
-        -l: long listing (mode, replicas, owner, group, size, modification date, name)."""
+        -l: long listing (mode, replicas, owner, group, size, modification date, name).
+        A directory is listed page by page as the catalog sends it: subdirectories, then files."""
 
         def action(words: list[str]) -> None:
             flags, rest = self.options(words, "l", "ls [-l] [path]")
             if len(rest) > 1:
                 raise CommandError("usage: ls [-l] [path]")
             target = self.path(rest[0]) if rest else self.cwd
-            entries = self._listing(target, "l" in flags)
-            if "l" not in flags:
-                for name in sorted(entries):
-                    self.out(name)
-                return
-            owners = max((len(str(meta.get("Owner", ""))) for _d, meta, _r in entries.values()), default=0)
-            groups = max((len(str(meta.get("OwnerGroup", ""))) for _d, meta, _r in entries.values()), default=0)
-            for name in sorted(entries):
-                isDirectory, meta, replicas = entries[name]
-                size = 0 if isDirectory else meta.get("Size", "")
-                count = "-" if isDirectory else len(replicas)
-                self.out(
-                    f"{modeString(meta.get('Mode'), isDirectory)} {count:>3} {meta.get('Owner', ''):<{owners}} "
-                    f"{meta.get('OwnerGroup', ''):<{groups}} {size:>12} "
-                    f"{_dateText(meta.get('ModificationDate'))} {name}"
-                )
+            for entries in self._listing(target, "l" in flags):
+                self._printEntries(entries, "l" in flags)
 
         self.run("ls", line, action)
 
-    def _listing(self, target: str, verbose: bool) -> dict[str, tuple[bool, dict, dict]]:
-        """``{name: (isDirectory, metadata, replicas)}`` of a directory, or of one file."""
-        successful, failed = splitBulk(self.catalog.listDirectory(target, verbose), [target], "catalog listDirectory")
-        if target in failed:
-            # ls of a file shows that file (one more lookup only on this path).
-            isFile, _ = splitBulk(self.catalog.isFile(target), [target], "catalog isFile")
-            if not isFile.get(target):
-                raise CommandError(failed[target])
-            meta = self.single(self.catalog.getFileMetadata, target, "catalog getFileMetadata")
-            replicas = self.single(self.catalog.getReplicas, target, "catalog getReplicas") if verbose else {}
-            return {posixpath.basename(target): (False, meta, replicas)}
-        listing = successful[target]
-        entries = {posixpath.basename(path): (True, meta, {}) for path, meta in listing.get("SubDirs", {}).items()}
-        for path, entry in listing.get("Files", {}).items():
-            entries[posixpath.basename(path)] = (False, entry.get("MetaData", {}), entry.get("Replicas", {}))
-        return entries
+    def _printEntries(self, entries: list[tuple[str, bool, dict, dict]], long: bool) -> None:
+        """Print ``[(name, isDirectory, metadata, replicas)]``, one line each (columns aligned within them)."""
+        if not long:
+            for name, _isDirectory, _meta, _replicas in entries:
+                self.out(name)
+            return
+        owners = max((len(str(meta.get("Owner", ""))) for _n, _d, meta, _r in entries), default=0)
+        groups = max((len(str(meta.get("OwnerGroup", ""))) for _n, _d, meta, _r in entries), default=0)
+        for name, isDirectory, meta, replicas in entries:
+            size = 0 if isDirectory else meta.get("Size", "")
+            count = "-" if isDirectory else len(replicas)
+            self.out(
+                f"{modeString(meta.get('Mode'), isDirectory)} {count:>3} {meta.get('Owner', ''):<{owners}} "
+                f"{meta.get('OwnerGroup', ''):<{groups}} {size:>12} "
+                f"{_dateText(meta.get('ModificationDate'))} {name}"
+            )
+        self.stdout.flush()
+
+    def _listing(self, target: str, verbose: bool) -> Iterator[list[tuple[str, bool, dict, dict]]]:
+        """The entries ``[(name, isDirectory, metadata, replicas)]`` of a directory, one list per page
+        (only one page in memory: a directory of millions of entries streams), or of one file."""
+        for number, result in enumerate(iterDirectoryPages(self.catalog.listDirectoryPage, target, verbose)):
+            if not result["OK"]:
+                raise CommandError(result["Message"])
+            if target not in result["Value"]["Successful"]:
+                reason = result["Value"]["Failed"].get(target, f"no answer for {target}")
+                if number == 0:
+                    yield self._fileEntry(target, verbose, reason)
+                    return
+                raise CommandError(reason)
+            page = result["Value"]["Successful"][target]
+            entries = [(posixpath.basename(path), True, meta, {}) for path, meta in sorted(page["SubDirs"].items())]
+            entries.extend(
+                (posixpath.basename(path), False, entry.get("MetaData", {}), entry.get("Replicas", {}))
+                for path, entry in sorted(page["Files"].items())
+            )
+            yield entries
+
+    def _fileEntry(self, target: str, verbose: bool, reason: str) -> list[tuple[str, bool, dict, dict]]:
+        """ls of a file shows that file (one more lookup only on this path); else ``reason`` fails."""
+        isFile, _ = splitBulk(self.catalog.isFile(target), [target], "catalog isFile")
+        if not isFile.get(target):
+            raise CommandError(reason)
+        meta = self.single(self.catalog.getFileMetadata, target, "catalog getFileMetadata")
+        replicas = self.single(self.catalog.getReplicas, target, "catalog getReplicas") if verbose else {}
+        return [(posixpath.basename(target), False, meta, replicas)]
 
     def do_meta(self, line: str) -> None:
         """meta path: show the catalog metadata of a file or a directory (owner, group, mode, size, checksum...)."""

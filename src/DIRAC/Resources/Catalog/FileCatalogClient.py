@@ -16,8 +16,8 @@ from typing import Any
 
 from DIRAC.Core.Base.Client import Client
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Core.Utilities.ReturnValues import S_ERROR
-from DIRAC.Resources.Catalog.Utilities import checkArgumentFormat
+from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.Resources.Catalog.Utilities import LIST_PAGE, checkArgumentFormat, iterDirectoryPages
 
 SERVICE = "DataManagement/FileCatalog"
 
@@ -30,6 +30,7 @@ READ_METHODS = [
     "getFileSize",
     "getReplicas",
     "listDirectory",
+    "listDirectoryPage",
     "getDirectoryMetadata",
     "getPathPermissions",
 ]
@@ -47,6 +48,13 @@ WRITE_METHODS = [
 NO_LFN_METHODS = ["isOK", "getCatalogCounters"]
 
 
+def _chunks(lfns: list | dict, size: int) -> list[list | dict]:
+    """``lfns`` (a list or a dict) cut in pieces of at most ``size`` LFNs."""
+    keys = list(lfns)
+    pieces = [keys[start : start + size] for start in range(0, len(keys), size)]
+    return [piece if isinstance(lfns, list) else {key: lfns[key] for key in piece} for piece in pieces]
+
+
 def _wireLFNs(lfns: Any) -> dict:
     """S_OK(the LFN argument in a JSON-friendly form: str, list or dict)."""
     if isinstance(lfns, (str, list, dict)):
@@ -58,6 +66,9 @@ class FileCatalogClient(Client):
     """DIRAC's FileCatalogClient API over our HTTPS RPC."""
 
     READ_METHODS = READ_METHODS
+    #: LFNs per RPC: a bulk call of 100,000 LFNs goes as 20 calls (the service refuses more than
+    #: its MaxLFNsPerCall, 20,000 by default), each answered in bounded memory.
+    CHUNK = 5000
     WRITE_METHODS = WRITE_METHODS
     NO_LFN_METHODS = NO_LFN_METHODS
 
@@ -84,10 +95,31 @@ class FileCatalogClient(Client):
         return methodName in READ_METHODS or methodName in WRITE_METHODS or methodName in NO_LFN_METHODS
 
     def _call(self, method: str, lfns: Any, *args: Any) -> dict:
+        """``method`` on the LFNs, ``CHUNK`` LFNs per RPC; the answers merged into one bulk result.
+
+        A chunk that fails as a whole (S_ERROR) puts its LFNs in Failed with the reason
+        (other chunks may have been written); S_ERROR only when every chunk failed so.
+        """
         wire = _wireLFNs(lfns)
         if not wire["OK"]:
             return wire
-        return self._getRPC().executeRPC(method, wire["Value"], *args)
+        value = wire["Value"]
+        if isinstance(value, str) or len(value) <= self.CHUNK:
+            return self._getRPC().executeRPC(method, value, *args)
+        successful: dict = {}
+        failed: dict = {}
+        errors = []
+        for chunk in _chunks(value, self.CHUNK):
+            result = self._getRPC().executeRPC(method, chunk, *args)
+            if not result["OK"]:
+                errors.append(result)
+                failed.update(dict.fromkeys(chunk, result["Message"]))
+                continue
+            successful.update(result["Value"].get("Successful", {}))
+            failed.update(result["Value"].get("Failed", {}))
+        if errors and not successful and len(failed) == len(value):
+            return errors[0]
+        return S_OK({"Successful": successful, "Failed": failed})
 
     # Reads -------------------------------------------------------------------------
 
@@ -122,8 +154,42 @@ class FileCatalogClient(Client):
         return self._call("getReplicas", lfns, bool(allStatus))
 
     def listDirectory(self, lfns: Any, verbose: bool = False, **_kwargs: Any) -> dict:
-        """``{path: {'Files': {lfn: {'MetaData': ...}}, 'SubDirs': {path: ...}, 'Links': {}, 'Datasets': {}}}``."""
-        return self._call("listDirectory", lfns, bool(verbose))
+        """``{path: {'Files': {lfn: {'MetaData': ...}}, 'SubDirs': {path: ...}, 'Links': {}, 'Datasets': {}}}``.
+
+        Each directory is fetched page by page (``listDirectoryPage``), so the service's
+        answers stay bounded whatever the size of the directory; the result is DIRAC's.
+        To process a huge directory in bounded memory, iterate ``iterDirectoryPages``.
+        """
+        wire = checkArgumentFormat(lfns)
+        if not wire["OK"]:
+            return wire
+        successful: dict = {}
+        failed: dict = {}
+        errors: list[dict] = []
+        for path in wire["Value"]:
+            whole: dict = {"Files": {}, "SubDirs": {}, "Links": {}, "Datasets": {}}
+            for result in iterDirectoryPages(self.listDirectoryPage, path, verbose):
+                if not result["OK"]:
+                    errors.append(result)
+                    failed[path] = result["Message"]
+                    break
+                if path not in result["Value"]["Successful"]:
+                    failed[path] = result["Value"]["Failed"].get(path, f"no answer for {path}")
+                    break
+                page = result["Value"]["Successful"][path]
+                for key in whole:
+                    whole[key].update(page.get(key, {}))
+            else:
+                successful[path] = whole
+        if errors and len(errors) == len(wire["Value"]):
+            return errors[0]
+        return S_OK({"Successful": successful, "Failed": failed})
+
+    def listDirectoryPage(
+        self, lfns: Any, verbose: bool = False, marker: str = "", limit: int = LIST_PAGE, **_kwargs: Any
+    ) -> dict:
+        """One page of one directory: ``{path: {'Files', 'SubDirs', 'Links', 'Datasets', 'Next': marker}}``."""
+        return self._call("listDirectoryPage", lfns, bool(verbose), marker, limit)
 
     def getDirectoryMetadata(self, lfns: Any, **_kwargs: Any) -> dict:
         """``{path: {Owner, OwnerGroup, Mode, CreationDate, ModificationDate, ...}}``."""
