@@ -150,8 +150,11 @@ def stopRclone(server) -> None:
 CATALOG_USER = {"DN": "/CN=bench", "username": "alice", "group": "vo_user", "properties": ["NormalUser"], "VO": "vo"}
 
 
-def loadConfiguration(cfgPath: Path | str) -> None:
-    """Make ``cfgPath`` this process's DIRAC configuration (``DIRACSYSCONFIG``) and load it; BenchmarkError if not."""
+def loadConfiguration(cfgPath: Path | str, text: str | None = None) -> None:
+    """Make ``cfgPath`` (first written with ``text`` when given) this process's DIRAC configuration
+    (``DIRACSYSCONFIG``) and load it; BenchmarkError if not."""
+    if text is not None:
+        Path(cfgPath).write_text(text)
     os.environ["DIRACSYSCONFIG"] = str(cfgPath)
     from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
 

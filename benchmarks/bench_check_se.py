@@ -59,9 +59,7 @@ class CheckBenchmark:
         self.client = self.server.client()
         self.bucket = "bench-check"
         self.client.create_bucket(Bucket=self.bucket)
-        cfgPath = self.work / "dirac.cfg"
-        cfgPath.write_text(s3_se_cfg(SE, self.server, self.bucket))
-        loadConfiguration(cfgPath)
+        loadConfiguration(self.work / "dirac.cfg", s3_se_cfg(SE, self.server, self.bucket))
         self.db = sqliteCatalogDB(self.work / "fc.sqlite")
         calls = self.calls = []
 

@@ -87,9 +87,8 @@ class DataManagerBenchmark:
         from catalog_fixtures import DBCatalog
         from s3_fixtures import file_se_cfg, merge_cfg, s3_se_cfg
 
-        cfgPath = self.work / "dirac.cfg"
-        cfgPath.write_text(merge_cfg(s3_se_cfg(S3_SE, server, self.bucket), file_se_cfg(FILE_SE, self.fileRoot)))
-        loadConfiguration(cfgPath)
+        cfgText = merge_cfg(s3_se_cfg(S3_SE, server, self.bucket), file_se_cfg(FILE_SE, self.fileRoot))
+        loadConfiguration(self.work / "dirac.cfg", cfgText)
 
         from DIRAC.DataManagementSystem.Client.DataManager import DataManager
 

@@ -51,6 +51,7 @@ from _common import (
     expectAll,
     fileAdler32,
     loadAverage,
+    loadConfiguration,
     loadNote,
     parseOptions,
     printTable,
@@ -77,14 +78,6 @@ for line in sys.stdin:  # a new one-way delay in seconds per line, until the ben
     print("ok", flush=True)
 relay.stop()
 """
-
-
-class _Env:
-    """Stands in for pytest's monkeypatch in ``load_config``: sets the variable for good."""
-
-    @staticmethod
-    def setenv(name: str, value: str) -> None:
-        os.environ[name] = value
 
 
 class RelayProcess:
@@ -171,7 +164,7 @@ class DistanceBenchmark:
 
     def setUp(self) -> None:
         """rclone, the relay in front of it, the sources, one bucket per tool, and our SEs through the relay."""
-        from s3_fixtures import load_config, merge_cfg, s3_se_cfg
+        from s3_fixtures import merge_cfg, s3_se_cfg
 
         self.server = startRclone(self.work)
         self.relay = RelayProcess(self.server.port)
@@ -189,7 +182,7 @@ class DistanceBenchmark:
         if self.options.gateway:
             self.startGateway(direct)
         else:
-            load_config(direct, self.work, _Env())
+            loadConfiguration(self.work / "dirac.cfg", direct)
         from DIRAC.Resources.Storage.StorageElement import StorageElement
 
         self.ses = {}
@@ -207,7 +200,6 @@ class DistanceBenchmark:
     def startGateway(self, directCfg: str) -> None:
         """A test CA, a FileCatalog and an S3Gateway (keys in its cfg, S3 through the relay); alice's proxy."""
         from bench_gateway import systemsCfg
-        from DIRAC.ConfigurationSystem.Client.ConfigurationData import gConfigurationData
         from rpc_fixtures import ServiceLauncher, free_port, service_cfg
         from s3_fixtures import merge_cfg, s3_se_cfg
         from security_fixtures import make_env
@@ -220,19 +212,15 @@ class DistanceBenchmark:
         serverSE = s3_se_cfg(GATEWAY, self.server, "bench-gateway", **gatewaySE)
         serverCfg.write_text(service_cfg(ca, {}, extra=merge_cfg(systems, serverSE)))
         clientSE = s3_se_cfg(GATEWAY, self.server, "bench-gateway", with_keys=False, **gatewaySE)
-        clientCfg = self.work / "client.cfg"
-        clientCfg.write_text(service_cfg(ca, {}, extra=merge_cfg(systems, clientSE, directCfg)))
+        clientText = service_cfg(ca, {}, extra=merge_cfg(systems, clientSE, directCfg))
         (self.work / "logs").mkdir()
         self.launcher = ServiceLauncher(logDir=str(self.work / "logs"))
         for service, port in (("DataManagement/FileCatalog", catalogPort), ("DataManagement/S3Gateway", gatewayPort)):
             started = self.launcher.start(service, serverCfg, port=port)
             print(f"{service} PID {started.pid} on port {port}", flush=True)
-        os.environ["DIRACSYSCONFIG"] = str(clientCfg)
         os.environ["X509_CERT_DIR"] = str(ca.caDir)
         os.environ["X509_USER_PROXY"] = ca.proxy("alice", "dirac_user", 6 * 3600, path=self.work / "alice.pem")
-        loaded = gConfigurationData.loadAll()
-        if not loaded["OK"]:
-            raise BenchmarkError(f"client configuration: {loaded['Message']}")
+        loadConfiguration(self.work / "client.cfg", clientText)
 
     def toolEnv(self, endpoint: str) -> dict[str, str]:
         """Environment for s5cmd and rclone: keys, region, and an rclone remote ``peer`` on ``endpoint``."""

@@ -35,6 +35,7 @@ from _common import (
     argumentParser,
     expectAll,
     loadAverage,
+    loadConfiguration,
     loadNote,
     parseOptions,
     printTable,
@@ -49,14 +50,6 @@ ONE_WAY_DELAY = 0.010  # seconds: 20 ms round trip
 SIGNATURES = 5000
 TARGET_SHARE = 0.05
 DEFAULT_ROUNDS = 3
-
-
-class _Env:
-    """Stands in for pytest's monkeypatch in ``load_config``: sets the variable for good."""
-
-    @staticmethod
-    def setenv(name: str, value: str) -> None:
-        os.environ[name] = value
 
 
 class SigningBenchmark:
@@ -107,7 +100,7 @@ class SigningBenchmark:
     def run(self) -> int:
         from DIRAC.Resources.Storage.StorageElement import StorageElement
         from fault_relay import FaultRelay
-        from s3_fixtures import load_config, s3_se_cfg
+        from s3_fixtures import s3_se_cfg
 
         loadBefore = loadAverage()
         self.server = startRclone(self.work)
@@ -115,7 +108,7 @@ class SigningBenchmark:
         self.relay = FaultRelay(self.server.host, self.server.port, delay=ONE_WAY_DELAY)
         self.relay.start()
         relayed = dataclasses.replace(self.server, port=self.relay.port)
-        load_config(s3_se_cfg(SE_NAME, relayed, bucket), self.work, _Env())
+        loadConfiguration(self.work / "dirac.cfg", s3_se_cfg(SE_NAME, relayed, bucket))
         se = StorageElement(SE_NAME)
         if not se.valid:
             raise BenchmarkError(f"SE {SE_NAME}: {se.errorReason}")

@@ -69,14 +69,6 @@ CHILD_TIMEOUT = 1800.0  # seconds allowed to one big transfer child
 # ---------------------------------------------------------------- small helpers
 
 
-class _Env:
-    """Stands in for pytest's monkeypatch in ``load_config``: sets the variable for good."""
-
-    @staticmethod
-    def setenv(name: str, value: str) -> None:
-        os.environ[name] = value
-
-
 def maxRssMB() -> float:
     """Peak resident set size of this process so far, in MB: ``VmHWM`` of ``/proc/self/status``.
 
@@ -227,9 +219,10 @@ class StorageBenchmark:
         self.oursBucket, self.botoBucket = "bench-ours", "bench-boto3"
         for bucket in (self.oursBucket, self.botoBucket):
             self.client.create_bucket(Bucket=bucket)
-        from s3_fixtures import load_config, s3_se_cfg
+        from s3_fixtures import s3_se_cfg
 
-        self.cfgPath = load_config(s3_se_cfg(SE_NAME, self.server, self.oursBucket), self.work, _Env())
+        self.cfgPath = self.work / "dirac.cfg"
+        loadConfiguration(self.cfgPath, s3_se_cfg(SE_NAME, self.server, self.oursBucket))
         from DIRAC.Resources.Storage.StorageElement import StorageElement
 
         self.se = StorageElement(SE_NAME)
