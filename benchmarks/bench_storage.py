@@ -394,13 +394,10 @@ class StorageBenchmark:
         self.client.delete_object(Bucket=self.oursBucket, Key=key)
         self.client.delete_object(Bucket=self.botoBucket, Key=key)
         source.unlink()
-        for op in ("put", "get"):
-            name = "putFile" if op == "put" else "getFile"
-            ours, boto = results["ours", op], results["boto3", op]
+        transfers = [(f"{op}File", results["ours", op], results["boto3", op]) for op in ("put", "get")]
+        for name, ours, boto in transfers:
             self.rows.append(Row(f"{name} {label}", ours["seconds"], boto["seconds"], "big"))
-        for op in ("put", "get"):
-            name = "putFile" if op == "put" else "getFile"
-            ours, boto = results["ours", op], results["boto3", op]
+        for name, ours, boto in transfers:
             self.rows.append(Row(f"peak RSS {name} {label}", ours["rssPeak"], boto["rssPeak"], "rss"))
             self.notes.append(
                 f"peak RSS {name} {label}: ours {ours['rssPeak']:.0f} MB "
