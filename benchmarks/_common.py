@@ -1,7 +1,8 @@
-"""What the ``bench_*.py`` scripts share: checks, timing, rclone, DIRAC set-up, disk space, tables, the driver.
+"""What the ``bench_*.py`` scripts share: checks, timing, rclone, big transfers in child processes,
+DIRAC set-up, disk space, tables, the driver.
 
-Nothing heavy is imported at module level: ``bench_storage.py`` runs big transfers in spawned
-children that re-import it (and so this module), and their peak RSS must hold only what the
+Nothing heavy is imported at module level: the big transfers run in spawned children that
+re-import this module (and the benchmark's own), and their peak RSS must hold only what the
 transfer needs. The set-up helpers of ``tests/`` (``s3_fixtures``, ``rpc_fixtures``,
 ``security_fixtures``, ``catalog_fixtures``) are imported inside the functions, once ``main``
 put ``tests/`` on ``sys.path`` (``useTestHelpers``).
@@ -10,7 +11,9 @@ put ``tests/`` on ``sys.path`` (``useTestHelpers``).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -28,6 +31,7 @@ TESTS = HERE.parent / "tests"
 REGION = "us-east-1"
 KiB, MiB, MB = 1024, 1024 * 1024, 1000 * 1000
 DISK_MARGIN = 512 * MiB
+CHILD_TIMEOUT = 1800.0  # seconds allowed to one big transfer child
 WRITE_CHUNK = 16 * MiB
 
 
@@ -142,6 +146,101 @@ def stopRclone(server) -> None:
 
         stopProcess(server.process)
         print(f"rclone PID {server.process.pid} stopped", flush=True)
+
+
+# ---------------------------------------------------------------- big transfers in child processes
+
+
+def maxRssMB() -> float:
+    """Peak resident set size of this process so far, in MB: ``VmHWM`` of ``/proc/self/status``.
+
+    Why not ``ru_maxrss``: Linux carries the high-water mark of the memory a process had before
+    ``execve`` into its ``ru_maxrss`` (the forked copy of the parent counts), so a spawned child
+    reports at least its parent's RSS. ``VmHWM`` belongs to the child's own address space.
+    ``ru_maxrss`` is the fall-back where ``/proc`` is missing.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * KiB / MB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KiB / MB
+
+
+def _bigChild(connection, job: dict) -> None:
+    """Run one big transfer in this fresh process; send back seconds, peak RSS before and after."""
+    try:
+        if job["tool"] == "ours":
+            loadConfiguration(job["cfg"])
+            from DIRAC.Resources.Storage.StorageElement import StorageElement
+
+            se = StorageElement(job["se"])
+            if not se.valid:
+                raise BenchmarkError(f"SE {job['se']}: {se.errorReason}")
+            if job["op"] == "put":
+                call = lambda: se.putFile({job["lfn"]: job["path"]})  # noqa: E731
+            else:
+                call = lambda: se.getFile(job["lfn"], localPath=job["dir"])  # noqa: E731
+        else:
+            client = botoClient(job["endpoint"], job["accessKey"], job["secretKey"])
+            client.head_bucket(Bucket=job["bucket"])  # client set up and connected, like ours
+            key = job["lfn"].lstrip("/")
+            if job["op"] == "put":
+                call = lambda: client.upload_file(job["path"], job["bucket"], key)  # noqa: E731
+            else:
+                target = os.path.join(job["dir"], os.path.basename(key))
+                call = lambda: client.download_file(job["bucket"], key, target)  # noqa: E731
+        rssBefore = maxRssMB()
+        seconds, value = timed(call)
+        rssPeak = maxRssMB()
+        if job["tool"] == "ours":
+            expectAll(value, [job["lfn"]], f"{job['op']}File of the big file")
+        connection.send({"ok": True, "seconds": seconds, "rssBefore": rssBefore, "rssPeak": rssPeak})
+    except BaseException as exc:  # report anything, the parent decides
+        connection.send({"ok": False, "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"})
+    finally:
+        connection.close()
+
+
+def runChild(job: dict) -> dict:
+    """Run ``_bigChild(job)`` in a fresh spawned process, bounded in time, stopped by its PID."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_bigChild, args=(sender, job), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(CHILD_TIMEOUT):
+            raise BenchmarkError(f"{job['tool']} {job['op']} did not finish within {CHILD_TIMEOUT:.0f} s")
+        answer = receiver.recv()
+    except EOFError as exc:
+        raise BenchmarkError(f"{job['tool']} {job['op']} child died (exit code {process.exitcode})") from exc
+    finally:
+        receiver.close()
+        process.join(timeout=30)
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(timeout=10)
+    if not answer["ok"]:
+        raise BenchmarkError(f"{job['tool']} {job['op']}: {answer['error']}")
+    return answer
+
+
+def bigTransfer(work: Path, job: dict, size: int, adler: int) -> dict:
+    """One big transfer ``job`` (``runChild``) into a fresh ``work/big-<tool>-<op>``; a download is then
+    checked (size, adler32) and removed. The answer of the child."""
+    folder = work / f"big-{job['tool']}-{job['op']}"
+    folder.mkdir()
+    os.sync()  # flush the previous transfer's dirty pages first: no writeback competes with this one
+    answer = runChild({**job, "dir": str(folder)})
+    if job["op"] == "get":
+        downloaded = folder / os.path.basename(job["lfn"])
+        if downloaded.stat().st_size != size or fileAdler32(downloaded) != adler:
+            raise BenchmarkError(f"{job['tool']} get {size // MiB} MiB: downloaded bytes differ (size or adler32)")
+        downloaded.unlink()
+    return answer
 
 
 # ---------------------------------------------------------------- DIRAC configuration and catalog

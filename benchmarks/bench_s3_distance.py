@@ -47,9 +47,9 @@ from _common import (
     MiB,
     argumentParser,
     bigFileSpaceOK,
+    bigTransfer,
     botoClient,
     expectAll,
-    fileAdler32,
     loadAverage,
     loadConfiguration,
     loadNote,
@@ -66,7 +66,7 @@ PHASES = ("put", "head", "get", "delete")
 TOOL_TIMEOUT = 600.0  # seconds allowed to one s5cmd / rclone command
 RELAY_TIMEOUT = 30.0
 HOME = "/testvo/user/a/alice"  # alice's home in the catalog: the gateway lets her write there
-DIRECT, GATEWAY = "S3-BENCH", "S3-GATEWAY"  # S3-BENCH: the name bench_storage's big-transfer child opens
+DIRECT, GATEWAY = "S3-BENCH", "S3-GATEWAY"
 RELAY_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -383,14 +383,13 @@ class DistanceBenchmark:
     # -- big file
 
     def bigFile(self) -> list[tuple[str, ...]]:
-        from bench_storage import runChild
-
         size = self.options.big_mib * MiB
         source = self.work / "big-src" / "big.dat"
         source.parent.mkdir()
         adler = writeBigFile(source, size)
         common = {
             "cfg": str(self.bigCfg),
+            "se": DIRECT,
             "lfn": "/big/big.dat",
             "path": str(source),
             "endpoint": self.server.endpoint_url,
@@ -400,17 +399,10 @@ class DistanceBenchmark:
         }
         lines = []
         for op in ("put", "get"):
-            answers = {}
-            for tool in ("ours", "boto3"):
-                folder = self.work / f"big-{tool}-{op}"
-                folder.mkdir()
-                os.sync()
-                answers[tool] = runChild({**common, "tool": tool, "op": op, "dir": str(folder)})
-                if op == "get":
-                    downloaded = folder / "big.dat"
-                    if downloaded.stat().st_size != size or fileAdler32(downloaded) != adler:
-                        raise BenchmarkError(f"{tool} get {self.options.big_mib} MiB: downloaded bytes differ")
-                    downloaded.unlink()
+            answers = {
+                tool: bigTransfer(self.work, {**common, "tool": tool, "op": op}, size, adler)
+                for tool in ("ours", "boto3")
+            }
             ours, boto = answers["ours"], answers["boto3"]
             ratio = boto["seconds"] / ours["seconds"]
             lines.append(

@@ -10,7 +10,7 @@ and, in the same run and against the same server:
 * One big file (default 1 GiB): ``putFile`` / ``getFile`` against boto3 ``upload_file`` /
   ``download_file`` (default ``TransferConfig``). Target: ours within 10% of boto3. Each big
   transfer runs in a fresh child process (multiprocessing, spawn) that reports its own peak RSS
-  (``VmHWM``, absolute, nothing subtracted; see ``maxRssMB``). Target: ours under 300 MB.
+  (``VmHWM``, absolute, nothing subtracted; see ``_common.maxRssMB``). Target: ours under 300 MB.
 
 Verification (sizes, bytes, adler32) happens outside the timed sections. Run::
 
@@ -24,13 +24,9 @@ verification failure, 2 when the big-file phases were skipped (not enough free d
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import resource
 import shutil
-import signal
 import sys
-import traceback
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +40,9 @@ from _common import (
     MiB,
     argumentParser,
     bigFileSpaceOK,
+    bigTransfer,
     botoClient,
     expectAll,
-    fileAdler32,
     loadAverage,
     loadConfiguration,
     loadNote,
@@ -63,90 +59,6 @@ SE_NAME = "S3-BENCH"
 SMALL_TARGET = 3.0  # boto3 seconds / our seconds, at least
 BIG_TARGET = 1.1  # our seconds / boto3 seconds, at most
 RSS_TARGET_MB = 300.0  # peak RSS of the process doing our big transfer, below
-CHILD_TIMEOUT = 1800.0  # seconds allowed to one big transfer child
-
-
-# ---------------------------------------------------------------- small helpers
-
-
-def maxRssMB() -> float:
-    """Peak resident set size of this process so far, in MB: ``VmHWM`` of ``/proc/self/status``.
-
-    Why not ``ru_maxrss``: Linux carries the high-water mark of the memory a process had before
-    ``execve`` into its ``ru_maxrss`` (the forked copy of the parent counts), so a spawned child
-    reports at least its parent's RSS. ``VmHWM`` belongs to the child's own address space.
-    ``ru_maxrss`` is the fall-back where ``/proc`` is missing.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * KiB / MB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KiB / MB
-
-
-# ---------------------------------------------------------------- big transfers in child processes
-
-
-def _bigChild(connection, job: dict) -> None:
-    """Run one big transfer in this fresh process; send back seconds, peak RSS before and after."""
-    try:
-        if job["tool"] == "ours":
-            loadConfiguration(job["cfg"])
-            from DIRAC.Resources.Storage.StorageElement import StorageElement
-
-            se = StorageElement(SE_NAME)
-            if not se.valid:
-                raise BenchmarkError(f"SE {SE_NAME}: {se.errorReason}")
-            if job["op"] == "put":
-                call = lambda: se.putFile({job["lfn"]: job["path"]})  # noqa: E731
-            else:
-                call = lambda: se.getFile(job["lfn"], localPath=job["dir"])  # noqa: E731
-        else:
-            client = botoClient(job["endpoint"], job["accessKey"], job["secretKey"])
-            client.head_bucket(Bucket=job["bucket"])  # client set up and connected, like ours
-            key = job["lfn"].lstrip("/")
-            if job["op"] == "put":
-                call = lambda: client.upload_file(job["path"], job["bucket"], key)  # noqa: E731
-            else:
-                target = os.path.join(job["dir"], os.path.basename(key))
-                call = lambda: client.download_file(job["bucket"], key, target)  # noqa: E731
-        rssBefore = maxRssMB()
-        seconds, value = timed(call)
-        rssPeak = maxRssMB()
-        if job["tool"] == "ours":
-            expectAll(value, [job["lfn"]], f"{job['op']}File of the big file")
-        connection.send({"ok": True, "seconds": seconds, "rssBefore": rssBefore, "rssPeak": rssPeak})
-    except BaseException as exc:  # report anything, the parent decides
-        connection.send({"ok": False, "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"})
-    finally:
-        connection.close()
-
-
-def runChild(job: dict) -> dict:
-    """Run ``_bigChild(job)`` in a fresh spawned process, bounded in time, stopped by its PID."""
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_bigChild, args=(sender, job), daemon=True)
-    process.start()
-    sender.close()
-    try:
-        if not receiver.poll(CHILD_TIMEOUT):
-            raise BenchmarkError(f"{job['tool']} {job['op']} did not finish within {CHILD_TIMEOUT:.0f} s")
-        answer = receiver.recv()
-    except EOFError as exc:
-        raise BenchmarkError(f"{job['tool']} {job['op']} child died (exit code {process.exitcode})") from exc
-    finally:
-        receiver.close()
-        process.join(timeout=30)
-        if process.is_alive():
-            os.kill(process.pid, signal.SIGKILL)
-            process.join(timeout=10)
-    if not answer["ok"]:
-        raise BenchmarkError(f"{job['tool']} {job['op']}: {answer['error']}")
-    return answer
 
 
 # ---------------------------------------------------------------- the benchmark
@@ -362,6 +274,7 @@ class StorageBenchmark:
         server = self.server
         common = {
             "cfg": str(self.cfgPath),
+            "se": SE_NAME,
             "lfn": lfn,
             "path": str(source),
             "endpoint": server.endpoint_url,
@@ -371,13 +284,8 @@ class StorageBenchmark:
         }
         results = {}
         for op in ("put", "get"):
-            outDirs = {}
             for tool in ("ours", "boto3"):
-                outDirs[tool] = self.work / f"big-{tool}-{op}"
-                outDirs[tool].mkdir()
-                os.sync()  # flush the previous transfer's dirty pages first: no writeback competes with this one
-                results[tool, op] = runChild({**common, "tool": tool, "op": op, "dir": str(outDirs[tool])})
-                answer = results[tool, op]
+                answer = results[tool, op] = bigTransfer(self.work, {**common, "tool": tool, "op": op}, size, adler)
                 print(
                     f"  {op} {label} {tool}: {answer['seconds']:.2f} s "
                     f"({size / MB / answer['seconds']:.0f} MB/s), peak RSS {answer['rssPeak']:.0f} MB "
@@ -386,11 +294,6 @@ class StorageBenchmark:
                 )
                 if op == "put":
                     self.verifyBigObject(tool, key, size, adler)
-                else:
-                    downloaded = outDirs[tool] / "big.dat"
-                    if downloaded.stat().st_size != size or fileAdler32(downloaded) != adler:
-                        raise BenchmarkError(f"{tool} get {label}: downloaded bytes differ (size or adler32)")
-                    downloaded.unlink()
         self.client.delete_object(Bucket=self.oursBucket, Key=key)
         self.client.delete_object(Bucket=self.botoBucket, Key=key)
         source.unlink()
