@@ -87,6 +87,15 @@ def writeBigFile(path: Path, size: int) -> int:
     return adler
 
 
+def writeSmallFiles(folder: Path, count: int, size: int) -> list[Path]:
+    """Make ``folder`` holding ``count`` files ``f00000.dat``... of ``size`` random bytes each; their paths."""
+    folder.mkdir()
+    paths = [folder / f"f{index:05d}.dat" for index in range(count)]
+    for path in paths:
+        path.write_bytes(os.urandom(size))
+    return paths
+
+
 def bigFileSpaceOK(work: Path, bigMib: int, notes: list[str]) -> bool:
     """Is there room under ``work`` for a big-file phase (source, server copy, one download + margin)?
 

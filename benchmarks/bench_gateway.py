@@ -56,6 +56,7 @@ from _common import (
     stopRclone,
     timed,
     writeBigFile,
+    writeSmallFiles,
 )
 
 HOME = "/testvo/user/a/alice"
@@ -258,12 +259,7 @@ class GatewayBenchmark:
     def smallFiles(self) -> None:
         count, size = self.options.files, self.options.size_kib * KiB
         source = self.work / "small-src"
-        source.mkdir()
-        sources = []
-        for index in range(count):
-            path = source / f"f{index:05d}.dat"
-            path.write_bytes(os.urandom(size))
-            sources.append(path)
+        sources = writeSmallFiles(source, count, size)
         files = {
             name: {f"{HOME}/bench/small-{name.lower()}/{path.name}": str(path) for path in sources}
             for name in (DIRECT, INDIRECT)

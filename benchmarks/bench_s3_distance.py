@@ -60,6 +60,7 @@ from _common import (
     stopRclone,
     timed,
     writeBigFile,
+    writeSmallFiles,
 )
 
 PHASES = ("put", "head", "get", "delete")
@@ -171,10 +172,7 @@ class DistanceBenchmark:
         print(f"relay PID {self.relay.process.pid} on port {self.relay.port}", flush=True)
         count, size = self.options.files, self.options.size_kib * KiB
         self.source = self.work / "small-src"
-        self.source.mkdir()
-        self.names = [f"f{index:05d}.dat" for index in range(count)]
-        for name in self.names:
-            (self.source / name).write_bytes(os.urandom(size))
+        self.names = [path.name for path in writeSmallFiles(self.source, count, size)]
         self.admin = botoClient(self.server.endpoint_url, self.server.access_key, self.server.secret_key)
         for tool in self.TOOLS:
             self.admin.create_bucket(Bucket=f"bench-{tool}")

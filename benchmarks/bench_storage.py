@@ -53,6 +53,7 @@ from _common import (
     stopRclone,
     timed,
     writeBigFile,
+    writeSmallFiles,
 )
 
 SE_NAME = "S3-BENCH"
@@ -149,12 +150,7 @@ class StorageBenchmark:
     def smallFiles(self) -> None:
         count, size = self.options.files, self.options.size_kib * KiB
         source = self.work / "small-src"
-        source.mkdir()
-        files = {}
-        for index in range(count):
-            path = source / f"f{index:05d}.dat"
-            path.write_bytes(os.urandom(size))
-            files[f"/bench/small/f{index:05d}.dat"] = str(path)
+        files = {f"/bench/small/{path.name}": str(path) for path in writeSmallFiles(source, count, size)}
         lfns = list(files)
         keys = [lfn.lstrip("/") for lfn in lfns]
         oursOut, botoOut = self.work / "small-ours", self.work / "small-boto3"
