@@ -315,16 +315,22 @@ def loadNote(before: float | None, after: float | None) -> str:
 # ---------------------------------------------------------------- driver
 
 
-def argumentParser(description: str, files: str = "", bigFile: bool = False) -> argparse.ArgumentParser:
-    """A parser with ``--quick`` and ``--tmpdir``; ``files`` (its help) adds ``--files`` and ``--size-kib``,
-    ``bigFile`` adds ``--big-mib`` (both defaulting like ``--quick``: 100 files and 64 MiB, else 1000 and 1 GiB)."""
+def argumentParser(
+    description: str,
+    files: str = "",
+    bigFile: bool = False,
+    quick: str = "smoke run: 100 files and 64 MiB unless given",
+) -> argparse.ArgumentParser:
+    """A parser with ``--quick`` (``quick``: its help) and ``--tmpdir``; ``files`` (its help) adds ``--files`` and
+    ``--size-kib``, ``bigFile`` adds ``--big-mib`` (both defaulting like ``--quick``: 100 files and 64 MiB, else
+    1000 and 1 GiB)."""
     parser = argparse.ArgumentParser(description=description)
     if files:
         parser.add_argument("--files", type=int, default=None, help=f"{files} (default 1000)")
         parser.add_argument("--size-kib", type=int, default=10, help="size of each small file in KiB (default 10)")
     if bigFile:
         parser.add_argument("--big-mib", type=int, default=None, help="size of the big file in MiB (default 1024)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 100 files and 64 MiB unless given")
+    parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
     return parser
 

@@ -277,7 +277,7 @@ class CatalogBenchmark:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argumentParser(__doc__.split("\n", 1)[0])
+    parser = argumentParser(__doc__.split("\n", 1)[0], quick="smoke run: 20000 files, 30 calls, 2 rounds unless given")
     parser.add_argument("--files", type=int, default=None, help="files registered (default 1000000, --quick 20000)")
     parser.add_argument("--calls", type=int, default=None, help="calls per round and process (default 200, --quick 30)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds, the best counts (default 3, --quick 2)")

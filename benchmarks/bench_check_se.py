@@ -26,6 +26,7 @@ from pathlib import Path
 from _common import (
     CATALOG_USER,
     BenchmarkError,
+    argumentParser,
     loadAverage,
     loadConfiguration,
     loadNote,
@@ -119,12 +120,10 @@ class CheckBenchmark:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argumentParser(__doc__.split("\n\n")[0], quick="smoke run: 2000 files, 20 directories, 1 round")
     parser.add_argument("--files", type=int, default=None, help="number of files (default 20000; --quick 2000)")
     parser.add_argument("--directories", type=int, default=None, help="directories (default 200; --quick 20)")
     parser.add_argument("--repeat", type=int, default=None, help="rounds, the best is reported (default 3; --quick 1)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2000 files, 20 directories, 1 round")
-    parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
     options = parseOptions(
         parser,
         argv,

@@ -43,6 +43,7 @@ from _common import (
     CATALOG_USER,
     BenchmarkError,
     MiB,
+    argumentParser,
     expectAll,
     loadAverage,
     loadConfiguration,
@@ -205,12 +206,10 @@ class DataManagerBenchmark:
 
 
 def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argumentParser(__doc__.split("\n\n")[0], quick="smoke run: 20 files, 1 round unless given")
     parser.add_argument("--files", type=int, default=None, help="number of files (default 100; --quick 20)")
     parser.add_argument("--size-mib", type=int, default=1, help="size of each file in MiB (default 1)")
     parser.add_argument("--repeat", type=int, default=None, help="rounds, the best is reported (default 3; --quick 1)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 20 files, 1 round unless given")
-    parser.add_argument("--tmpdir", default=None, help="where the temporary folder goes (default: system temp)")
     return parseOptions(parser, argv, ("files", "size_mib", "repeat"), files=(20, 100), repeat=(1, 3))
 
 
