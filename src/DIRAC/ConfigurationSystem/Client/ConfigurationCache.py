@@ -4,7 +4,8 @@ Where: ``/DIRAC/Configuration/CacheFile`` when the local configuration sets it,
 otherwise ``$XDG_CACHE_HOME/dirac/configuration-<id>.json`` (``~/.cache/dirac``),
 ``<id>`` derived from the ``/DIRAC/Configuration/Servers`` list so that two set-ups
 of one user never mix. The folder is made mode 0700 and the file is written
-atomically with mode 0600: it is per user, as the central configuration may name
+atomically with mode 0600 (``writePrivateFile``: a link planted at the name, a folder
+everybody may write to, a file of another user are refused): it is per user, as the central configuration may name
 internal hosts. A cache file that another user owns, or that others may write, is
 ignored (fail closed: it could redirect the client to other services).
 """
@@ -15,12 +16,12 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
 
 from diraccfg import CFG
 
 from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.PrivateFile import writePrivateFile
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 
 CACHE_FILE_OPTION = "DIRAC/Configuration/CacheFile"
@@ -46,14 +47,8 @@ def saveCache(path: str, servers: str, version: str, text: str) -> dict:
     folder = os.path.dirname(path) or "."
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=".configuration-", dir=folder)  # mode 0600
-        try:
-            with os.fdopen(descriptor, "w") as handle:
-                json.dump({"servers": servers, "version": version, "saved": time.time(), "cfg": text}, handle)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        saved = {"servers": servers, "version": version, "saved": time.time(), "cfg": text}
+        writePrivateFile(path, json.dumps(saved), "configuration cache")
     except OSError as exc:
         return S_ERROR(DErrno.EIO, f"cannot keep the central configuration in {path}: {exc.strerror or exc}")
     return S_OK(path)

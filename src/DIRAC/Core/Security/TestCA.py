@@ -28,8 +28,8 @@ from DIRAC.Core.Security.X509Certificate import (
     nameToDN,
     newKey,
     utcNow,
-    writePrivateFile,
 )
+from DIRAC.Core.Utilities.PrivateFile import writePrivateFile
 
 DEFAULT_BASE_DN = "/O=Grid/OU=DIRAC-Test"
 DEFAULT_CA_NAME = "DIRAC Test CA"

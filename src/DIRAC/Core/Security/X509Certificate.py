@@ -21,7 +21,7 @@ from cryptography import x509 as cx509
 from cryptography.hazmat import asn1
 from M2Crypto import ASN1, EVP, RSA, X509, m2
 
-# writePrivateFile is re-exported: the test CA and the proxy writers take it from here.
+# writePrivateFile (PrivateFile's) stays importable from here, where it used to live: the tests take it from here.
 from DIRAC.Core.Utilities.PrivateFile import writePrivateFile as writePrivateFile
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 

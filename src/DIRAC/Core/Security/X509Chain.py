@@ -41,8 +41,8 @@ from DIRAC.Core.Security.X509Certificate import (
     randomSerial,
     splitPEMCertificates,
     utcNow,
-    writePrivateFile,
 )
+from DIRAC.Core.Utilities.PrivateFile import writePrivateFile
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 
 DEFAULT_PROXY_STRENGTH = 2048

@@ -14,7 +14,9 @@ A DIRAC 9 client posts ``application/x-www-form-urlencoded`` fields to
 
 The server answers every call, S_ERROR included, with HTTP 200 and the JSON of the
 S_OK/S_ERROR in DIRAC's encoding: a DIRAC 9 client turns any other status into a
-generic error and retries.
+generic error and retries. The one exception is a ``rawContent`` call that does not
+end in an S_OK of bytes or text: raw bytes cannot carry an error, so it goes back
+with an HTTP error status (``RequestDispatcher.rawResult``).
 """
 
 from __future__ import annotations

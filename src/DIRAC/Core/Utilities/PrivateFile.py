@@ -1,4 +1,4 @@
-"""Files only their owner may read: proxies, keys, the catalog's SQLite file, the audit trail.
+"""Files only their owner may read: proxies, keys, the configuration cache, the catalog's SQLite file, the audit trail.
 
 Two operations, both refusing symbolic links and folders everybody may write to
 (where another user could plant or swap a name):

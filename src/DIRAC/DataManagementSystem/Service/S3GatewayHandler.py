@@ -187,7 +187,7 @@ class S3GatewayHandler(RequestHandler):
         decisions += [
             {"url": url, "granted": False, "reason": reason} for url, reason in failed.items() if url not in lfns
         ]
-        common = {"dn": credentials.get("DN", ""), "group": credentials.get("group", ""), "se": storageName}
+        common = _auditCaller(credentials, storageName)
         self.audit.record([{**common, "method": s3_method, "expiration": expiration, **d} for d in decisions])
         answer: dict[str, Any] = {"Successful": successful, "Failed": failed}
         if operation.createsObject and successful:
@@ -220,8 +220,7 @@ class S3GatewayHandler(RequestHandler):
         credentials = self.getRemoteCredentials()
         catalog = CallerCatalog(credentials)
         reason = catalog.allowed([lfn], operation.permission)[lfn]
-        record = {"dn": credentials.get("DN", ""), "group": credentials.get("group", ""), "se": storageName}
-        record.update({"method": s3_method, "lfn": lfn, "granted": reason is True})
+        record = {**_auditCaller(credentials, storageName), "method": s3_method, "lfn": lfn, "granted": reason is True}
         self.audit.record([{**record, "reason": "" if reason is True else reason}])
         if reason is not True:
             return S_ERROR(DErrno.EACCES, f"cannot list {lfn}: {reason}")
@@ -311,15 +310,15 @@ class S3GatewayHandler(RequestHandler):
         client rebuilds the same), so it removes exactly those keys and nothing else.
         Answers ``{'Successful': {url: True}, 'Failed': {url: reason}, 'URL': str, 'Headers': dict}``.
         """
-        storage = self.storages.get(storageName)
-        if storage is None:
-            return S_ERROR(DErrno.EWRONGSE, f"this S3Gateway does not serve SE {storageName}")
+        served = self._served(storageName, "delete_objects")
+        if not served["OK"]:
+            return served
+        storage, operation = served["Value"]
         lifetime = self._lifetime("delete_objects", expiration)
         if not lifetime["OK"]:
             return lifetime
         if not urls or len(urls) > MAX_DELETE_KEYS or not all(isinstance(url, str) for url in urls):
             return S_ERROR(DErrno.EINVAL, f"give 1..{MAX_DELETE_KEYS} URLs (strings), got {len(urls)} items")
-        operation = OPERATIONS["delete_objects"]
         allowedHere = StorageElement(storageName).isValid(operation.access)
         if not allowedHere["OK"]:
             return allowedHere
@@ -348,8 +347,7 @@ class S3GatewayHandler(RequestHandler):
             if not signed["OK"]:
                 return signed
             answer["URL"], answer["Headers"] = signed["Value"]
-        common = {"dn": credentials.get("DN", ""), "group": credentials.get("group", ""), "se": storageName}
-        record = {**common, "method": "delete_objects", "expiration": lifetime["Value"]}
+        record = {**_auditCaller(credentials, storageName), "method": "delete_objects", "expiration": lifetime["Value"]}
         self.audit.record(
             [{**record, "lfn": lfn, "granted": True, "reason": ""} for lfn in granted.values()]
             + [{**record, "url": url, "granted": False, "reason": reason} for url, reason in failed.items()]
@@ -376,6 +374,11 @@ def cleanUpUrls(storage: S3Storage, lfns: dict[str, str]) -> dict[str, dict]:
             if signed["OK"]:
                 urls[url][s3Method] = signed["Value"][0]
     return urls
+
+
+def _auditCaller(credentials: dict, storageName: str) -> dict[str, str]:
+    """The fields every audit record of one call holds: who asked (DN, group) and which SE."""
+    return {"dn": credentials.get("DN", ""), "group": credentials.get("group", ""), "se": storageName}
 
 
 def _withLFN(lfn: str, built: dict) -> dict:

@@ -13,6 +13,7 @@ be fixed), 2 when the check could not run.
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 import DIRAC
 from DIRAC.DataManagementSystem.Client.StorageConsistency import Report, StorageConsistency
@@ -24,20 +25,26 @@ def makeChecker(seName: str) -> StorageConsistency:
     return StorageConsistency(seName)
 
 
+def _say(line: str, stream: TextIO | None = None) -> None:
+    """Print one line with non-printable characters escaped (``_common.printable``): an object
+    name holding a newline or a terminal escape cannot forge a second line."""
+    print(_common.printable(line), file=stream or sys.stdout)
+
+
 def _show(report: Report, minAge: float) -> None:
-    print(f"checked {report.directories} directories, {report.files} objects")
+    _say(f"checked {report.directories} directories, {report.files} objects")
     for lfn in report.dark:
-        print(f"DARK {lfn}")
+        _say(f"DARK {lfn}")
     for lfn in report.recentDark:
-        print(f"RECENT {lfn} (stored less than {minAge:g} s ago, maybe an upload in progress: left alone)")
+        _say(f"RECENT {lfn} (stored less than {minAge:g} s ago, maybe an upload in progress: left alone)")
     for lfn in report.lost:
-        print(f"LOST {lfn}")
+        _say(f"LOST {lfn}")
     for lfn, reason in sorted(report.mismatches.items()):
-        print(f"MISMATCH {lfn} {reason}")
+        _say(f"MISMATCH {lfn} {reason}")
     for upload in report.staleUploads:
-        print(f"UPLOAD {upload['LFN']} {upload['UploadId']} started {upload['Initiated']}")
+        _say(f"UPLOAD {upload['LFN']} {upload['UploadId']} started {upload['Initiated']}")
     for problem in report.problems:
-        print(f"ERROR {problem}")
+        _say(f"ERROR {problem}")
 
 
 def _fix(checker: StorageConsistency, report: Report, assumeYes: bool) -> int:
@@ -50,17 +57,17 @@ def _fix(checker: StorageConsistency, report: Report, assumeYes: bool) -> int:
         return _common.EXIT_FAILED_ITEMS
     result = checker.fix(report)
     if not result["OK"]:
-        print(f"ERROR: {result['Message']}", file=sys.stderr)
+        _say(f"ERROR: {result['Message']}", sys.stderr)
         return _common.EXIT_ERROR
     done = result["Value"]
     for lfn in done["Removed"]:
-        print(f"REMOVED {lfn}")
+        _say(f"REMOVED {lfn}")
     for upload in done["Aborted"]:
-        print(f"ABORTED {upload}")
+        _say(f"ABORTED {upload}")
     for lfn, why in done["Kept"].items():
-        print(f"KEPT {lfn} {why}")
+        _say(f"KEPT {lfn} {why}")
     for item, reason in done["Failed"].items():
-        print(f"FAILED {item} {reason}")
+        _say(f"FAILED {item} {reason}")
     stillWrong = done["Kept"] or done["Failed"] or report.lost or report.mismatches or report.problems
     return _common.EXIT_FAILED_ITEMS if stillWrong else _common.EXIT_OK
 
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     checker = makeChecker(args.se)
     result = checker.check(args.directory, minAge=args.age, checksums=args.checksum)
     if not result["OK"]:
-        print(f"ERROR: {result['Message']}", file=sys.stderr)
+        _say(f"ERROR: {result['Message']}", sys.stderr)
         return _common.EXIT_ERROR
     report = result["Value"]
     _show(report, args.age)

@@ -176,10 +176,6 @@ def clearFailed(url: str | None = None) -> None:
 # Credentials and TLS
 
 
-def _defaultProxyPath() -> str:
-    return os.environ.get("X509_USER_PROXY") or f"/tmp/x509up_u{os.getuid()}"
-
-
 def credentialFiles(useCertificates: bool | None = None, proxyLocation: str | None = None) -> dict:
     """S_OK((cert file, key file, description)) of the credentials to present."""
     from DIRAC.Core.Security import Locations
@@ -198,7 +194,8 @@ def credentialFiles(useCertificates: bool | None = None, proxyLocation: str | No
     else:
         path = Locations.getProxyLocation()
         if not path:
-            return S_ERROR(DErrno.ENOPROXY, f"no proxy found at {_defaultProxyPath()}, run dirac-proxy-init")
+            where = Locations.getDefaultProxyLocation()
+            return S_ERROR(DErrno.ENOPROXY, f"no proxy found at {where}, run dirac-proxy-init")
     return S_OK((path, path, f"proxy {path}"))
 
 
@@ -481,7 +478,7 @@ class TornadoClient:
                 return {"transport": reason, "notSent": notSent}
         try:
             answer = Serialization.decode(response.content, dialect)
-        except (ValueError, UnicodeDecodeError):
+        except ValueError:  # UnicodeDecodeError included
             answer = None
         if isReturnStructure(answer):
             return {"answer": answer}
