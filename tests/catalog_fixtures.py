@@ -12,6 +12,8 @@
 * ``running_catalog(ca, folder, facade=False)``: a ``DataManagement/FileCatalog`` service
   subprocess and this process configured for it; yields ``(service, cfgPath, proxies)`` and
   stops the service by its PID after.
+* ``run_processes(processes, queue, timeout)``: start writer processes, return one result each
+  from ``queue``, and always end them (a bounded join, then a kill by PID).
 """
 
 from __future__ import annotations
@@ -152,3 +154,20 @@ def running_catalog(
             yield services[0] if instances == 1 else services, cfgPath, user_proxies(ca, folder)
     finally:
         launcher.stopAll()
+
+
+def run_processes(processes: list, queue, timeout: float) -> list:
+    """Start ``processes`` and return one result per process from ``queue`` (each wait at most ``timeout`` s).
+
+    Whatever happens, every process is joined (30 s) and, if still alive, killed by its PID.
+    """
+    for process in processes:
+        process.start()
+    try:
+        return [queue.get(timeout=timeout) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=10)

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from catalog_fixtures import run_processes
 from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
 
 URSULA = {"DN": "/CN=ursula", "username": "ursula", "group": "lhcb_user", "properties": ["NormalUser"], "VO": "lhcb"}
@@ -343,16 +344,7 @@ def test_two_processes_lose_nothing(catalog_url):
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [context.Process(target=_addMany, args=(url, name, 200, queue)) for name in ("a", "b")]
-    for process in processes:
-        process.start()
-    try:
-        failures = [queue.get(timeout=120) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout=5)
+    failures = run_processes(processes, queue, timeout=120)
     assert failures == [{}, {}]
     catalog = FileCatalogDB(url)
     listing = ok(catalog.listDirectory(f"{HOME}/shared", URSULA))["Successful"][f"{HOME}/shared"]
