@@ -14,9 +14,8 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from catalog_fixtures import client_environment, run_processes, systems_cfg  # noqa: E402
-from rpc_fixtures import ServiceLauncher, free_port, service_cfg  # noqa: E402
-from s3_fixtures import merge_cfg, s3_se_cfg  # noqa: E402
+from catalog_fixtures import client_environment, gateway_cfgs, run_processes, systems_cfg  # noqa: E402
+from rpc_fixtures import ServiceLauncher, free_port  # noqa: E402
 
 HOME = "/testvo/user/a/alice"
 SHARED = f"{HOME}/many"
@@ -32,22 +31,7 @@ def site(test_ca, rclone_s3_server, mariadb_server, tmp_path_factory):
     bucket = rclone_s3_server.make_bucket()
     catalogPorts, gatewayPorts = [free_port(), free_port()], [free_port(), free_port()]
     systems = systems_cfg(folder, None, gatewayPorts, facade=True, dbURL=url, catalogPorts=catalogPorts)
-    serverCfg = folder / "server.cfg"
-    serverCfg.write_text(
-        service_cfg(test_ca, {}, extra=merge_cfg(systems, s3_se_cfg("S3-INDIRECT", rclone_s3_server, bucket)))
-    )
-    clientCfg = folder / "client.cfg"
-    clientCfg.write_text(
-        service_cfg(
-            test_ca,
-            {},
-            extra=merge_cfg(
-                systems,
-                s3_se_cfg("S3-INDIRECT", rclone_s3_server, bucket, with_keys=False),
-                s3_se_cfg("S3-DIRECT", rclone_s3_server, bucket),
-            ),
-        )
-    )
+    serverCfg, clientCfg = gateway_cfgs(test_ca, folder, systems, rclone_s3_server, bucket)
     launcher = ServiceLauncher()
     try:
         for port in catalogPorts:
