@@ -11,7 +11,7 @@ test session and stopped by its PID at the end. Tests get one fresh database per
 * Fixtures: ``mariadb_server``, ``postgresql_server`` (session) and ``catalog_url``, the URL of a
   fresh catalog database, parametrized over ``sqlite``, ``mariadb`` and ``postgresql`` (and
   ``catalog_url_module``, the same per test module); a server whose binaries are absent is
-  skipped with the reason.
+  skipped with the reason. ``db``: a connected ``FileCatalogDB`` on ``catalog_url``.
 
 As root (CI), ``mariadbd`` runs with ``--user=root`` and PostgreSQL, which refuses root, as
 the ``postgres`` system user, with a data folder it owns (the folders above it get ``o+x``
@@ -386,6 +386,17 @@ def catalog_url(request, tmp_path):
         yield url
     finally:
         emptyCatalog(url)
+
+
+@pytest.fixture
+def db(catalog_url):
+    """A connected ``FileCatalogDB`` on ``catalog_url`` (each backend in turn), closed after the test."""
+    from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
+
+    catalog = FileCatalogDB(catalog_url)
+    assert catalog.isConnected()["OK"], catalog.connectionError
+    yield catalog
+    catalog.close()
 
 
 def _sessionCatalog(server: DatabaseServer) -> Iterator[str]:

@@ -27,14 +27,6 @@ def fileInfo(size: int = 10, checksum: str = "0000abcd", se: str = "SE-A", **ext
     return {"SE": se, "Size": size, "Checksum": checksum, "PFN": "", **extra}
 
 
-@pytest.fixture
-def db(catalog_url):
-    catalog = FileCatalogDB(catalog_url)
-    assert catalog.isConnected()["OK"], catalog.connectionError
-    yield catalog
-    catalog.close()
-
-
 def ok(result: dict) -> dict:
     assert result["OK"], result
     return result["Value"]
