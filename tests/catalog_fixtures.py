@@ -12,6 +12,11 @@
 * ``running_catalog(ca, folder, facade=False)``: a ``DataManagement/FileCatalog`` service
   subprocess and this process configured for it; yields ``(service, cfgPath, proxies)`` and
   stops the service by its PID after.
+* ``gateway_cfgs(ca, folder, systems, server, bucket)``: the server and client cfg files of a
+  catalog + S3 gateway site where one bucket is two SEs, ``S3-INDIRECT`` (keys only on the server)
+  and ``S3-DIRECT`` (keys on the client too).
+* ``run_processes(processes, queue, timeout)``: start writer processes, return one result each
+  from ``queue``, and always end them (a bounded join, then a kill by PID).
 """
 
 from __future__ import annotations
@@ -152,3 +157,38 @@ def running_catalog(
             yield services[0] if instances == 1 else services, cfgPath, user_proxies(ca, folder)
     finally:
         launcher.stopAll()
+
+
+def gateway_cfgs(ca, folder: Path, systems: str, server, bucket: str, **indirect: object) -> tuple[Path, Path]:
+    """Write ``folder/server.cfg`` and ``folder/client.cfg`` for services and clients of ``systems``.
+
+    The bucket is the SE ``S3-INDIRECT``, with keys in the server's cfg only (the gateway signs);
+    the client's cfg also has ``S3-DIRECT``, the same bucket with keys. ``indirect`` options go to
+    the client's ``S3-INDIRECT`` (e.g. its multipart sizes). Returns ``(serverCfg, clientCfg)``.
+    """
+    from rpc_fixtures import service_cfg
+    from s3_fixtures import merge_cfg, s3_se_cfg
+
+    serverCfg = Path(folder) / "server.cfg"
+    serverCfg.write_text(service_cfg(ca, {}, extra=merge_cfg(systems, s3_se_cfg("S3-INDIRECT", server, bucket))))
+    clientCfg = Path(folder) / "client.cfg"
+    keyless = s3_se_cfg("S3-INDIRECT", server, bucket, with_keys=False, **indirect)
+    clientCfg.write_text(service_cfg(ca, {}, extra=merge_cfg(systems, keyless, s3_se_cfg("S3-DIRECT", server, bucket))))
+    return serverCfg, clientCfg
+
+
+def run_processes(processes: list, queue, timeout: float) -> list:
+    """Start ``processes`` and return one result per process from ``queue`` (each wait at most ``timeout`` s).
+
+    Whatever happens, every process is joined (30 s) and, if still alive, killed by its PID.
+    """
+    for process in processes:
+        process.start()
+    try:
+        return [queue.get(timeout=timeout) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=10)

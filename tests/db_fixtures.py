@@ -11,7 +11,7 @@ test session and stopped by its PID at the end. Tests get one fresh database per
 * Fixtures: ``mariadb_server``, ``postgresql_server`` (session) and ``catalog_url``, the URL of a
   fresh catalog database, parametrized over ``sqlite``, ``mariadb`` and ``postgresql`` (and
   ``catalog_url_module``, the same per test module); a server whose binaries are absent is
-  skipped with the reason.
+  skipped with the reason. ``db``: a connected ``FileCatalogDB`` on ``catalog_url``.
 
 As root (CI), ``mariadbd`` runs with ``--user=root`` and PostgreSQL, which refuses root, as
 the ``postgres`` system user, with a data folder it owns (the folders above it get ``o+x``
@@ -121,6 +121,9 @@ class DatabaseServer:
 
     backend = ""
     driver = ""
+    #: what ``CREATE DATABASE name`` and ``DROP DATABASE IF EXISTS name`` need after the name here
+    createOptions = ""
+    dropOptions = ""
 
     def __init__(self, folder: Path, port: int, password: str, process: subprocess.Popen, log: Path) -> None:
         self.folder = folder
@@ -136,13 +139,13 @@ class DatabaseServer:
     def newDatabase(self) -> str:
         """The URL of a fresh empty database."""
         name = f"fc_{uuid.uuid4().hex[:12]}"
-        self.admin(f"CREATE DATABASE {name}")
+        self.admin(f"CREATE DATABASE {name}{self.createOptions}")
         return self.url(name)
 
     def dropDatabase(self, url: str) -> None:
         """Remove the database of ``url`` (made by ``newDatabase``)."""
         name = url.rsplit("/", 1)[1]
-        self.admin(f"DROP DATABASE IF EXISTS {name}")
+        self.admin(f"DROP DATABASE IF EXISTS {name}{self.dropOptions}")
 
     def admin(self, statement: str) -> None:
         raise NotImplementedError
@@ -219,6 +222,8 @@ class PostgreSQLServer(DatabaseServer):
 
     backend = "postgresql"
     driver = "postgresql+psycopg"
+    createOptions = f" OWNER {USER}"
+    dropOptions = " WITH (FORCE)"  # even while a client is still connected
 
     @classmethod
     def start(cls, folder: Path, sharedBuffers: str = "128MB") -> PostgreSQLServer:
@@ -278,15 +283,6 @@ class PostgreSQLServer(DatabaseServer):
             connection.execute(statement)
         finally:
             connection.close()
-
-    def newDatabase(self) -> str:
-        name = f"fc_{uuid.uuid4().hex[:12]}"
-        self.admin(f"CREATE DATABASE {name} OWNER {USER}")
-        return self.url(name)
-
-    def dropDatabase(self, url: str) -> None:
-        name = url.rsplit("/", 1)[1]
-        self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def stop(self) -> None:
         import signal
@@ -386,6 +382,17 @@ def catalog_url(request, tmp_path):
         yield url
     finally:
         emptyCatalog(url)
+
+
+@pytest.fixture
+def db(catalog_url):
+    """A connected ``FileCatalogDB`` on ``catalog_url`` (each backend in turn), closed after the test."""
+    from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
+
+    catalog = FileCatalogDB(catalog_url)
+    assert catalog.isConnected()["OK"], catalog.connectionError
+    yield catalog
+    catalog.close()
 
 
 def _sessionCatalog(server: DatabaseServer) -> Iterator[str]:

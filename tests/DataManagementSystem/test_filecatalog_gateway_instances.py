@@ -14,9 +14,8 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from catalog_fixtures import client_environment, systems_cfg  # noqa: E402
-from rpc_fixtures import ServiceLauncher, free_port, service_cfg  # noqa: E402
-from s3_fixtures import merge_cfg, s3_se_cfg  # noqa: E402
+from catalog_fixtures import client_environment, gateway_cfgs, run_processes, systems_cfg  # noqa: E402
+from rpc_fixtures import ServiceLauncher, free_port  # noqa: E402
 
 HOME = "/testvo/user/a/alice"
 SHARED = f"{HOME}/many"
@@ -32,22 +31,7 @@ def site(test_ca, rclone_s3_server, mariadb_server, tmp_path_factory):
     bucket = rclone_s3_server.make_bucket()
     catalogPorts, gatewayPorts = [free_port(), free_port()], [free_port(), free_port()]
     systems = systems_cfg(folder, None, gatewayPorts, facade=True, dbURL=url, catalogPorts=catalogPorts)
-    serverCfg = folder / "server.cfg"
-    serverCfg.write_text(
-        service_cfg(test_ca, {}, extra=merge_cfg(systems, s3_se_cfg("S3-INDIRECT", rclone_s3_server, bucket)))
-    )
-    clientCfg = folder / "client.cfg"
-    clientCfg.write_text(
-        service_cfg(
-            test_ca,
-            {},
-            extra=merge_cfg(
-                systems,
-                s3_se_cfg("S3-INDIRECT", rclone_s3_server, bucket, with_keys=False),
-                s3_se_cfg("S3-DIRECT", rclone_s3_server, bucket),
-            ),
-        )
-    )
+    serverCfg, clientCfg = gateway_cfgs(test_ca, folder, systems, rclone_s3_server, bucket)
     launcher = ServiceLauncher()
     try:
         for port in catalogPorts:
@@ -86,16 +70,7 @@ def test_eight_uploaders_through_two_gateways_and_two_catalogs_agree(site):
     queue = context.Queue()
     arguments = (str(site["clientCfg"]), site["caDir"], str(site["proxy"]), str(site["folder"]))
     writers = [context.Process(target=_uploader, args=(*arguments, index, queue)) for index in range(WRITERS)]
-    for writer in writers:
-        writer.start()
-    try:
-        results = dict(queue.get(timeout=240) for _ in writers)
-    finally:
-        for writer in writers:
-            writer.join(timeout=30)
-            if writer.is_alive():
-                writer.kill()
-                writer.join(timeout=10)
+    results = dict(run_processes(writers, queue, timeout=240))
     assert results == {index: [] for index in range(WRITERS)}
 
     from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient

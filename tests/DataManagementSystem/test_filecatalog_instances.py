@@ -14,7 +14,7 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from catalog_fixtures import running_catalog  # noqa: E402
+from catalog_fixtures import run_processes, running_catalog  # noqa: E402
 from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient  # noqa: E402
 
 HOME = "/testvo/user/a/alice"
@@ -69,16 +69,7 @@ def test_eight_writers_on_two_services_lose_nothing(catalogs, test_ca):
         )
         for index in range(WRITERS)
     ]
-    for writer in writers:
-        writer.start()
-    try:
-        results = dict(queue.get(timeout=180) for _ in writers)
-    finally:
-        for writer in writers:
-            writer.join(timeout=30)
-            if writer.is_alive():
-                writer.kill()
-                writer.join(timeout=10)
+    results = dict(run_processes(writers, queue, timeout=180))
     assert results == {index: [] for index in range(WRITERS)}
     reader = FileCatalogClient(proxyLocation=proxy)  # DataManagement/FileCatalog: the URL list of both
     shared = [f"{HOME}/shared/s{number}" for number in range(SHARED)]

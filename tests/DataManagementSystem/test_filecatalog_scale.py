@@ -29,14 +29,6 @@ def ok(result: dict) -> dict:
     return result["Value"]
 
 
-@pytest.fixture
-def db(catalog_url):
-    catalog = FileCatalogDB(catalog_url)
-    assert catalog.isConnected()["OK"], catalog.connectionError
-    yield catalog
-    catalog.close()
-
-
 def counts(db: FileCatalogDB) -> dict:
     return ok(db.getCatalogCounters())
 

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from catalog_fixtures import run_processes
 from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
 
 URSULA = {"DN": "/CN=ursula", "username": "ursula", "group": "lhcb_user", "properties": ["NormalUser"], "VO": "lhcb"}
@@ -24,14 +25,6 @@ HOME = "/lhcb/user/u/ursula"
 
 def fileInfo(size: int = 10, checksum: str = "0000abcd", se: str = "SE-A", **extra) -> dict:
     return {"SE": se, "Size": size, "Checksum": checksum, "PFN": "", **extra}
-
-
-@pytest.fixture
-def db(catalog_url):
-    catalog = FileCatalogDB(catalog_url)
-    assert catalog.isConnected()["OK"], catalog.connectionError
-    yield catalog
-    catalog.close()
 
 
 def ok(result: dict) -> dict:
@@ -343,16 +336,7 @@ def test_two_processes_lose_nothing(catalog_url):
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [context.Process(target=_addMany, args=(url, name, 200, queue)) for name in ("a", "b")]
-    for process in processes:
-        process.start()
-    try:
-        failures = [queue.get(timeout=120) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout=5)
+    failures = run_processes(processes, queue, timeout=120)
     assert failures == [{}, {}]
     catalog = FileCatalogDB(url)
     listing = ok(catalog.listDirectory(f"{HOME}/shared", URSULA))["Successful"][f"{HOME}/shared"]

@@ -19,12 +19,11 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from catalog_fixtures import client_environment, systems_cfg  # noqa: E402
+from catalog_fixtures import client_environment, gateway_cfgs, systems_cfg  # noqa: E402
 from DIRAC.Core.Utilities.Adler import fileAdler  # noqa: E402
 from DIRAC.DataManagementSystem.Client.S3GatewayClient import S3GatewayClient  # noqa: E402
 from DIRAC.Resources.Storage.StorageElement import StorageElement  # noqa: E402
-from rpc_fixtures import ServiceLauncher, free_port, service_cfg  # noqa: E402
-from s3_fixtures import merge_cfg, s3_se_cfg  # noqa: E402
+from rpc_fixtures import ServiceLauncher, free_port  # noqa: E402
 
 HOME = "/testvo/user/a/alice"
 MiB = 1024 * 1024
@@ -39,23 +38,8 @@ def gateway(test_ca, rclone_s3_server, tmp_path_factory):
     gatewayPorts = [free_port(), free_port()]
     options = {"Services/S3Gateway/AuditFile": str(folder / "audit.jsonl"), "Services/S3Gateway/MaxExpiration": "86400"}
     systems = systems_cfg(folder, ports["catalog"], gatewayPorts, options, facade=True)
-    serverCfg = folder / "server.cfg"
-    serverCfg.write_text(
-        service_cfg(test_ca, {}, extra=merge_cfg(systems, s3_se_cfg("S3-INDIRECT", rclone_s3_server, bucket)))
-    )
     small = {"MultipartThreshold": 5 * MiB, "MultipartChunkSize": 5 * MiB}
-    clientCfg = folder / "client.cfg"
-    clientCfg.write_text(
-        service_cfg(
-            test_ca,
-            {},
-            extra=merge_cfg(
-                systems,
-                s3_se_cfg("S3-INDIRECT", rclone_s3_server, bucket, with_keys=False, **small),
-                s3_se_cfg("S3-DIRECT", rclone_s3_server, bucket),
-            ),
-        )
-    )
+    serverCfg, clientCfg = gateway_cfgs(test_ca, folder, systems, rclone_s3_server, bucket, **small)
     launcher = ServiceLauncher()
     launcher.start("DataManagement/FileCatalog", serverCfg, port=ports["catalog"])
     gateways = [launcher.start("DataManagement/S3Gateway", serverCfg, port=port) for port in gatewayPorts]

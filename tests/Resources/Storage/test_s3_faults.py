@@ -265,24 +265,24 @@ def test_throttling_without_retries_says_slow_down(relay, dirac_cfg, tmp_path):
     assert _stored(server, bucket) is None
 
 
-def test_throttled_multipart_start_is_retried_though_not_idempotent(relay, dirac_cfg, tmp_path):
-    """503 SlowDown means not applied: even a POST (CreateMultipartUpload) is sent again."""
+@pytest.mark.parametrize(
+    "makeFault",
+    [
+        # 503 SlowDown means not applied: even a POST (CreateMultipartUpload) is sent again
+        pytest.param(lambda: Fault.slowDown(method="POST", path=r"\?uploads"), id="throttled-start-not-idempotent"),
+        pytest.param(
+            lambda: Fault.errorIn200("InternalError", method="POST", path=r"uploadId="), id="error-in-200-to-complete"
+        ),
+    ],
+)
+def test_multipart_post_failure_is_retried(relay, dirac_cfg, tmp_path, makeFault):
+    """A multipart POST answered with a retryable S3 error is sent again, once, and the upload completes."""
     relay, server, bucket = relay
     se = _se(dirac_cfg, relay, server, bucket, MultipartThreshold=5 * MiB, MultipartChunkSize=5 * MiB)
     source = _source(tmp_path, 6 * MiB)
-    throttle = relay.add(Fault.slowDown(method="POST", path=r"\?uploads"))
+    fault = relay.add(makeFault())
     assert se.putFile({LFN: source})["Value"]["Successful"] == {LFN: 6 * MiB}
-    assert throttle.fired == 1
-    assert _stored(server, bucket) == open(source, "rb").read()
-
-
-def test_error_in_a_200_answer_to_complete_is_retried(relay, dirac_cfg, tmp_path):
-    relay, server, bucket = relay
-    se = _se(dirac_cfg, relay, server, bucket, MultipartThreshold=5 * MiB, MultipartChunkSize=5 * MiB)
-    source = _source(tmp_path, 6 * MiB)
-    disguised = relay.add(Fault.errorIn200("InternalError", method="POST", path=r"uploadId="))
-    assert se.putFile({LFN: source})["Value"]["Successful"] == {LFN: 6 * MiB}
-    assert disguised.fired == 1
+    assert fault.fired == 1
     assert _stored(server, bucket) == open(source, "rb").read()
 
 
