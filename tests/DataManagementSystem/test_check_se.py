@@ -96,6 +96,20 @@ def test_fix_removes_dark_objects_and_aborts_stale_uploads_after_showing_them(se
     assert report.dark == [] and report.staleUploads == [] and report.lost == [f"{TOP}/lost.dat"]
 
 
+def test_a_foreign_key_with_a_line_break_forges_no_line(moto_server, dirac_cfg, tmp_path, monkeypatch, capsys):
+    """Attack: another tool writes a key holding a line separator and a fake report line; it prints escaped."""
+    bucket = moto_server.make_bucket()
+    dirac_cfg([s3_se_cfg("S3-A", moto_server, bucket)])
+    db = FileCatalogDB(f"sqlite:///{tmp_path / 'fc.sqlite'}")
+    catalog = ListingCatalog(db, ALICE)
+    monkeypatch.setattr(dirac_dms_check_se, "makeChecker", lambda se: StorageConsistency(se, fileCatalog=catalog))
+    moto_server.client().put_object(Bucket=bucket, Key=f"{TOP.lstrip('/')}/x\u2028LOST fake.dat", Body=b"x")
+    dirac_dms_check_se.main(["S3-A", TOP, "--age", "0"])
+    shown = capsys.readouterr()
+    assert "DARK" in shown.out and not any(line.startswith("LOST") for line in shown.out.splitlines()), shown
+    db.close()
+
+
 def test_fix_keeps_an_object_registered_since_the_check(seeded):
     *_, catalog, _upload = seeded
     checker = StorageConsistency("S3-A", fileCatalog=catalog)
