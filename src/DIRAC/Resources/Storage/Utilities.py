@@ -1,4 +1,4 @@
-"""Helpers shared by every storage plugin: argument normalisation and bulk fan-out."""
+"""Helpers shared by every storage plugin: argument normalisation, bulk fan-out, local file and stored name checks."""
 
 from __future__ import annotations
 
