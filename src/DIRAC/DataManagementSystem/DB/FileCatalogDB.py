@@ -353,6 +353,20 @@ class FileCatalogDB:
                 allowed.append(path)
         return allowed
 
+    def _readable(
+        self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict, wantFile: bool
+    ) -> list[str]:
+        """The readable files (``wantFile``) or directories among ``items``; a failure entry for the others."""
+        found = []
+        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
+            if path in (view.files if wantFile else view.dirs):
+                found.append(path)
+            elif wantFile:
+                failed[path] = f"Is a directory: {path}" if path in view.dirs else f"{NO_SUCH}: {path}"
+            else:
+                failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
+        return found
+
     # ------------------------------------------------------------------ writing helpers
 
     def _createDirectories(self, conn: Connection, view: CatalogView, ident: policy.Identity, paths: set[str]) -> None:
@@ -395,11 +409,13 @@ class FileCatalogDB:
         return result
 
     @staticmethod
-    def _replicaSEs(conn: Connection, fileIds: Iterable[int]) -> dict[int, dict[str, str]]:
-        """{FileID: {SE: PFN}} for the given files."""
+    def _replicaSEs(conn: Connection, fileIds: Iterable[int], status: str | None = None) -> dict[int, dict[str, str]]:
+        """{FileID: {SE: PFN}} for the given files; only the replicas in ``status`` when it is given."""
         result: dict[int, dict[str, str]] = {}
         for chunk in chunks(fileIds):
             query = select(replicas.c.FileID, replicas.c.SE, replicas.c.PFN).where(replicas.c.FileID.in_(chunk))
+            if status is not None:
+                query = query.where(replicas.c.Status == status)
             for row in conn.execute(query):
                 result.setdefault(row.FileID, {})[row.SE] = row.PFN
         return result
@@ -614,19 +630,9 @@ class FileCatalogDB:
         """``{lfn: {SE: PFN}}`` (PFN '' when none was registered); unknown LFNs fail."""
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
-        found = []
-        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
-            if path in view.files:
-                found.append(path)
-            else:
-                failed[path] = f"Is a directory: {path}" if path in view.dirs else f"{NO_SUCH}: {path}"
-        byId: dict[int, dict[str, str]] = {}
-        for chunk in chunks([view.files[path].FileID for path in found]):
-            query = select(replicas.c.FileID, replicas.c.SE, replicas.c.PFN).where(replicas.c.FileID.in_(chunk))
-            if not allStatus:
-                query = query.where(replicas.c.Status == REPLICA_STATUS)
-            for row in conn.execute(query):
-                byId.setdefault(row.FileID, {})[row.SE] = row.PFN
+        found = self._readable(ident, view, items, failed, wantFile=True)
+        fileIds = [view.files[path].FileID for path in found]
+        byId = self._replicaSEs(conn, fileIds, None if allStatus else REPLICA_STATUS)
         return {path: byId.get(view.files[path].FileID, {}) for path in found}, failed
 
     @_bulkCall()
@@ -635,11 +641,8 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         successful: dict[str, dict] = {}
         failed: dict[str, str] = {}
-        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
-            if path in view.files:
-                successful[path] = _fileMetadata(view.files[path])
-            else:
-                failed[path] = f"Is a directory: {path}" if path in view.dirs else f"{NO_SUCH}: {path}"
+        for path in self._readable(ident, view, items, failed, wantFile=True):
+            successful[path] = _fileMetadata(view.files[path])
         return successful, failed
 
     @_bulkCall()
@@ -686,11 +689,8 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         successful: dict[str, dict] = {}
         failed: dict[str, str] = {}
-        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
-            if path in view.dirs:
-                successful[path] = _dirMetadata(view.dirs[path])
-            else:
-                failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
+        for path in self._readable(ident, view, items, failed, wantFile=False):
+            successful[path] = _dirMetadata(view.dirs[path])
         return successful, failed
 
     def _listingPage(
@@ -735,16 +735,6 @@ class FileCatalogDB:
             listing["Files"][joinPath(directory.Path, row.FileName)] = entry
         return listing, ("F" + rows[remaining - 1].FileName) if len(rows) > remaining else ""
 
-    def _listable(self, ident: policy.Identity, view: CatalogView, items: Iterable[str], failed: dict) -> list[str]:
-        """The readable directories among ``items``; a failure entry for the others."""
-        found = []
-        for path in self._allowedPaths(policy.PathAccess(ident, view).read, items, failed):
-            if path in view.dirs:
-                found.append(path)
-            else:
-                failed[path] = f"Not a directory: {path}" if path in view.files else f"{NO_SUCH}: {path}"
-        return found
-
     @_bulkCall()
     def listDirectory(
         self, conn: Connection, ident: policy.Identity, items: dict, verbose: bool = False
@@ -760,7 +750,7 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
         successful: dict[str, dict] = {}
-        for path in self._listable(ident, view, items, failed):
+        for path in self._readable(ident, view, items, failed, wantFile=False):
             listing, more = self._listingPage(conn, ident, view.dirs[path], verbose, "", self.maxListing)
             if more:
                 failed[path] = (
@@ -795,7 +785,7 @@ class FileCatalogDB:
         view = CatalogView(conn, items)
         failed: dict[str, str] = {}
         successful: dict[str, dict] = {}
-        for path in self._listable(ident, view, items, failed):
+        for path in self._readable(ident, view, items, failed, wantFile=False):
             listing, more = self._listingPage(conn, ident, view.dirs[path], verbose, marker, limit)
             successful[path] = {**listing, "Next": more}
         return successful, failed

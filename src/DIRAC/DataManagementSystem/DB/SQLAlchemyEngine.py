@@ -73,15 +73,10 @@ POOL_OVERFLOW = 16
 POOL_RECYCLE = 3600
 
 
-def backendName(url: str) -> str:
-    """'sqlite', 'mysql' (MariaDB too) or 'postgresql': the backend of ``url``."""
-    return make_url(url).get_backend_name()
-
-
 def makeEngine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL mode, a busy timeout and explicit BEGIN control."""
-    if not isSQLite(url):
-        parsed = make_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "mysql" and "charset" not in parsed.query:
             kwargs["connect_args"] = {"charset": "utf8mb4"}
@@ -94,7 +89,7 @@ def makeEngine(url: str) -> Engine:
             isolation_level=WRITE_ISOLATION,
             **kwargs,
         )
-    database = make_url(url).database
+    database = parsed.database
     inMemory = not database or database == ":memory:"
     kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False}}
     if inMemory:

@@ -1,4 +1,4 @@
-"""Helpers shared by every storage plugin: argument normalisation and bulk fan-out."""
+"""Helpers shared by every storage plugin: argument normalisation, bulk fan-out, local file and stored name checks."""
 
 from __future__ import annotations
 
@@ -121,7 +121,13 @@ def checkLocalSource(fileName: Any) -> dict:
     return S_OK(os.path.getsize(fileName))
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: control characters: refused in stored names that become local paths or signed URLs
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def hasBadSegment(name: str) -> bool:
+    """True when the '/'-separated ``name`` has an empty, ``.`` or ``..`` segment (it would map to another name)."""
+    return any(segment in ("", ".", "..") for segment in name.split("/"))
 
 
 def localTarget(folder: str, relative: str) -> tuple[str, str]:
@@ -133,9 +139,9 @@ def localTarget(folder: str, relative: str) -> tuple[str, str]:
     """
     if not relative or relative.startswith("/"):
         return "", f"stored name {relative!r} is empty or absolute"
-    if _CONTROL.search(relative) or "\\" in relative:
+    if CONTROL_CHARACTERS.search(relative) or "\\" in relative:
         return "", f"stored name {relative!r} holds control characters or a backslash"
-    if any(segment in ("", ".", "..") for segment in relative.split("/")):
+    if hasBadSegment(relative):
         return "", f"stored name {relative!r} has an empty, '.' or '..' segment"
     top = os.path.abspath(folder)
     target = os.path.abspath(os.path.join(top, *relative.split("/")))

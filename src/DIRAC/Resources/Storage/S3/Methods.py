@@ -38,6 +38,7 @@ from xml.sax.saxutils import escape
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import hexAdlerToInt
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.Resources.Storage.Utilities import CONTROL_CHARACTERS, hasBadSegment
 
 CHECKSUM_HEADER = "x-amz-meta-checksum"
 #: catalog operations (``hasAccess`` opType) the S3 operations need
@@ -57,7 +58,6 @@ OBJECT_READS = frozenset({"get_object", "head_object"})
 WRITE_URL_SECONDS = 600
 MAX_KEYS = 1000
 MAX_TOKEN_LENGTH = 1024
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -162,9 +162,9 @@ def isContentMD5(value: object) -> bool:
 
 
 def _checkSegments(s3Method: str, name: str, strict: bool = True) -> dict:
-    if strict and _CONTROL.search(name):
+    if strict and CONTROL_CHARACTERS.search(name):
         return S_ERROR(DErrno.EINVAL, f"{s3Method}: the name {name!r} holds control characters")
-    if any(segment in ("", ".", "..") for segment in name.split("/")):
+    if hasBadSegment(name):
         return S_ERROR(DErrno.EINVAL, f"{s3Method}: the name {name!r} has an empty, '.' or '..' segment")
     return S_OK(name)
 
@@ -279,7 +279,9 @@ def buildRequest(s3Method: str, key: str, params: dict | None, viaGateway: bool 
         query["prefix"] = key
         for name, option in (("KeyMarker", "key-marker"), ("UploadIdMarker", "upload-id-marker")):
             marker = params.get(name)
-            if marker and (not isinstance(marker, str) or len(marker) > MAX_TOKEN_LENGTH or _CONTROL.search(marker)):
+            if marker and (
+                not isinstance(marker, str) or len(marker) > MAX_TOKEN_LENGTH or CONTROL_CHARACTERS.search(marker)
+            ):
                 return S_ERROR(DErrno.EINVAL, f"{s3Method}: {name} must be the marker the previous page answered")
             if marker:
                 query[option] = marker

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Core.Utilities.Adler import adlerCombine
+from DIRAC.Core.Utilities.Adler import Adler32, adlerCombine
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import TransferInterrupted
 from DIRAC.Resources.Storage.S3.Methods import bytesContentMD5
@@ -44,8 +44,13 @@ class ChecksummingReader:
         if (offset, whence) != (0, 0):
             raise OSError("a checksumming reader only goes back to its start")
         self._handle.seek(0)
-        self._left, self.adler, self.size = self._limit, 1, 0
+        self._left, self._adler = self._limit, Adler32()
         return 0
+
+    @property
+    def size(self) -> int:
+        """Bytes read since the start."""
+        return self._adler.size
 
     def tell(self) -> int:
         return self.size
@@ -54,12 +59,11 @@ class ChecksummingReader:
         amount = self._left if amount is None or amount < 0 else min(amount, self._left)
         data = self._handle.read(amount) if amount else b""
         self._left -= len(data)
-        self.size += len(data)
-        self.adler = zlib.adler32(data, self.adler)
+        self._adler.update(data)
         return data
 
     def hexdigest(self) -> str:
-        return f"{self.adler:08x}"
+        return self._adler.hexdigest()
 
     def close(self) -> None:
         self._handle.close()

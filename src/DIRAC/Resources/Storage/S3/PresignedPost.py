@@ -18,9 +18,7 @@ from botocore.credentials import ReadOnlyCredentials
 
 from DIRAC.Resources.Storage.S3.Methods import CHECKSUM_HEADER
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
-
-#: S3's largest single upload: a form cannot carry more
-MAX_POST_BYTES = 5 * 1024**3
+from DIRAC.Resources.Storage.S3.TransferSettings import MAX_SINGLE_PUT
 
 
 def postPolicy(settings: S3Settings, key: str, checksum: str, expiration: int, maxSize: int) -> dict:
@@ -43,9 +41,11 @@ def presignPost(
     key: str,
     checksum: str,
     expiration: int,
-    maxSize: int = MAX_POST_BYTES,
+    maxSize: int = MAX_SINGLE_PUT,
 ) -> dict:
     """``{"url", "fields"}``: a form that uploads at most ``maxSize`` bytes to ``key`` with ``checksum``.
+
+    ``maxSize`` defaults to S3's largest single upload (5 GiB): a form cannot carry more.
 
     ``credentials``: the SE's signing credentials (``Credentials.signingCredentials``); a
     session token, when there is one, goes into the fields and the policy.

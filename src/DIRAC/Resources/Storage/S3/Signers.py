@@ -118,6 +118,11 @@ class DirectSigner:
         return S_OK((url, headers, list(keys), {}))
 
 
+def _gatewayRefusal(reason: str) -> dict:
+    """S_ERROR for one URL the gateway would not sign: EACCES when it names a permission, EIO otherwise."""
+    return S_ERROR(DErrno.EACCES if "permission" in reason else DErrno.EIO, f"S3Gateway: {reason}")
+
+
 def _presentedProxy() -> str:
     """The proxy file this process presents to the gateway now ('' when none)."""
     return str(getProxyLocation() or "")
@@ -203,9 +208,7 @@ class GatewaySigner:
                 elif url in result["Value"]["Successful"]:
                     answers[lfn] = S_OK((result["Value"]["Successful"][url], headers))
                 else:
-                    reason = result["Value"]["Failed"].get(url, "no answer for this URL")
-                    errno = DErrno.EACCES if "permission" in reason else DErrno.EIO
-                    answers[lfn] = S_ERROR(errno, f"S3Gateway: {reason}")
+                    answers[lfn] = _gatewayRefusal(result["Value"]["Failed"].get(url, "no answer for this URL"))
         return S_OK(answers)
 
     def authorise(self, s3Method: str, lfn: str, key: str, params: dict | None = None) -> dict:
@@ -225,12 +228,8 @@ class GatewaySigner:
         if not result["OK"]:
             return S_ERROR(DErrno.ERPC, f"S3Gateway: {result['Message']}")
         answer = result["Value"]
-        refused = {
-            urls[url]: S_ERROR(DErrno.EACCES if "permission" in reason else DErrno.EIO, f"S3Gateway: {reason}")
-            for url, reason in answer["Failed"].items()
-            if url in urls
-        }
+        refused = {urls[url]: _gatewayRefusal(reason) for url, reason in answer["Failed"].items() if url in urls}
         allowed = [urls[url] for url in answer["Successful"] if url in urls]
         missing = [lfn for lfn in keys if lfn not in refused and lfn not in allowed]
-        refused.update(dict.fromkeys(missing, S_ERROR(DErrno.EIO, "S3Gateway: no answer for this URL")))
+        refused.update(dict.fromkeys(missing, _gatewayRefusal("no answer for this URL")))
         return S_OK((answer.get("URL", ""), answer.get("Headers", {}), allowed, refused))
