@@ -158,6 +158,26 @@ def test_alice_copies_her_file_between_two_buckets_through_the_gateway(site, act
     assert _stored(site, destination, lfn) == data
 
 
+def test_a_bulk_copy_asks_the_gateway_three_times_whatever_the_number_of_files(site, act, monkeypatch):
+    """The sources' HEADs, the copies and the destinations' HEADs are each asked for all files at once."""
+    from DIRAC.Resources.Storage.S3 import Signers
+
+    lfns = [_lfn(f"bulk{number}.dat") for number in range(6)]
+    items = {lfn: _putAndRegister(site, "MO-A", lfn, os.urandom(1000 + number)) for number, lfn in enumerate(lfns)}
+    asked: list[str] = []
+
+    class CountingRPC(Signers.RPCClient):
+        def __getattr__(self, name):
+            asked.append(name)
+            return super().__getattr__(name)
+
+    monkeypatch.setattr(Signers, "RPCClient", CountingRPC)
+    result = _copy("MO-A", "MO-B", items)
+    assert result == {lfn: {"OK": True, "Value": item["Size"]} for lfn, item in items.items()}, result
+    assert sorted(asked) == ["createPresignedUrl", "createPresignedUrl", "presignCopy"], asked
+    assert all(_stored(site, "MO-B", lfn) == _stored(site, "MO-A", lfn) for lfn in lfns)
+
+
 def test_a_big_file_is_copied_in_parts_through_the_gateway_on_moto_rclone_says_stream_it(site, act, pair):
     source, destination = pair
     lfn, data = _lfn("big.dat"), os.urandom(6 * MiB)
@@ -225,6 +245,8 @@ def test_a_refusal_reads_the_same_whether_or_not_the_source_is_there(site, act):
     assert answer["OK"] and not answer["Value"]["Successful"], answer
     reasons = {name: answer["Value"]["Failed"][url].replace(name, "NAME") for name, url in urls.items()}
     assert len(set(reasons.values())) == 1, reasons
+    for name in names:
+        _nothingAt(site, "MO-B", f"{private}/{name}")
 
 
 @pytest.mark.parametrize("who", ["alice-forged-admin", "alice-expired"])

@@ -86,7 +86,7 @@ def _failed(result: dict, errno: int, words: str) -> None:
 
 
 def test_only_two_s3_ses_of_one_service_signed_alike_can_copy(pair, moto_server, rclone_s3_server, tmp_path):
-    server, _source, _destination, source, destination = pair
+    server, _source, destinationBucket, source, destination = pair
     assert destination.canCopyServerSideFrom(source) and source.canCopyServerSideFrom(destination)
     assert not destination.canCopyServerSideFrom(_plugin("COPY-OTHER-KEY")), "another access key may not read"
     assert not destination.canCopyServerSideFrom(_plugin("COPY-KEYLESS")), "keys and gateway do not mix"
@@ -100,6 +100,7 @@ def test_only_two_s3_ses_of_one_service_signed_alike_can_copy(pair, moto_server,
     assert elsewhere.isok and not destination.canCopyServerSideFrom(elsewhere), "another S3 service"
     refused = destination.copyServerSide(elsewhere, {LFN: {"Size": 1, "Checksum": "00000001"}})
     _failed(refused[LFN], DErrno.EPROTONOSUPPORT, "not two SEs of one S3 service")
+    _nothingLeft(server, destinationBucket)
 
 
 # ---------------------------------------------------------------- copies
