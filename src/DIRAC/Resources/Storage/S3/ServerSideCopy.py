@@ -332,12 +332,22 @@ class ServerSideCopy:
         held = self._head("destination", lfn)
         if not held["OK"] and DErrno.cmpError(held, DErrno.ENOENT):
             return S_ERROR(DErrno.EIO, f"{self._what(lfn)}: {cause}; nothing is at the destination")
-        return self._verify(lfn, size, checksum, source, single, cause)
+        return self._verify(lfn, size, checksum, source, single, cause, held)
 
-    def _verify(self, lfn: str, size: int, checksum: str, source: StoredObject, single: bool, cause: str = "") -> dict:
+    def _verify(
+        self,
+        lfn: str,
+        size: int,
+        checksum: str,
+        source: StoredObject,
+        single: bool,
+        cause: str = "",
+        held: dict | None = None,
+    ) -> dict:
         """S_OK(size) when the destination holds the catalog's size and checksum and the pinned source's
-        bytes; otherwise the destination object is removed and S_ERROR says why."""
-        problem = self._problem(lfn, size, checksum, source, single)
+        bytes; otherwise the destination object is removed and S_ERROR says why. ``held``: the
+        destination's HEAD when it was just asked."""
+        problem = self._problem(lfn, size, checksum, source, single, held or self._head("destination", lfn))
         if not problem:
             return S_OK(size)
         removed = self.destination._removeFile(lfn, None)
@@ -345,9 +355,8 @@ class ServerSideCopy:
         because = f"{cause}, then " if cause else ""
         return S_ERROR(DErrno.EBADCKS, f"{self._what(lfn)}: {because}{problem}; {outcome}")
 
-    def _problem(self, lfn: str, size: int, checksum: str, source: StoredObject, single: bool) -> str:
-        """'' when the copy is right, else what is wrong with it."""
-        held = self._head("destination", lfn)
+    def _problem(self, lfn: str, size: int, checksum: str, source: StoredObject, single: bool, held: dict) -> str:
+        """'' when the copy (``held``: its HEAD) is right, else what is wrong with it."""
         if not held["OK"]:
             return f"the copy cannot be checked ({held['Message']})"
         copy: StoredObject = held["Value"]
