@@ -36,7 +36,7 @@ from DIRAC.Core.Utilities.Adler import compareAdler
 from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import S3Response
-from DIRAC.Resources.Storage.S3.Methods import checkChecksum, completionBody
+from DIRAC.Resources.Storage.S3.Methods import checkChecksum
 from DIRAC.Resources.Storage.S3.Parts import planParts
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE
 from DIRAC.Resources.Storage.S3Storage import CHECKSUM_METADATA, S3Storage, _findText, _isPrepared, _parseXML
@@ -285,7 +285,8 @@ class ServerSideCopy:
     def _copyInParts(self, lfn: str, size: int, checksum: str, source: StoredObject) -> dict:
         if size > MAX_OBJECT_SIZE:
             return S_ERROR(DErrno.EFBIG, f"{self._what(lfn)}: {size} bytes, over S3's 5 TiB; nothing copied")
-        started = self._startUpload(lfn, checksum)
+        self.destination._abortEarlierUploads(lfn)  # what a killed earlier copy of this file left open
+        started = self.destination._startMultipartUpload(lfn, checksum)
         if not started["OK"]:
             return self._fail(lfn, started, "nothing copied")
         uploadId = started["Value"]
@@ -318,34 +319,11 @@ class ServerSideCopy:
             aborted = self.destination.abortMultipartUpload(lfn, uploadId)
             outcome = "the multipart upload was aborted" if aborted["OK"] else f"aborting failed: {aborted['Message']}"
             return self._fail(lfn, copied, outcome)
-        completed = self._completeUpload(lfn, uploadId, copied["Value"])
+        completed = self.destination._completeMultipartUpload(lfn, uploadId, copied["Value"])
         if not completed["OK"]:
             # the upload was aborted; an answer lost after the completion landed leaves an object: settle it
             return self._settle(lfn, size, checksum, source, False, f"completing failed ({completed['Message']})")
         return self._verify(lfn, size, checksum, source, single=False)
-
-    def _startUpload(self, lfn: str, checksum: str) -> dict:
-        """S_OK(UploadId) of a multipart upload at the destination whose object will carry ``checksum``."""
-        created = self.destination._send("create_multipart_upload", lfn, {"Checksum": checksum})
-        if not created["OK"]:
-            return created
-        if created["Value"].status != 200:
-            return self.destination._failure(created["Value"], lfn, "start a multipart upload of")
-        try:
-            uploadId = _findText(_parseXML(created["Value"].body), "UploadId")
-        except ElementTree.ParseError:
-            uploadId = ""
-        return S_OK(uploadId) if uploadId else S_ERROR(DErrno.EIO, "the server answered no UploadId")
-
-    def _completeUpload(self, lfn: str, uploadId: str, parts: list[dict]) -> dict:
-        """S_OK() once the upload is completed from ``parts``; otherwise S_ERROR, the upload aborted."""
-        upload = {"UploadId": uploadId}
-        completed = self.destination._send("complete_multipart_upload", lfn, upload, body=completionBody(parts))
-        # an error may come in a 200 after whitespace kept the connection open
-        if completed["OK"] and completed["Value"].status == 200 and b"<Error>" not in completed["Value"].body:
-            return S_OK()
-        self.destination.abortMultipartUpload(lfn, uploadId)
-        return completed if not completed["OK"] else self.destination._failure(completed["Value"], lfn, "complete")
 
     # ------------------------------------------------------------------ verification
 
