@@ -3,8 +3,8 @@
 A catalog and a gateway run as services with a test CA; the gateway holds the keys of two buckets
 on rclone (``RC-A``, ``RC-B``: rclone checks signatures) and two on moto (``MO-A``, ``MO-B``), and
 two more SEs on the bucket of ``MO-B``: ``MO-BANNED`` (write access banned) and ``MO-OTHER-KEY``
-(another access key). This process is a client
-without keys (alice or bob, group ``dirac_user``); its destination SEs copy in parts above 5 MiB.
+(another access key). This process is a client without keys (alice or bob, group ``dirac_user``);
+its destination SEs copy in parts above 5 MiB.
 Each test looks at the store itself (boto3 with the keys) to see what was copied, and every
 refusal ends by checking that nothing was left at the destination.
 """
