@@ -194,13 +194,13 @@ def copyStreamed(source: Any, destination: Any, items: Any) -> dict[str, dict]:
         return results
     contexts = source._prepare("getFile", dict.fromkeys(valid))
     if not contexts["OK"]:
-        reason = f"cannot read from SE {source.name}: {contexts['Message']}; {NOTHING_WRITTEN}"
-        return {**results, **dict.fromkeys(valid, S_ERROR(contexts.get("Errno", DErrno.EIO), reason))}
+        failure = reframe(contexts, f"cannot read from SE {source.name}", NOTHING_WRITTEN)
+        return {**results, **dict.fromkeys(valid, failure)}
 
     def copyOne(lfn: str, expected: tuple[int, str]) -> dict:
         context = contexts["Value"].get(lfn)
         if isinstance(context, dict) and context.get("OK") is False:
-            return _failed(context, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
+            return reframe(context, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
         return _copyFile(source, destination, lfn, *expected, context)
 
     # each answer travels whole in S_OK (runBulk keeps only the message of a failure)
@@ -214,19 +214,29 @@ def _workers(destination: Any) -> int:
     return max(1, int(getattr(destination, "maxWorkers", 1)))
 
 
-def _failed(result: dict, what: str, outcome: str = "") -> dict:
-    """``result``'s error with ``what`` in front (and ``outcome`` behind), its errno kept."""
-    message = f"{what}: {result['Message']}"
-    if outcome and outcome not in message:
-        message += f"; {outcome}"
-    return S_ERROR(result.get("Errno") or DErrno.EIO, message)
+def reframe(result: dict, before: str = "", after: str = "") -> dict:
+    """``result``'s error, its errno kept, with ``before`` in front and ``after`` behind its detail.
+
+    The detail is the message without the ``strerror ( errno : ...)`` frame ``S_ERROR`` put
+    around it, so that a reason passed up through several layers is framed once.
+    """
+    errno = result.get("Errno") or DErrno.EIO
+    detail = result["Message"]
+    frame = f"{DErrno.strerror(errno)} ( {errno} : "
+    if detail.startswith(frame) and detail.endswith(")"):
+        detail = detail[len(frame) : -1]
+    if before:
+        detail = f"{before}: {detail}"
+    if after and not detail.endswith(after):
+        detail = f"{detail}; {after}"
+    return S_ERROR(errno, detail)
 
 
 def _copyFile(source: Any, destination: Any, lfn: str, size: int, checksum: str, context: Any) -> dict:
     """Copy one file whose catalog entry says ``size`` bytes with adler32 ``checksum``."""
     opened = source._openCopySource(lfn, context)
     if not opened["OK"]:
-        return _failed(opened, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
+        return reframe(opened, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
     reader: CopySource = opened["Value"]
     try:
         if reader.size != size:
@@ -239,7 +249,7 @@ def _copyFile(source: Any, destination: Any, lfn: str, size: int, checksum: str,
             return S_ERROR(DErrno.EBADCKS, message)
         written = destination._writeCopy(lfn, reader, checksum)
         if not written["OK"]:
-            return _failed(written, f"streamed copy of {lfn} from SE {source.name} to SE {destination.name} failed")
+            return reframe(written, f"streamed copy of {lfn} from SE {source.name} to SE {destination.name} failed")
         return written
     finally:
         reader.close()
