@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 
 import pytest
@@ -13,6 +14,7 @@ from DIRAC.Resources.Storage.S3.HttpClient import TransferInterrupted
 from DIRAC.Resources.Storage.S3.Parts import sendParts
 from DIRAC.Resources.Storage.StreamedCopy import (
     BufferWriter,
+    ByteBudget,
     CopySource,
     FileRange,
     checkCopiedAdler,
@@ -182,3 +184,24 @@ def test_reframe_keeps_one_frame_and_the_errno():
     assert outer["Errno"] == DErrno.EEXIST
     assert outer["Message"].count("( 17 :") == 1
     assert outer["Message"].endswith("copy failed: the object exists; nothing was written)")
+
+
+def test_object_buffers_wait_for_the_budget():
+    budget = ByteBudget(10)
+    order = []
+    with budget.buffer(6) as first:
+        assert len(first) == 6
+
+        def second():
+            with budget.buffer(6):
+                order.append("second")
+
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        waiting.join(0.2)
+        assert waiting.is_alive(), "6 + 6 bytes are over the 10-byte budget: the second waits"
+        order.append("first released")
+    waiting.join(5)
+    assert order == ["first released", "second"]
+    with pytest.raises(ValueError, match="over the 10-byte budget"), budget.buffer(11):
+        pass
