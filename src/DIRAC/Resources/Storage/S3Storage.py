@@ -186,6 +186,8 @@ class S3Storage(StorageBase):
     _INPUT_PROTOCOLS = ["s3"]
     #: requests in flight per bulk call (option MaxWorkers): S3 is far away, small requests mostly wait
     DEFAULT_WORKERS = 64
+    STREAMED_COPY_SOURCE = True
+    STREAMED_COPY_DESTINATION = True
 
     def __init__(self, storageName: str, parameters: dict):
         parsed = parseS3Settings(storageName, parameters)
