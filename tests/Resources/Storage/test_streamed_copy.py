@@ -306,3 +306,14 @@ def test_a_plugin_without_the_seams_answers_eprotonosupport_before_any_request(s
         assert not result["OK"] and result["Errno"] == DErrno.EPROTONOSUPPORT, result
         assert f"Plain storage cannot be {role} in a stream" in result["Message"], result
     assertNothingLeft(stores, destination)
+
+
+def test_a_file_source_that_is_no_regular_file_is_refused_without_blocking(stores):
+    """A FIFO under the LFN (made by someone else in the SE's folder): refused, the open does not wait."""
+    source, destination = stores.file(), stores.s3("moto")
+    path = os.path.join(source.baseFolder, LFN.lstrip("/"))
+    os.makedirs(os.path.dirname(path))
+    os.mkfifo(path)
+    result = destination.copyStreamed(source, {LFN: {"Size": 0, "Checksum": "00000001"}})[LFN]
+    assert not result["OK"] and result["Errno"] == DErrno.EISDIR and "is not a file" in result["Message"], result
+    assertNothingLeft(stores, destination)
