@@ -317,3 +317,14 @@ def test_a_file_source_that_is_no_regular_file_is_refused_without_blocking(store
     result = destination.copyStreamed(source, {LFN: {"Size": 0, "Checksum": "00000001"}})[LFN]
     assert not result["OK"] and result["Errno"] == DErrno.EISDIR and "is not a file" in result["Message"], result
     assertNothingLeft(stores, destination)
+
+
+def test_a_multipart_copy_aborts_the_unfinished_upload_an_earlier_run_left(stores, tmp_path):
+    source, destination = stores.s3("rclone"), stores.s3("moto", **SMALL_PARTS)
+    items = put(source, tmp_path, os.urandom(BIG))
+    server, bucket = stores.buckets[destination.name]
+    orphan = server.client().create_multipart_upload(Bucket=bucket, Key=LFN.lstrip("/"))["UploadId"]
+    result = destination.copyStreamed(source, items)
+    assert result == {LFN: {"OK": True, "Value": BIG}}, result
+    assert orphan not in [upload["UploadId"] for upload in stores.unfinishedUploads(destination)]
+    assert stores.unfinishedUploads(destination) == []
