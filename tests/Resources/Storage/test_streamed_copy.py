@@ -289,7 +289,7 @@ def test_missing_source_fails_with_the_reason(stores):
     source, destination = stores.s3("rclone"), stores.s3("moto")
     result = destination.copyStreamed(source, {LFN: {"Size": 3, "Checksum": "024d0127"}})[LFN]
     assert not result["OK"] and result["Errno"] == DErrno.ENOENT, result
-    assert f"cannot read {LFN} from SE {source.name}" in result["Message"], result
+    assert result["Message"].count(f"{LFN} on SE {source.name}") == 1 and "NoSuchKey" in result["Message"], result
     assertNothingLeft(stores, destination)
 
 

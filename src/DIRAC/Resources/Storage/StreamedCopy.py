@@ -287,7 +287,8 @@ def _copyFile(source: Any, destination: Any, lfn: str, size: int, checksum: str,
     """Copy one file whose catalog entry says ``size`` bytes with adler32 ``checksum``."""
     opened = source._openCopySource(lfn, context)
     if not opened["OK"]:
-        return reframe(opened, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
+        named = f"{lfn} on SE {source.name}" in opened["Message"]  # the plugin's reason says what and where
+        return reframe(opened, "" if named else f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
     reader: CopySource = opened["Value"]
     try:
         if reader.size != size:
