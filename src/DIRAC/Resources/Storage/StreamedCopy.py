@@ -177,12 +177,17 @@ class CopySource:
         read = self.readInto(offset, length, BufferWriter(buffer, f"a buffer for {self.description}"))
         return S_OK(buffer) if read["OK"] else read
 
-    def close(self) -> None:
-        """Release what the source holds (an unread answer, an open file)."""
+    def releaseOpenAnswer(self) -> None:
+        """The whole-object answer the source was opened with will not be read (the copy goes
+        by ranges): release its connection now rather than when the copy ends."""
         with self._firstLock:
             first, self._first = self._first, None
         if first is not None:
             first.abandon()
+
+    def close(self) -> None:
+        """Release what the source holds (an unread answer, an open file)."""
+        self.releaseOpenAnswer()
         if self._onClose is not None:
             self._onClose()
             self._onClose = None
