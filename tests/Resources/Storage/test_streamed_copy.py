@@ -302,6 +302,8 @@ def test_a_plugin_without_the_seams_answers_eprotonosupport_before_any_request(s
         fromPlain = destination.copyStreamed(plain, items)[LFN]
         toPlain = plain.copyStreamed(source, items)[LFN]
         assert relay.requests == [], "nothing is read from a source that cannot be copied"
+    notAPlugin = destination.copyStreamed("not a plugin", items)[LFN]
+    assert notAPlugin["Errno"] == DErrno.EPROTONOSUPPORT and "str storage cannot be read" in notAPlugin["Message"]
     for result, role in ((fromPlain, "read"), (toPlain, "written")):
         assert not result["OK"] and result["Errno"] == DErrno.EPROTONOSUPPORT, result
         assert f"Plain storage cannot be {role} in a stream" in result["Message"], result

@@ -246,7 +246,8 @@ def copyStreamed(source: Any, destination: Any, items: Any) -> dict[str, dict]:
     sides = ((source, "STREAMED_COPY_SOURCE", "read"), (destination, "STREAMED_COPY_DESTINATION", "written"))
     for plugin, able, role in sides:
         if not getattr(plugin, able, False):
-            message = f"SE {plugin.name}: {plugin.pluginName} storage cannot be {role} in a stream; {NOTHING_WRITTEN}"
+            what = f"SE {getattr(plugin, 'name', '?')}: {getattr(plugin, 'pluginName', type(plugin).__name__)} storage"
+            message = f"{what} cannot be {role} in a stream; {NOTHING_WRITTEN}"
             return {**results, **dict.fromkeys(valid, S_ERROR(DErrno.EPROTONOSUPPORT, message))}
     contexts = source._prepare("getFile", dict.fromkeys(valid))
     if not contexts["OK"]:
