@@ -330,3 +330,16 @@ def test_a_multipart_copy_aborts_the_unfinished_upload_an_earlier_run_left(store
     assert result == {LFN: {"OK": True, "Value": BIG}}, result
     assert orphan not in [upload["UploadId"] for upload in stores.unfinishedUploads(destination)]
     assert stores.unfinishedUploads(destination) == []
+
+
+def test_an_object_over_five_tib_is_refused_before_any_write(stores):
+    """A sparse File source of 5 TiB + 1 byte: S3 cannot hold it, nothing is read or sent."""
+    source, destination = stores.file(), stores.s3("moto")
+    path = os.path.join(source.baseFolder, LFN.lstrip("/"))
+    os.makedirs(os.path.dirname(path))
+    size = 5 * 1024**4 + 1
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+    result = destination.copyStreamed(source, {LFN: {"Size": size, "Checksum": "00000001"}})[LFN]
+    assert not result["OK"] and result["Errno"] == DErrno.EFBIG and "over S3's 5 TiB" in result["Message"], result
+    assertNothingLeft(stores, destination)
