@@ -221,8 +221,8 @@ def test_source_overwritten_after_the_first_part_is_refused_by_its_etag(stores, 
         destination = stores.s3("rclone", PartWorkers=1, **SMALL_PARTS)
         items = put(source, tmp_path, os.urandom(BIG))
         server, bucket = stores.buckets[source.name]
-        # the second range's answer is held 1.5 s; meanwhile the object is replaced
-        held = relay.add(Fault("stall", method="GET", skip=2, seconds=1.5, after=0))
+        # the second range's answer is held 4 s, time enough to replace the object on a loaded machine
+        held = relay.add(Fault("stall", method="GET", skip=2, seconds=4, after=0))
         overwrite = threading.Thread(target=_overwriteOnceFired, args=(held, server, bucket, BIG))
         overwrite.start()
         try:
@@ -250,7 +250,7 @@ def test_file_source_changed_during_the_copy_is_caught(stores, tmp_path, rclone_
     with FaultRelay(rclone_s3_server.host, rclone_s3_server.port) as relay:
         destination = stores.s3("rclone", port=relay.port, PartWorkers=1, **SMALL_PARTS)
         items = put(source, tmp_path, os.urandom(BIG))
-        held = relay.add(Fault("stall", method="PUT", path="partNumber=1", seconds=1.0, after=0))
+        held = relay.add(Fault("stall", method="PUT", path="partNumber=1", seconds=2, after=0))
         path = os.path.join(source.baseFolder, LFN.lstrip("/"))
         writer = threading.Thread(target=_rewriteOnceFired, args=(held, path))
         writer.start()
