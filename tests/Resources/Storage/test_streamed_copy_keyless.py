@@ -173,15 +173,18 @@ def test_keyless_corrupt_source_leaves_nothing(site, relay_of, tmp_path):
         remove(site, lfn)
 
 
-def test_keyless_destination_that_exists_is_not_overwritten(site, relay_of, tmp_path):
-    """The gateway's PUT URL carries If-None-Match: * (moto enforces it): the other object stays."""
-    lfn = f"{HOME}/exists.dat"
-    items = putSource("GW-RCLONE", lfn, os.urandom(SMALL), tmp_path)
+@pytest.mark.parametrize("size", [SMALL, BIG], ids=["small", "multipart"])
+def test_keyless_destination_that_exists_is_not_overwritten(site, relay_of, tmp_path, size):
+    """The gateway's PUT and completion URLs carry If-None-Match: * (moto enforces it): the other object stays."""
+    lfn = f"{HOME}/exists-{size}.dat"
+    items = putSource("GW-RCLONE", lfn, os.urandom(size), tmp_path)
     site["stores"]["GW-MOTO"].client().put_object(Bucket=site["buckets"]["GW-MOTO"], Key=lfn.lstrip("/"), Body=b"x")
     try:
         result = plugin("GW-MOTO").copyStreamed(plugin("GW-RCLONE"), items)[lfn]
-        assert not result["OK"] and "nothing was written" in result["Message"], result
+        outcome = "nothing was written" if size == SMALL else "the multipart upload was aborted"
+        assert not result["OK"] and "exists already" in result["Message"] and outcome in result["Message"], result
         assert stored(site, "GW-MOTO", lfn) == b"x"
+        assert unfinished(site, "GW-MOTO") == []
     finally:
         remove(site, lfn)
 
