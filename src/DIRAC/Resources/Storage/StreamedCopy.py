@@ -155,9 +155,14 @@ class CopySource:
         self._firstLock = threading.Lock()  # parts are read by several threads
         self._onClose = onClose
 
-    def _open(self, offset: int, length: int) -> dict:
+    def _takeFirst(self) -> Any:
+        """The open whole-object answer, to one caller only (None once taken)."""
         with self._firstLock:
             first, self._first = self._first, None
+        return first
+
+    def _open(self, offset: int, length: int) -> dict:
+        first = self._takeFirst()
         if first is not None:
             if offset == 0 and length == self.size:
                 return S_OK(first)
@@ -180,8 +185,7 @@ class CopySource:
     def releaseOpenAnswer(self) -> None:
         """The whole-object answer the source was opened with will not be read (the copy goes
         by ranges): release its connection now rather than when the copy ends."""
-        with self._firstLock:
-            first, self._first = self._first, None
+        first = self._takeFirst()
         if first is not None:
             first.abandon()
 
