@@ -38,15 +38,31 @@ from DIRAC.Resources.Storage.S3.Methods import (
     OPERATIONS,
     WRITE_URL_SECONDS,
     buildRequest,
+    bytesContentMD5,
     canDeleteInBulk,
     completionBody,
     deleteObjectsBody,
 )
-from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, downloadParts, receiveBody, uploadParts
+from DIRAC.Resources.Storage.S3.Parts import (
+    ChecksummingReader,
+    downloadParts,
+    receiveBody,
+    sendParts,
+    uploadParts,
+)
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE, MiB
 from DIRAC.Resources.Storage.StorageBase import StorageBase
+from DIRAC.Resources.Storage.StreamedCopy import (
+    MAX_BUFFERED_OBJECT,
+    NOTHING_WRITTEN,
+    BufferWriter,
+    CopySource,
+    checkCopiedAdler,
+    objectBuffer,
+    reframe,
+)
 from DIRAC.Resources.Storage.Utilities import bulkResult, runBulk
 
 CHECKSUM_METADATA = "checksum"
@@ -170,6 +186,8 @@ class S3Storage(StorageBase):
     _INPUT_PROTOCOLS = ["s3"]
     #: requests in flight per bulk call (option MaxWorkers): S3 is far away, small requests mostly wait
     DEFAULT_WORKERS = 64
+    STREAMED_COPY_SOURCE = True
+    STREAMED_COPY_DESTINATION = True
 
     def __init__(self, storageName: str, parameters: dict):
         parsed = parseS3Settings(storageName, parameters)
@@ -373,22 +391,35 @@ class S3Storage(StorageBase):
         changed = S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
         if isinstance(context, tuple) and context[1][1].get(CHECKSUM_HEADER) != checksum:
             return changed
-        params = {"Checksum": checksum, "Size": size, "ContentMD5": md5}
         try:
-            sent = self._send("put_object", lfn, params, context, body=body)
+            put = self._sendPut(lfn, checksum, md5, size, body, context)
         finally:
             if streamed is not None:
                 streamed.close()
+        if not put["OK"]:
+            return put
+        landedNow = put["Value"]
+        if landedNow and streamed is not None:
+            if streamed.size != size or not compareAdler(streamed.hexdigest(), checksum):
+                self._removeFile(lfn, None)
+                return changed
+        return S_OK(size)
+
+    def _sendPut(self, lfn: str, checksum: str, md5: str, size: int, body: Any, context: Any = None) -> dict:
+        """One PUT pinning the checksum metadata, size and Content-MD5.
+
+        S_OK(True) when it was answered 200; S_OK(False) when our first attempt landed, its
+        answer was lost and If-None-Match refused the resend (the object holds these bytes).
+        """
+        params = {"Checksum": checksum, "Size": size, "ContentMD5": md5}
+        sent = self._send("put_object", lfn, params, context, body=body)
         if not sent["OK"]:
             return sent
         if sent["Value"].status == 412 and sent["Value"].attempts > 1 and self._holds(lfn, checksum, size):
-            return S_OK(size)  # our first attempt landed, its answer was lost; If-None-Match refused the resend
+            return S_OK(False)
         if sent["Value"].status != 200:
             return self._failure(sent["Value"], lfn, "upload")
-        if streamed is not None and (streamed.size != size or not compareAdler(streamed.hexdigest(), checksum)):
-            self._removeFile(lfn, None)
-            return changed
-        return S_OK(size)
+        return S_OK(True)
 
     def _holds(self, lfn: str, checksum: str, size: int) -> bool:
         """True when the object at ``lfn`` has ``size`` bytes and adler32 ``checksum``."""
@@ -603,6 +634,105 @@ class S3Storage(StorageBase):
                 return S_ERROR(DErrno.EIO, f"{lfn} on SE {self.name} changed while being downloaded")
             return self._failure(response, lfn, "download a part of")
         return sent
+
+    # ------------------------------------------------------------------ streamed copy seams
+
+    def _openCopySource(self, lfn: str, context: Any) -> dict:
+        """S_OK(CopySource) of ``lfn``: its GET is sent (streamed); every range read later is pinned
+        to the object it answered by its ETag (``If-Match``: a changed object answers 412)."""
+        sent = self._send("get_object", lfn, context=context, stream=True)
+        if not sent["OK"]:
+            return sent
+        response = sent["Value"]
+        if not response.ok:
+            return self._failure(response, lfn, "read")
+        metadata, etag = self._metadataFrom(response), response.headers.get("etag", "")
+
+        def fetchRange(offset: int, length: int) -> dict:
+            return self._getRange(lfn, offset, length, context, etag)
+
+        description = f"{lfn} on SE {self.name}"
+        retries = self.settings.transfer.retries
+        return S_OK(CopySource(description, metadata["Size"], metadata["Checksum"], fetchRange, retries, response))
+
+    def _writeCopy(self, lfn: str, source: CopySource, checksum: str) -> dict:
+        """Write a streamed copy's bytes; the object appears only once their adler32 is ``checksum``.
+
+        Up to the multipart threshold (and ``MAX_BUFFERED_OBJECT``) the object is read into
+        memory (within the process's ``OBJECT_BUFFER_BUDGET``), checked, and sent as one PUT
+        with its Content-MD5. Above it, a multipart upload (``_copyInParts``).
+        """
+        size, transfer = source.size, self.settings.transfer
+        if size > MAX_OBJECT_SIZE:
+            return S_ERROR(DErrno.EFBIG, f"{source.description} has {size} bytes, over S3's 5 TiB; {NOTHING_WRITTEN}")
+        if size > min(transfer.multipartThreshold, MAX_BUFFERED_OBJECT):
+            return self._copyInParts(lfn, source, checksum)
+        with objectBuffer(size) as buffer:
+            read = source.readInto(0, size, BufferWriter(buffer, f"a buffer for {source.description}"))
+            if not read["OK"]:
+                return reframe(read, after=NOTHING_WRITTEN)
+            matches = checkCopiedAdler(read["Value"], checksum, source)
+            if not matches["OK"]:
+                return reframe(matches, after=NOTHING_WRITTEN)
+            put = self._sendPut(lfn, checksum, bytesContentMD5(buffer), size, buffer)
+        return S_OK(size) if put["OK"] else reframe(put, after=NOTHING_WRITTEN)
+
+    def _copyInParts(self, lfn: str, source: CopySource, checksum: str) -> dict:
+        """S_OK(size) after a multipart upload of ``source`` whose object carries ``checksum``.
+
+        Each part is fetched from the source by range and sent, in parallel, each held in
+        memory once (at most part size x part workers: ``Parts.sendParts``); the upload is
+        completed only when the parts' combined adler32 is ``checksum``, and aborted on any
+        failure. Unfinished uploads an earlier run left for ``lfn`` are aborted first; a
+        completion whose answer was lost counts when the object holds the size and checksum.
+        """
+        size, transfer = source.size, self.settings.transfer
+        source.releaseOpenAnswer()
+        self._abortEarlierUploads(lfn)
+        created = self._send("create_multipart_upload", lfn, {"Checksum": checksum})
+        if not created["OK"]:
+            return reframe(created, after=NOTHING_WRITTEN)
+        if created["Value"].status != 200:
+            return reframe(self._failure(created["Value"], lfn, "start a multipart upload of"), after=NOTHING_WRITTEN)
+        try:
+            uploadId = _findText(_parseXML(created["Value"].body), "UploadId")
+        except ElementTree.ParseError:
+            uploadId = ""
+        if not uploadId:
+            return S_ERROR(DErrno.EIO, f"cannot start a multipart upload of {lfn} on SE {self.name}: no UploadId")
+
+        def aborted(failure: dict) -> dict:
+            gone = self.abortMultipartUpload(lfn, uploadId)
+            outcome = "the multipart upload was aborted" if gone["OK"] else f"aborting it failed: {gone['Message']}"
+            return reframe(failure, after=outcome)
+
+        def sendPart(number: int, data: bytes, md5: str) -> dict:
+            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), "ContentMD5": md5}
+            sent = self._send("upload_part", lfn, params, body=data)
+            if not sent["OK"]:
+                return sent
+            if sent["Value"].status != 200:
+                return self._failure(sent["Value"], lfn, f"upload part {number} of")
+            return S_OK(sent["Value"].headers.get("etag", ""))
+
+        uploaded = sendParts(size, transfer.partSize, source.readBytes, sendPart, transfer.partWorkers)
+        if not uploaded["OK"]:
+            return aborted(uploaded)
+        parts, adler = uploaded["Value"]
+        matches = checkCopiedAdler(adler, checksum, source)
+        if not matches["OK"]:
+            return aborted(matches)
+        body = "<CompleteMultipartUpload>{}</CompleteMultipartUpload>".format(
+            "".join(f"<Part><PartNumber>{p['PartNumber']}</PartNumber><ETag>{p['ETag']}</ETag></Part>" for p in parts)
+        ).encode()
+        completed = self._send("complete_multipart_upload", lfn, {"UploadId": uploadId}, body=body)
+        if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
+            if self._holds(lfn, checksum, size):
+                return S_OK(size)  # it was completed, its answer was lost
+            return aborted(
+                completed if not completed["OK"] else self._failure(completed["Value"], lfn, "complete upload of")
+            )
+        return S_OK(size)
 
     def _removeFile(self, lfn: str, context: Any) -> dict:
         sent = self._send("delete_object", lfn, context=context)

@@ -23,6 +23,7 @@ from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
+from DIRAC.Resources.Storage import StreamedCopy
 from DIRAC.Resources.Storage.Utilities import (
     DEFAULT_MAX_WORKERS,
     bulkResult,
@@ -63,6 +64,9 @@ class StorageBase:
     MANDATORY_PARAMETERS: tuple[str, ...] = ("Path",)
     #: items of one bulk call handled at once unless the protocol section sets MaxWorkers
     DEFAULT_WORKERS = DEFAULT_MAX_WORKERS
+    #: the plugin implements a side of the streamed copy: ``_openCopySource`` / ``_writeCopy``
+    STREAMED_COPY_SOURCE = False
+    STREAMED_COPY_DESTINATION = False
 
     def __init__(self, storageName: str, parameters: dict):
         self.name = storageName
@@ -331,6 +335,17 @@ class StorageBase:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(partial)
 
+    def copyStreamed(self, source: StorageBase, items: dict) -> dict[str, dict]:
+        """Copy files from plugin ``source`` into this storage, streamed: no local file, bounded memory.
+
+        ``items`` is ``{lfn: {'Size': int, 'Checksum': adler32 hex}}``, the catalog's values.
+        Answers ``{lfn: S_OK(size) | S_ERROR}``. The adler32 of the bytes is computed on the
+        way and compared with the catalog's before the copy is made visible here; a failure
+        leaves nothing here. ``EPROTONOSUPPORT``: one of the two plugins cannot stream (the
+        caller falls back to a local copy). See ``StreamedCopy``.
+        """
+        return StreamedCopy.copyStreamed(source, self, items)
+
     # ------------------------------------------------------------------ directories
 
     def isDirectory(self, path: Any) -> dict:
@@ -540,6 +555,18 @@ class StorageBase:
         raise NotImplementedError
 
     def _removeFile(self, lfn: str, context: Any) -> dict:
+        raise NotImplementedError
+
+    def _openCopySource(self, lfn: str, context: Any) -> dict:
+        """S_OK(StreamedCopy.CopySource) to read ``lfn`` in a streamed copy (when ``STREAMED_COPY_SOURCE``)."""
+        raise NotImplementedError
+
+    def _writeCopy(self, lfn: str, source: StreamedCopy.CopySource, checksum: str) -> dict:
+        """S_OK(size) once ``source``'s bytes, adler32 ``checksum``, are at ``lfn``.
+
+        For a plugin with ``STREAMED_COPY_DESTINATION``. Nothing may become visible at ``lfn``
+        before the checksum matched; a failure leaves nothing.
+        """
         raise NotImplementedError
 
     def _removeFiles(self, lfns: list[str], context: Any) -> dict[str, dict]:

@@ -208,3 +208,35 @@ def downloadParts(
 
     result = _runParts(planParts(size, partSize), movePart, workers)
     return S_OK(_combine(result["Value"])) if result["OK"] else result
+
+
+def sendParts(
+    size: int,
+    partSize: int,
+    readPart: Callable[[int, int], dict],
+    sendPart: Callable[[int, bytes, str], dict],
+    workers: int,
+) -> dict:
+    """Fetch each part once and send it: a multipart upload fed by another storage (a streamed copy).
+
+    ``readPart(offset, length) -> S_OK(bytes-like of that length)``; ``sendPart(partNumber,
+    data, contentMD5) -> S_OK(etag)`` as for ``uploadParts``: the part's MD5 and adler32 are
+    computed on the bytes fetched. At most ``workers`` parts (and the process-wide budget)
+    are held in memory at once. S_OK(([{'PartNumber', 'ETag'}], adler32 int)).
+    """
+
+    def movePart(number: int, offset: int, length: int) -> dict:
+        read = readPart(offset, length)
+        if not read["OK"]:
+            return read
+        data = read["Value"]
+        sent = sendPart(number, data, bytesContentMD5(data))
+        if not sent["OK"]:
+            return sent
+        return S_OK(({"PartNumber": number, "ETag": sent["Value"]}, zlib.adler32(data), length))
+
+    result = _runParts(planParts(size, partSize), movePart, workers)
+    if not result["OK"]:
+        return result
+    parts = [part for part, _adler, _length in result["Value"]]
+    return S_OK((parts, _combine([(adler, length) for _part, adler, length in result["Value"]])))
