@@ -39,6 +39,7 @@ from DIRAC.Resources.Storage.S3.Methods import (
     WRITE_URL_SECONDS,
     buildRequest,
     canDeleteInBulk,
+    completionBody,
     deleteObjectsBody,
 )
 from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, downloadParts, receiveBody, uploadParts
@@ -416,17 +417,10 @@ class S3Storage(StorageBase):
         if upfront is False:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
         self._abortEarlierUploads(lfn)
-        created = self._send("create_multipart_upload", lfn, {"Checksum": upfront})
-        if not created["OK"]:
-            return created
-        if created["Value"].status != 200:
-            return self._failure(created["Value"], lfn, "start a multipart upload of")
-        try:
-            uploadId = _findText(_parseXML(created["Value"].body), "UploadId")
-        except ElementTree.ParseError:
-            uploadId = ""
-        if not uploadId:
-            return S_ERROR(DErrno.EIO, f"cannot start a multipart upload of {lfn} on SE {self.name}: no UploadId")
+        started = self._startMultipartUpload(lfn, upfront)
+        if not started["OK"]:
+            return started
+        uploadId = started["Value"]
         abort = {"UploadId": uploadId}
 
         def sendPart(number: int, data: bytes, md5: str) -> dict:
@@ -444,17 +438,50 @@ class S3Storage(StorageBase):
             self._send("abort_multipart_upload", lfn, abort)
             return uploaded
         parts, adler = uploaded["Value"]
-        body = "<CompleteMultipartUpload>{}</CompleteMultipartUpload>".format(
-            "".join(f"<Part><PartNumber>{p['PartNumber']}</PartNumber><ETag>{p['ETag']}</ETag></Part>" for p in parts)
-        ).encode()
         if not compareAdler(upfront, intAdlerToHex(adler)):
             self._send("abort_multipart_upload", lfn, abort)
             return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
-        completed = self._send("complete_multipart_upload", lfn, abort, body=body)
+        completed = self._completeMultipartUpload(lfn, uploadId, parts)
+        return S_OK(size) if completed["OK"] else completed
+
+    def _startMultipartUpload(self, lfn: str, checksum: str) -> dict:
+        """S_OK(UploadId) of a new multipart upload of ``lfn`` whose object will carry ``checksum``."""
+        created = self._send("create_multipart_upload", lfn, {"Checksum": checksum})
+        if not created["OK"]:
+            return created
+        if created["Value"].status != 200:
+            return self._failure(created["Value"], lfn, "start a multipart upload of")
+        try:
+            uploadId = _findText(_parseXML(created["Value"].body), "UploadId")
+        except ElementTree.ParseError:
+            uploadId = ""
+        if not uploadId:
+            return S_ERROR(DErrno.EIO, f"cannot start a multipart upload of {lfn} on SE {self.name}: no UploadId")
+        return S_OK(uploadId)
+
+    def _completeMultipartUpload(self, lfn: str, uploadId: str, parts: list[dict]) -> dict:
+        """S_OK() once the upload is completed from ``[{'PartNumber', 'ETag'}]``; else S_ERROR, the upload aborted."""
+        abort = {"UploadId": uploadId}
+        completed = self._send("complete_multipart_upload", lfn, abort, body=completionBody(parts))
         if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
             self._send("abort_multipart_upload", lfn, abort)
             return completed if not completed["OK"] else self._failure(completed["Value"], lfn, "complete upload of")
-        return S_OK(size)
+        return S_OK()
+
+    # ------------------------------------------------------------------ server-side copy (S3/ServerSideCopy)
+
+    def canCopyServerSideFrom(self, source: StorageBase) -> bool:
+        """True when ``source`` is an S3 SE on this one's S3 service that the same keys (or the gateway) reach."""
+        from DIRAC.Resources.Storage.S3.ServerSideCopy import canCopy  # imports this module
+
+        return canCopy(self, source)
+
+    def copyServerSide(self, source: S3Storage, items: dict) -> dict[str, dict]:
+        """{lfn: S_OK(size) or S_ERROR}: copy each ``{lfn: {'Size', 'Checksum'}}`` from ``source`` into
+        this SE inside the S3 service, no byte through the client (``S3/ServerSideCopy``)."""
+        from DIRAC.Resources.Storage.S3.ServerSideCopy import ServerSideCopy  # imports this module
+
+        return ServerSideCopy(self, source).copy(items)
 
     # ------------------------------------------------------------------ unfinished multipart uploads
 
