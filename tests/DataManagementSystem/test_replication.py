@@ -344,4 +344,3 @@ def test_no_direct_way_falls_back_to_the_local_copy_and_local_cache_skips_the_di
     done, failed = _result(ways.dm(S3_B=seam).replicateAndRegister(other, "S3-B", localCache=str(ways.tmp / "c")))
     assert done[other]["transfer"] == LOCAL and seam.copies == ["S3-A"], "localCache: no direct way is tried"
     ways.assertAgreement()
-
