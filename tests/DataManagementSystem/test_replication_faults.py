@@ -184,3 +184,24 @@ def test_a_server_side_copy_in_parts_killed_mid_way_then_run_again(moto_server, 
             _replicateUntilDone(site, SERVER_SIDE)
         finally:
             site.db.close()
+
+
+def _bytesThrough(relay) -> int:
+    return sum(sum(relay.bytesForwarded(number)) for number in range(1, relay.connections + 1))
+
+
+def test_a_server_side_copy_moves_no_byte_through_the_client(site, dirac_cfg):
+    """Everything between this client and the S3 service passes the relay: a copy sends requests, not the file."""
+    size = 2 * MIB5 + 10 if site.server.name == "moto" else MIB5  # moto copies in parts, rclone in one CopyObject
+    _result(site.dm().putAndRegister(LFN, site.file("big.dat", size=size), "S3-A"))
+    before = _bytesThrough(site.relay)
+    done, failed = _result(site.dm().replicateAndRegister(LFN, "S3-B"))
+    assert done[LFN]["transfer"] == SERVER_SIDE, failed
+    assert _bytesThrough(site.relay) - before < 100_000 < size
+    _streamedThrough(site, dirac_cfg, "S3-A")
+    before = _bytesThrough(site.relay)
+    _result(site.dm().removeReplica("S3-B", LFN))
+    done, failed = _result(site.dm().replicateAndRegister(LFN, "S3-B"))
+    assert done[LFN]["transfer"] == STREAMED, failed
+    assert _bytesThrough(site.relay) - before > size, "a streamed copy reads the source through this client"
+    site.assertAgreement()
