@@ -17,7 +17,7 @@ import pytest
 from catalog_fixtures import client_environment, systems_cfg
 from DIRAC.DataManagementSystem.Client.DataManager import DataManager
 from DIRAC.DataManagementSystem.DB.FileCatalogDB import FileCatalogDB
-from DIRAC.Resources.Storage.CopyWays import STREAMED
+from DIRAC.Resources.Storage.CopyWays import SERVER_SIDE, STREAMED
 from rpc_fixtures import ServiceLauncher, free_port, service_cfg
 from s3_fixtures import file_se_cfg, merge_cfg, s3_se_cfg
 
@@ -75,11 +75,12 @@ def _assertAgreement(buckets: dict, fileRoot: Path, dbFile: Path) -> None:
 @pytest.mark.parametrize(
     ("destSE", "size", "way"),
     [
+        ("S3-K2", 70000, SERVER_SIDE),
         ("S3-K2", MIB5 + 999, STREAMED),  # rclone cannot copy parts: streamed through the gateway's URLs
         ("S3-M", 70000, STREAMED),
         ("FILE-A", MIB5 + 999, STREAMED),
     ],
-    ids=["one-service-in-parts", "two-services", "s3-to-file"],
+    ids=["one-service", "one-service-in-parts", "two-services", "s3-to-file"],
 )
 def test_keyless_replication_takes_each_way_through_the_gateway(keyless, destSE, size, way):
     buckets, fileRoot, dbFile = keyless
