@@ -147,6 +147,12 @@ class S3GatewayHandler(RequestHandler):
             return S_ERROR(
                 DErrno.EINVAL, f"{s3_method} binds its body: presignDeleteObjects signs it, createPresignedUrl does not"
             )
+        if operation.copiesSource:  # here only the destination would be checked: any source could be read
+            return S_ERROR(
+                DErrno.EINVAL,
+                f"{s3_method} copies a source: presignCopy signs it once the catalog allows reading the source; "
+                "createPresignedUrl does not",
+            )
         lifetime = self._lifetime(s3_method, expiration)
         if not lifetime["OK"]:
             return lifetime
