@@ -292,10 +292,11 @@ def test_a_copy_whose_answer_was_lost_is_checked_and_registered(ways):
     ways.assertAgreement()
 
 
-def test_a_copy_reported_good_but_wrong_at_the_destination_is_removed(ways):
+def test_a_failed_copy_that_left_a_wrong_object_gets_it_removed(ways):
+    """A way that failed without cleaning up: the DataManager finds the wrong object and removes it."""
     ways.put(LFN, "S3-A")
-    ok = {"OK": True, "Value": {"Size": 70000, "Way": STREAMED}}
-    seam = SeamSE("S3-B", _putThenAnswer(ways, ok, data=ways.file("short.dat", 100)))
+    broken = {**S_ERROR(DErrno.EIO, "the connection broke"), "Way": STREAMED}
+    seam = SeamSE("S3-B", _putThenAnswer(ways, broken, data=ways.file("short.dat", 100)))
     done, failed = _result(ways.dm(S3_B=seam).replicateAndRegister(LFN, "S3-B"))
     assert LFN not in done and "has size 100" in failed[LFN] and "was removed; nothing registered" in failed[LFN]
     ways.assertAgreement()
