@@ -1,15 +1,17 @@
 """Server-side copies signed by the S3 gateway, as a client without keys and as an attacker sees them.
 
 A catalog and a gateway run as services with a test CA; the gateway holds the keys of two buckets
-on rclone (``RC-A``, ``RC-B``: rclone checks signatures) and three on moto (``MO-A``, ``MO-B``,
-and ``MO-BANNED``, the bucket of ``MO-B`` with write access banned). This process is a client
-without keys (alice or bob, group ``dirac_user``); its destination SEs copy in parts above 5 MiB.
+on rclone (``RC-A``, ``RC-B``: rclone checks signatures) and two on moto (``MO-A``, ``MO-B``), and
+two more SEs on the bucket of ``MO-B``: ``MO-BANNED`` (write access banned) and ``MO-OTHER-KEY``
+(another access key). This process is a client without keys (alice or bob, group ``dirac_user``);
+its destination SEs copy in parts above 5 MiB.
 Each test looks at the store itself (boto3 with the keys) to see what was copied, and every
 refusal ends by checking that nothing was left at the destination.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import uuid
@@ -51,11 +53,12 @@ def site(test_ca, rclone_s3_server, moto_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("gateway-copy")
     stores = {name: (rclone_s3_server, rclone_s3_server.make_bucket()) for name in ("RC-A", "RC-B")}
     stores.update({name: (moto_server, moto_server.make_bucket()) for name in ("MO-A", "MO-B")})
-    stores["MO-BANNED"] = stores["MO-B"]
+    stores["MO-BANNED"] = stores["MO-OTHER-KEY"] = stores["MO-B"]
     catalogPort, gatewayPort = free_port(), free_port()
     options = {"Services/S3Gateway/AuditFile": str(folder / "audit.jsonl")}
     systems = systems_cfg(folder, catalogPort, [gatewayPort], options, facade=True)
     serverSEs = [s3_se_cfg(name, server, bucket) for name, (server, bucket) in stores.items()]
+    serverSEs.append(s3_se_cfg("MO-OTHER-KEY", moto_server, stores["MO-B"][1], Aws_access_key_id="another-key"))
     clientSEs = [s3_se_cfg(name, server, bucket, with_keys=False, **PARTS) for name, (server, bucket) in stores.items()]
     serverCfg, clientCfg = folder / "server.cfg", folder / "client.cfg"
     serverCfg.write_text(service_cfg(test_ca, {}, extra=merge_cfg(systems, *serverSEs, BANNED)))
@@ -156,6 +159,50 @@ def test_alice_copies_her_file_between_two_buckets_through_the_gateway(site, act
     entry = _putAndRegister(site, source, lfn, data)
     assert _copy(source, destination, {lfn: entry}) == {lfn: {"OK": True, "Value": len(data)}}
     assert _stored(site, destination, lfn) == data
+    lines = (site["folder"] / "audit.jsonl").read_text().splitlines()
+    copies = [
+        record for record in map(json.loads, lines) if record.get("lfn") == lfn and record["method"] == "copy_object"
+    ]
+    assert [(r["se"], r["source"], r["granted"], r["expiration"]) for r in copies] == [(destination, source, True, 600)]
+
+
+def test_a_source_changed_after_the_clients_head_is_not_signed(site, act, monkeypatch):
+    """The client saw one ETag; the source is overwritten before the gateway looks: no URL, nothing copied."""
+    lfn, data = _lfn("changing.dat"), os.urandom(3000)
+    entry = _putAndRegister(site, "RC-A", lfn, data)
+    server, bucket = site["stores"]["RC-A"]
+    plugin = StorageElement("RC-B").storages[0]
+    authorise = plugin.signer.authoriseCopies
+
+    def changing(s3Method, sourceSE, items):
+        head = server.client().head_object(Bucket=bucket, Key=lfn[1:])
+        server.client().put_object(Bucket=bucket, Key=lfn[1:], Body=data[::-1], Metadata=head["Metadata"])
+        return authorise(s3Method, sourceSE, items)
+
+    monkeypatch.setattr(plugin.signer, "authoriseCopies", changing)
+    result = plugin.copyServerSide(StorageElement("RC-A").storages[0], {lfn: entry})[lfn]
+    assert not result["OK"] and "it changed since the caller looked" in result["Message"], result
+    _nothingAt(site, "RC-B", lfn)
+
+
+def test_a_bulk_copy_asks_the_gateway_three_times_whatever_the_number_of_files(site, act, monkeypatch):
+    """The sources' HEADs, the copies and the destinations' HEADs are each asked for all files at once."""
+    from DIRAC.Resources.Storage.S3 import Signers
+
+    lfns = [_lfn(f"bulk{number}.dat") for number in range(6)]
+    items = {lfn: _putAndRegister(site, "MO-A", lfn, os.urandom(1000 + number)) for number, lfn in enumerate(lfns)}
+    asked: list[str] = []
+
+    class CountingRPC(Signers.RPCClient):
+        def __getattr__(self, name):
+            asked.append(name)
+            return super().__getattr__(name)
+
+    monkeypatch.setattr(Signers, "RPCClient", CountingRPC)
+    result = _copy("MO-A", "MO-B", items)
+    assert result == {lfn: {"OK": True, "Value": item["Size"]} for lfn, item in items.items()}, result
+    assert sorted(asked) == ["createPresignedUrl", "createPresignedUrl", "presignCopy"], asked
+    assert all(_stored(site, "MO-B", lfn) == _stored(site, "MO-A", lfn) for lfn in lfns)
 
 
 def test_a_big_file_is_copied_in_parts_through_the_gateway_on_moto_rclone_says_stream_it(site, act, pair):
@@ -225,6 +272,8 @@ def test_a_refusal_reads_the_same_whether_or_not_the_source_is_there(site, act):
     assert answer["OK"] and not answer["Value"]["Successful"], answer
     reasons = {name: answer["Value"]["Failed"][url].replace(name, "NAME") for name, url in urls.items()}
     assert len(set(reasons.values())) == 1, reasons
+    for name in names:
+        _nothingAt(site, "MO-B", f"{private}/{name}")
 
 
 @pytest.mark.parametrize("who", ["alice-forged-admin", "alice-expired"])
@@ -252,6 +301,15 @@ def test_the_gateway_signs_only_the_etag_it_sees_and_names_the_source_itself(sit
     wrongMethod = gateway.presignCopy("MO-B", "MO-A", "put_object", {url: {}}, 600)
     assert not wrongMethod["OK"] and "signs copy_object and upload_part_copy" in wrongMethod["Message"]
     _nothingAt(site, "MO-B", lfn)
+
+
+def test_a_gateway_signing_the_ses_with_other_keys_makes_the_client_stream(site, act):
+    """Both SEs look alike to the client (one service, no keys); the gateway holds different keys
+    for them: the whole call is refused and the copy answers EPROTONOSUPPORT, nothing left."""
+    lfn = _lfn("other-key.dat")
+    entry = _putAndRegister(site, "MO-A", lfn, b"signed by other keys")
+    _failed(_copy("MO-A", "MO-OTHER-KEY", {lfn: entry})[lfn], DErrno.EPROTONOSUPPORT, "not on one S3 service")
+    _nothingAt(site, "MO-OTHER-KEY", lfn)
 
 
 def test_no_copy_between_services_nor_into_a_banned_se(site, act):

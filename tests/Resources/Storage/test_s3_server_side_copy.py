@@ -32,6 +32,7 @@ def pair(s3_server, dirac_cfg):
         merge_cfg(
             s3_se_cfg("COPY-SRC", s3_server, source),
             s3_se_cfg("COPY-DST", s3_server, destination, **PARTS),
+            s3_se_cfg("COPY-DST-WHOLE", s3_server, destination),
             s3_se_cfg("COPY-OTHER-KEY", s3_server, destination, Aws_access_key_id="another-key"),
             s3_se_cfg("COPY-KEYLESS", s3_server, destination, with_keys=False),
         )
@@ -86,7 +87,7 @@ def _failed(result: dict, errno: int, words: str) -> None:
 
 
 def test_only_two_s3_ses_of_one_service_signed_alike_can_copy(pair, moto_server, rclone_s3_server, tmp_path):
-    server, _source, _destination, source, destination = pair
+    server, _source, destinationBucket, source, destination = pair
     assert destination.canCopyServerSideFrom(source) and source.canCopyServerSideFrom(destination)
     assert not destination.canCopyServerSideFrom(_plugin("COPY-OTHER-KEY")), "another access key may not read"
     assert not destination.canCopyServerSideFrom(_plugin("COPY-KEYLESS")), "keys and gateway do not mix"
@@ -100,6 +101,7 @@ def test_only_two_s3_ses_of_one_service_signed_alike_can_copy(pair, moto_server,
     assert elsewhere.isok and not destination.canCopyServerSideFrom(elsewhere), "another S3 service"
     refused = destination.copyServerSide(elsewhere, {LFN: {"Size": 1, "Checksum": "00000001"}})
     _failed(refused[LFN], DErrno.EPROTONOSUPPORT, "not two SEs of one S3 service")
+    _nothingLeft(server, destinationBucket)
 
 
 # ---------------------------------------------------------------- copies
@@ -137,6 +139,28 @@ def test_a_big_file_is_copied_in_parts_on_moto_rclone_says_stream_it(pair):
     head = server.client().head_object(Bucket=destinationBucket, Key=LFN[1:])
     assert head["Metadata"]["checksum"] == stringAdler(data) and head["ETag"].endswith('-3"'), head["ETag"]
     assert not _openUploads(server, destinationBucket)
+
+
+def test_a_source_uploaded_in_parts_is_one_copy_below_the_threshold(pair):
+    """Its ETag is not the MD5 of its bytes: the copy is checked by the source's ETag staying the same."""
+    server, sourceBucket, destinationBucket, source, _destination = pair
+    data = os.urandom(6 * MiB)
+    client = server.client()
+    upload = client.create_multipart_upload(Bucket=sourceBucket, Key=LFN[1:], Metadata={"checksum": stringAdler(data)})
+    parts = []
+    for number, start in ((1, 0), (2, 5 * MiB)):
+        body = data[start : start + 5 * MiB]
+        sent = client.upload_part(
+            Bucket=sourceBucket, Key=LFN[1:], UploadId=upload["UploadId"], PartNumber=number, Body=body
+        )
+        parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+    client.complete_multipart_upload(
+        Bucket=sourceBucket, Key=LFN[1:], UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    whole = _plugin("COPY-DST-WHOLE")
+    result = whole.copyServerSide(source, {LFN: {"Size": len(data), "Checksum": stringAdler(data)}})
+    assert result == {LFN: {"OK": True, "Value": len(data)}}, result
+    assert _stored(server, destinationBucket, LFN) == data
 
 
 # ---------------------------------------------------------------- refusals before anything is copied
@@ -224,3 +248,22 @@ def test_a_source_changed_during_a_copy_in_parts_is_caught_on_moto(moto_server, 
     _failed(result, DErrno.EBADCKS, "the source changed during the copy")
     assert "the copy was removed" in result["Message"]
     _nothingLeft(moto_server, destinationBucket)
+
+
+def test_s3rver_copies_whole_files_and_parts(s3rver_server, dirac_cfg):
+    """s3rver (SigV4 checked) does CopyObject and UploadPartCopy with our signed headers."""
+    sourceBucket, destinationBucket = s3rver_server.make_bucket(), s3rver_server.make_bucket()
+    dirac_cfg(
+        merge_cfg(
+            s3_se_cfg("COPY-SRC", s3rver_server, sourceBucket),
+            s3_se_cfg("COPY-DST", s3rver_server, destinationBucket, **PARTS),
+        )
+    )
+    source, destination = _plugin("COPY-SRC"), _plugin("COPY-DST")
+    small, big = os.urandom(1000), os.urandom(6 * MiB)
+    items = {"/vo/copy/small b.dat": _put(s3rver_server, sourceBucket, "/vo/copy/small b.dat", small)}
+    items[LFN] = _put(s3rver_server, sourceBucket, LFN, big)
+    result = destination.copyServerSide(source, items)
+    assert result == {"/vo/copy/small b.dat": {"OK": True, "Value": 1000}, LFN: {"OK": True, "Value": 6 * MiB}}
+    assert _stored(s3rver_server, destinationBucket, "/vo/copy/small b.dat") == small
+    assert _stored(s3rver_server, destinationBucket, LFN) == big

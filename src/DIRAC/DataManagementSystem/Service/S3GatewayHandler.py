@@ -147,11 +147,10 @@ class S3GatewayHandler(RequestHandler):
             return S_ERROR(
                 DErrno.EINVAL, f"{s3_method} binds its body: presignDeleteObjects signs it, createPresignedUrl does not"
             )
-        if operation.copiesSource:  # here only the destination would be checked: any source could be read
+        if operation.copiesSource:
             return S_ERROR(
                 DErrno.EINVAL,
-                f"{s3_method} copies a source: presignCopy signs it once the catalog allows reading the source; "
-                "createPresignedUrl does not",
+                f"{s3_method} reads a source the gateway pins: presignCopy signs it, not createPresignedUrl",
             )
         lifetime = self._lifetime(s3_method, expiration)
         if not lifetime["OK"]:
