@@ -169,6 +169,8 @@ def test_write_urls_live_minutes():
         "complete_multipart_upload",
         "abort_multipart_upload",
         "delete_objects",
+        "copy_object",
+        "upload_part_copy",
     }
 
 

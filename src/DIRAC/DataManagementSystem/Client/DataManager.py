@@ -19,13 +19,17 @@ Consistency rules (the README's table of failures lists every outcome):
   never deleted, and when the catalog cannot tell, the object is kept and the
   reason says to run again. A re-run of a finished upload succeeds.
 * Replication reads the source, never changes it; the catalog only gains the new
-  replica once the destination copy was checked (also after a lost upload
-  answer). A copy that does not match the catalog is removed. S3 is not
-  third-party-copy capable, so ``s3`` is never a third-party protocol:
-  replication goes through a local file in a fresh temporary folder (under
-  ``localCache`` when given) whose adler32 is checked against the catalog before
-  the upload; the folder is always removed, and names its owner process so that
-  a later run removes it if that process was killed.
+  replica once the destination copy was checked against the catalog's size and
+  adler32 (also after a lost answer of the copy). A copy that does not match is
+  removed. S3 is not third-party-copy capable, so ``s3`` is never a third-party
+  protocol. The copy takes one of three ways per file: a server-side copy when
+  both SEs are on one S3 service (no byte through this client); else a streamed
+  copy (the source's reads feed the destination's write: no local file, bounded
+  memory); a local copy when ``localCache`` is given or neither direct way can
+  copy the file: a local file in a fresh temporary folder (under ``localCache``
+  when given) whose adler32 is checked against the catalog before the upload; the
+  folder is always removed, and names its owner process so that a later run
+  removes it if that process was killed.
 * Removal: storage first, then the catalog, so a catalog entry never points at
   nothing while a replica it lists could not be removed. A failed removal is
   checked: an object that is gone was removed.
@@ -55,7 +59,6 @@ from DIRAC.Resources.Storage.Utilities import checkLocalSource
 
 #: Protocols that can never be used for third-party copy (S3 cannot pull from another storage).
 NEVER_THIRD_PARTY = ("s3",)
-LOCAL_COPY = "local copy"
 RERUN_TO_UNREGISTER = "the replica is gone from storage but still registered: run the same command again"
 
 
@@ -408,11 +411,14 @@ class DataManager:
         """Copy file(s) to ``destSE`` from an existing replica and register the new replica.
 
         ``sourceSE`` restricts the source; ``destPath`` may only be the LFN's own
-        directory (a replica's path is its LFN). Without a usable third-party
-        protocol (always the case with S3) the copy goes through a local file;
-        see the module documentation. Successful:
-        ``{lfn: {'replicate': seconds, 'register': seconds, 'transfer': 'local copy'}}``;
-        an LFN already at ``destSE`` succeeds with nothing done.
+        directory (a replica's path is its LFN). The way, per file (see the module
+        documentation): a server-side copy when source and destination are on one S3
+        service, else a streamed copy; a local copy (through a file under
+        ``localCache``) when ``localCache`` is given or when neither direct way can
+        copy the file. Successful: ``{lfn: {'transfer': way, 'bytes': size,
+        'replicate': seconds of this file's copy, 'register': seconds}}`` with way
+        one of 'server-side copy', 'streamed copy', 'local copy'; an LFN already at
+        ``destSE`` succeeds with nothing done (way 'none: already there').
         """
         parsed = self._lfnsAndSE(lfn, destSE, "putFile")
         if not parsed["OK"]:
@@ -428,7 +434,7 @@ class DataManager:
         sources: dict[str, list[str]] = {}
         for name, ses in replicas.items():
             if destSE in ses:
-                successful[name] = {"replicate": 0.0, "register": 0.0, "transfer": "none: already there"}
+                successful[name] = {"transfer": "none: already there", "bytes": 0, "replicate": 0.0, "register": 0.0}
             elif sourceSE and sourceSE not in ses:
                 failed[name] = f"{name} has no replica at {sourceSE} (replicas: {', '.join(ses) or 'none'})"
             elif not ses:
@@ -439,12 +445,14 @@ class DataManager:
         if not pending:
             return _bulk(successful, failed)
 
-        self._logTransferMethod(destination, {se for name in pending for se in sources[name]})
-        start = time.monotonic()
-        copied, copyFailed = self.storage.copyThroughLocalFiles(
-            {name: sources[name] for name in pending}, destination, metadata, localCache
-        )
-        replicateTime = time.monotonic() - start
+        self._logTransferMethod(destination, {se for name in pending for se in sources[name]}, localCache)
+        copied, copyFailed, local = {}, {}, {name: sources[name] for name in pending}
+        if not localCache:
+            copied, copyFailed, local = self.storage.copyDirect(local, destination, metadata)
+        if local:
+            copiedLocally, localFailed = self.storage.copyThroughLocalFiles(local, destination, metadata, localCache)
+            copied.update(copiedLocally)
+            copyFailed.update(localFailed)
         failed.update(copyFailed)
 
         names = list(copied)
@@ -459,7 +467,8 @@ class DataManager:
         failed.update(notRegistered)
         failed.update(undecided)
         for name in registered:
-            successful[name] = {"replicate": replicateTime, "register": registerTime, "transfer": LOCAL_COPY}
+            successful[name] = {**copied[name], "register": registerTime}
+            self.log.info(f"Replicated by {copied[name]['transfer']}", f"{name} to {destSE}")
         return _bulk(successful, failed)
 
     def thirdPartyProtocols(self) -> list[str]:
@@ -475,22 +484,23 @@ class DataManager:
             )
         return [p for p in configured if p.lower() not in NEVER_THIRD_PARTY]
 
-    def _logTransferMethod(self, destination: StorageElement, sourceNames: set[str]) -> None:
-        """Negotiate third-party protocols per source and say why the local-copy path is taken."""
+    def _logTransferMethod(self, destination: StorageElement, sourceNames: set[str], localCache: str) -> None:
+        """Say which way the copies from each source take (third-party protocols are negotiated, never used)."""
         protocols = self.thirdPartyProtocols()
+        if localCache:
+            way = f"local copy through {localCache} (asked for with localCache)"
+        else:
+            way = (
+                "server-side copy where both are on one S3 service, else streamed copy; local copy only if neither can"
+            )
         for name in sorted(sourceNames):
             result = self.storage.storageElement(name)
             if not result["OK"]:
                 continue
             common = destination.negociateProtocolWithOtherSE(result["Value"], protocols=protocols)
             shared = common["Value"] if common["OK"] else []
-            if shared:
-                self.log.info(
-                    f"{name} -> {destination.name} share third-party protocols {shared}, but the storage "
-                    "layer has no third-party copy: going through a local copy"
-                )
-            else:
-                self.log.info(f"No third-party protocol between {name} and {destination.name}: local copy")
+            thirdParty = f"third-party protocols {shared} unused" if shared else "no third-party protocol"
+            self.log.info(f"{name} -> {destination.name}: {way} ({thirdParty}: no third-party copy here)")
 
     # ------------------------------------------------------------------ removal
 

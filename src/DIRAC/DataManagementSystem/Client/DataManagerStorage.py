@@ -12,6 +12,7 @@ import socket
 import stat
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -25,6 +26,12 @@ from DIRAC.Resources.Storage.Utilities import runBulk
 
 #: Parallel local-copy replications in one bulk call.
 REPLICATION_WORKERS = 8
+#: Direct (server-side or streamed) copies at once in this process, whatever the number of bulk calls:
+#: no local disk, and each file's memory is bounded, so this bounds the memory of all.
+DIRECT_COPY_WORKERS = 16
+_directCopySlots = threading.BoundedSemaphore(DIRECT_COPY_WORKERS)
+#: How ``replicateAndRegister`` names the way a file was copied.
+LOCAL_COPY = "local copy"
 #: Temporary replication folders: name prefix, owner marker inside, age after which an unmarked one is abandoned.
 TEMP_PREFIX = "dirac-replicate-"
 OWNER_FILE = ".owner"
@@ -150,13 +157,65 @@ class StorageOperations:
                 outcome[name] = S_ERROR(f"{checked['Message']}; the bad copy was deleted")
         return outcome
 
+    def copyDirect(
+        self, sources: dict[str, list[str]], destination: StorageElement, metadata: dict
+    ) -> tuple[dict, dict, dict]:
+        """Copy each LFN from its first usable source SE by a server-side or streamed copy, no local file.
+
+        Returns ``(copied, failed, local)``: ``{lfn: transfer}`` (see ``_transfer``),
+        ``{lfn: reason}``, and ``{lfn: [source SEs]}`` for the LFNs no direct way can
+        copy from those sources (for ``copyThroughLocalFiles``). Every copy is
+        checked at the destination against the catalog, whatever the copy answered.
+        """
+        outcomes, failed = runBulk(
+            sources.items(),
+            lambda name, seNames: self._copyDirectOne(name, seNames, destination, metadata[name]),
+            maxWorkers=DIRECT_COPY_WORKERS,
+        )
+        copied = {name: value for name, value in outcomes.items() if "transfer" in value}
+        local = {name: value["localSources"] for name, value in outcomes.items() if "localSources" in value}
+        return copied, failed, local
+
+    def _copyDirectOne(self, lfn: str, seNames: list[str], destination: StorageElement, meta: dict) -> dict:
+        """S_OK(transfer) from the first source that copies ``lfn``; S_OK({'localSources'}) when none can.
+
+        A source whose copy fails for real (after the copy's own clean-up and our
+        check of the destination) is followed by the next one.
+        """
+        items = {lfn: {"Size": meta.get("Size"), "Checksum": meta.get("Checksum")}}
+        problems: list[str] = []
+        cannot: list[str] = []
+        for seName in seNames:
+            source = self.storageElement(seName, "getFile")
+            start = time.monotonic()
+            with _directCopySlots:
+                answers = destination.copyFromSEPerFile(source["Value"], items) if source["OK"] else source
+            if not answers["OK"]:  # nothing was tried
+                problems.append(f"{seName}: {answers['Message']}; nothing copied")
+                continue
+            answer = answers["Value"][lfn]
+            if DErrno.cmpError(answer, DErrno.EPROTONOSUPPORT):
+                cannot.append(seName)
+                self.log.verbose("No direct copy, local copy instead", f"{lfn} from {seName}: {answer['Message']}")
+                continue
+            problem = "" if answer["OK"] else f"copy from {seName} failed: {answer['Message']}"
+            checked = self._checkCopy(destination, lfn, meta, problem)
+            if checked["OK"]:
+                way = answer["Value"]["Way"] if answer["OK"] else answer["Way"]  # a lost answer: the copy is there
+                return S_OK(_transfer(way, meta.get("Size") or 0, time.monotonic() - start))
+            problems.append(f"{seName}: {checked['Message']}")
+        if cannot:
+            return S_OK({"localSources": cannot})
+        return S_ERROR(DErrno.EIO, "no good copy: " + " | ".join(problems))
+
     def copyThroughLocalFiles(
         self, sources: dict[str, list[str]], destination: StorageElement, metadata: dict, localCache: str
     ) -> tuple[dict, dict]:
         """Copy each LFN via a local file in one fresh temporary folder, always removed at the end.
 
-        The folder names its owner process (``.owner``), so a later run removes it
-        when this process was killed before its own clean-up.
+        Returns ``({lfn: transfer}, {lfn: reason})``. The folder names its owner
+        process (``.owner``), so a later run removes it when this process was
+        killed before its own clean-up.
         """
         try:
             if localCache:
@@ -174,10 +233,14 @@ class StorageOperations:
             def copyOne(name: str, seNames: list[str]) -> dict:
                 folder = os.path.join(workdir, str(numbered[name]))
                 os.mkdir(folder)
+                start = time.monotonic()
                 try:
-                    return self._copyOne(name, seNames, destination, metadata[name], folder)
+                    copied = self._copyOne(name, seNames, destination, metadata[name], folder)
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
+                if not copied["OK"]:
+                    return copied
+                return S_OK(_transfer(LOCAL_COPY, metadata[name].get("Size") or 0, time.monotonic() - start))
 
             return runBulk(sources.items(), copyOne, maxWorkers=REPLICATION_WORKERS)
         finally:
@@ -208,15 +271,23 @@ class StorageOperations:
             return S_ERROR(DErrno.EIO, "no good source copy: " + " | ".join(problems) + "; nothing registered")
         put = returnSingleResult(destination.putFile({lfn: local}, sourceSize=meta.get("Size") or 0))
         unlink(local)
-        # Whatever the upload answered (its answer may be lost), the copy now at the destination decides.
+        return self._checkCopy(
+            destination, lfn, meta, "" if put["OK"] else f"upload to {destination.name} failed: {put['Message']}"
+        )
+
+    def _checkCopy(self, destination: StorageElement, lfn: str, meta: dict, problem: str) -> dict:
+        """S_OK when ``destination`` now holds the catalog's bytes of ``lfn``; else the copy is undone.
+
+        Whatever the copy answered (``problem``: '' when it said OK; its answer may
+        have been lost), the object now at the destination decides.
+        """
         kind, detail = self.inspect(destination, [lfn])[lfn]
         if kind == PRESENT and matches(detail, meta.get("Size"), meta.get("Checksum")):
             return S_OK(True)
-        problem = "" if put["OK"] else f"upload to {destination.name} failed: {put['Message']}"
         if kind == ABSENT:
             return S_ERROR(DErrno.EIO, f"{problem or detail}; nothing stored at {destination.name}; nothing registered")
         if kind == UNKNOWN:
-            message = f"{problem or 'the copy was sent'}; cannot check the copy at {destination.name}: {detail}"
+            message = f"{problem or 'the copy was made'}; cannot check the copy at {destination.name}: {detail}"
         else:
             message = (
                 f"the copy at {destination.name} has size {detail.get('Size')} and adler32 {detail.get('Checksum')}, "
@@ -230,8 +301,16 @@ class StorageOperations:
         leftover = self.removeObjects(destination, [lfn])
         if lfn in leftover:
             self.log.error("Dark data left after a failure", f"{lfn} at {destination.name}")
-            return S_ERROR(f"{message}; removing it failed too ({leftover[lfn]}): dark data left; nothing registered")
+            return S_ERROR(
+                f"{message}; removing it failed too ({leftover[lfn]}): dark data left at {destination.name}; "
+                "nothing registered: run the same command again, or dirac-dms-check-se"
+            )
         return S_ERROR(f"{message}; the half-made copy at {destination.name} was removed; nothing registered")
+
+
+def _transfer(way: str, size: int, seconds: float) -> dict:
+    """What ``replicateAndRegister`` reports of one copy: the way, the bytes and the seconds it took."""
+    return {"transfer": way, "bytes": size, "replicate": seconds}
 
 
 def _processStart(pid: int) -> str:

@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import DIRAC
@@ -79,27 +80,61 @@ def makeParser(prog: str, description: str, epilog: str = "", usage: str | None 
 
 
 def bulkInChunks(
-    call: Callable[[list[str]], dict], lfns: list[str], label: str = "", progress: bool | None = None
+    call: Callable[[list[str]], dict],
+    lfns: list[str],
+    label: str = "",
+    progress: bool | None = None,
+    workers: int = 1,
+    chunk: int = CHUNK,
+    describeDone: Callable[[dict], str] | None = None,
 ) -> dict:
-    """``call(lfns)`` for many LFNs, in chunks with a progress bar (default: when stderr is a terminal)."""
+    """``call(lfns)`` for many LFNs, in chunks behind one progress bar (default: when stderr is a terminal).
+
+    With ``workers`` > 1 the chunks run that many at a time (always cut, even
+    without a bar), and the bar counts files as each chunk ends;
+    ``describeDone(successful so far)`` is shown beside it (e.g. bytes and rate).
+    When every chunk's call fails as a whole, that S_ERROR is the answer.
+    """
     if progress is None:
         progress = sys.stderr.isatty()
-    if len(lfns) <= CHUNK or not progress:
+    if workers <= 1 and (len(lfns) <= chunk or not progress):
         return call(lfns)
-    from tqdm import tqdm
-
+    chunks = [lfns[start : start + chunk] for start in range(0, len(lfns), chunk)]
     successful: dict[str, Any] = {}
     failed: dict[str, Any] = {}
-    with tqdm(total=len(lfns), desc=label, unit="file", file=sys.stderr) as bar:
-        for start in range(0, len(lfns), CHUNK):
-            chunk = lfns[start : start + CHUNK]
-            result = call(chunk)
-            if not result["OK"]:
-                failed.update(dict.fromkeys(chunk, result["Message"]))
-            else:
-                successful.update(result["Value"]["Successful"])
-                failed.update(result["Value"]["Failed"])
-            bar.update(len(chunk))
+    errors: list[dict] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(lfns), desc=label, unit="file", file=sys.stderr)
+
+    def collect(part: list[str], result: dict) -> None:
+        if not result["OK"]:
+            errors.append(result)
+            failed.update(dict.fromkeys(part, result["Message"]))
+        else:
+            successful.update(result["Value"]["Successful"])
+            failed.update(result["Value"]["Failed"])
+        if bar is not None:
+            if describeDone:
+                bar.set_postfix_str(describeDone(successful), refresh=False)
+            bar.update(len(part))
+
+    try:
+        if workers <= 1:
+            for part in chunks:
+                collect(part, call(part))
+        else:
+            with ThreadPoolExecutor(max_workers=min(workers, len(chunks)) or 1) as pool:
+                running = {pool.submit(call, part): part for part in chunks}
+                for done in as_completed(running):
+                    collect(running[done], done.result())
+    finally:
+        if bar is not None:
+            bar.close()
+    if len(errors) == len(chunks):
+        return errors[0]  # the whole call failed every time (an unknown SE): nothing was done
     return S_OK({"Successful": successful, "Failed": failed})
 
 
@@ -132,11 +167,20 @@ def runCommand(
     describe: Callable[[Any], str],
     order: Callable[[argparse.Namespace], Iterable[str]] = lambda _args: (),
     bare: bool = False,
+    summarize: Callable[[argparse.Namespace, dict], str] | None = None,
 ) -> int:
-    """Parse, initialise DIRAC, run ``action`` and report; the process exit code."""
+    """Parse, initialise DIRAC, run ``action`` and report; the process exit code.
+
+    ``summarize(args, value)`` gives a last line for standard error after the
+    per-LFN lines (when the call as a whole succeeded).
+    """
     args = parser.parse_args(argv)
     started = DIRAC.initialize(log_level="DEBUG" if args.debug else None)
     if not started["OK"]:
         print(f"ERROR: cannot load the configuration: {started['Message']}", file=sys.stderr)
         return EXIT_ERROR
-    return report(action(args, makeDataManager()), describe, order(args), bare)
+    result = action(args, makeDataManager())
+    code = report(result, describe, order(args), bare)
+    if summarize is not None and result["OK"]:
+        print(printable(summarize(args, result["Value"])), file=sys.stderr)
+    return code

@@ -23,12 +23,14 @@ import errno
 import os
 import stat
 import tempfile
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import CHUNK_SIZE, Adler32, compareAdler
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.StorageBase import StorageBase
+from DIRAC.Resources.Storage.StreamedCopy import CopySource, FileRange, checkCopiedAdler
 
 CHECKSUM_XATTR = "user.dirac.adler32"
 #: names of files being written by a put; hidden from listings
@@ -223,6 +225,32 @@ class FileStorage(StorageBase):
 
     def _putFile(self, lfn: str, localFile: str, size: int, context: Any) -> dict:
         """Copy ``localFile`` to a temporary file beside ``lfn``, record its adler32, rename it."""
+
+        def fill(destination) -> dict:
+            with open(localFile, "rb") as source:
+                written, checksum = _copyStream(source, destination)
+            if written != size:
+                message = f"local file {localFile} changed size while copied ({size} -> {written} bytes)"
+                return S_ERROR(DErrno.EFILESIZE, message)
+            return S_OK(checksum)
+
+        return self._writeAtomically(lfn, size, fill, localFile)
+
+    def _writeCopy(self, lfn: str, source: CopySource, checksum: str) -> dict:
+        """Write a streamed copy's bytes like a put: renamed into place only once their adler32 is ``checksum``."""
+
+        def fill(destination) -> dict:
+            read = source.readInto(0, source.size, destination)
+            if not read["OK"]:
+                return read
+            matches = checkCopiedAdler(read["Value"], checksum, source)
+            return S_OK(checksum) if matches["OK"] else matches
+
+        return self._writeAtomically(lfn, source.size, fill, source.description)
+
+    def _writeAtomically(self, lfn: str, size: int, fill: Callable[[BinaryIO], dict], origin: str) -> dict:
+        """S_OK(size) once ``fill(handle) -> S_OK(adler32)`` wrote a temporary file beside ``lfn``,
+        its checksum was recorded and it was renamed into place; on failure nothing is left."""
         if lfn == "/":
             return S_ERROR(DErrno.EISDIR, f"cannot put a file at the top of SE {self.name}")
         result = self._path(lfn)
@@ -237,25 +265,50 @@ class FileStorage(StorageBase):
         temporary, done = "", False
         try:
             handle, temporary = tempfile.mkstemp(prefix=TMP_PREFIX, dir=os.path.dirname(path))
-            with open(handle, "wb") as destination, open(localFile, "rb") as source:
-                written, checksum = _copyStream(source, destination)
-                if written != size:
-                    message = f"local file {localFile} changed size while copied ({size} -> {written} bytes)"
-                    raise _PutFailed(DErrno.EFILESIZE, message)
+            with open(handle, "wb") as destination:
+                filled = fill(destination)
+                if not filled["OK"]:
+                    return S_ERROR(filled["Errno"], f"cannot put {lfn}: {filled['Message']}; nothing was written")
                 os.fchmod(destination.fileno(), FILE_MODE)
-                _recordChecksum(destination.fileno(), checksum)
+                _recordChecksum(destination.fileno(), filled["Value"])
             os.replace(temporary, path)
             done = True
             return S_OK(size)
-        except _PutFailed as exc:
-            return S_ERROR(exc.code, f"cannot put {lfn}: {exc.message}")
         except OSError as exc:
-            return _osError("put", f"{localFile} to {lfn}", exc)
+            return _osError("put", f"{origin} to {lfn}", exc)
         finally:
             if not done:
                 if temporary:
                     _silentUnlink(temporary)
                 _removeEmptyFolders(created["Value"])
+
+    def _openCopySource(self, lfn: str, context: Any) -> dict:
+        """S_OK(CopySource) of ``lfn``, pinned by its open descriptor (and size and modification time)."""
+        result = self._path(lfn)
+        if not result["OK"]:
+            return result
+        path = result["Value"]
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return S_ERROR(DErrno.ENOENT, f"{lfn} does not exist on SE {self.name}")
+        except OSError as exc:
+            return _osError("read", lfn, exc)
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(descriptor)
+            return S_ERROR(DErrno.EISDIR, f"{lfn} is not a file on SE {self.name}")
+        description = f"{lfn} on SE {self.name}"
+        pinned = (info.st_size, info.st_mtime_ns)
+
+        def fetchRange(offset: int, length: int) -> dict:
+            return S_OK(FileRange(descriptor, offset, length, pinned, description))
+
+        def closeFile() -> None:
+            os.close(descriptor)
+
+        checksum = _recordedChecksum(path) or ""
+        return S_OK(CopySource(description, info.st_size, checksum, fetchRange, 0, onClose=closeFile))
 
     def _makeParents(self, folder: str) -> dict:
         """Create ``folder`` and its missing parents; S_OK(list of folders created, deepest first)."""
@@ -363,15 +416,6 @@ class FileStorage(StorageBase):
         return S_OK(
             {"Total": info.f_blocks * info.f_frsize / megabyte, "Free": info.f_bavail * info.f_frsize / megabyte}
         )
-
-
-class _PutFailed(Exception):
-    """A put aborted for a reason other than an OSError."""
-
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _silentUnlink(path: str) -> None:

@@ -21,6 +21,7 @@ import os
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -38,14 +39,24 @@ from DIRAC.Resources.Storage.S3.Methods import (
     OPERATIONS,
     WRITE_URL_SECONDS,
     buildRequest,
+    bytesContentMD5,
     canDeleteInBulk,
+    completionBody,
     deleteObjectsBody,
 )
-from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, downloadParts, receiveBody, uploadParts
+from DIRAC.Resources.Storage.S3.Parts import (
+    ChecksummingReader,
+    budgetedBuffer,
+    downloadParts,
+    receiveBody,
+    sendParts,
+    uploadParts,
+)
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE, MiB
 from DIRAC.Resources.Storage.StorageBase import StorageBase
+from DIRAC.Resources.Storage.StreamedCopy import BufferWriter, CopySource, checkCopiedAdler
 from DIRAC.Resources.Storage.Utilities import bulkResult, runBulk
 
 CHECKSUM_METADATA = "checksum"
@@ -372,22 +383,35 @@ class S3Storage(StorageBase):
         changed = S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
         if isinstance(context, tuple) and context[1][1].get(CHECKSUM_HEADER) != checksum:
             return changed
-        params = {"Checksum": checksum, "Size": size, "ContentMD5": md5}
         try:
-            sent = self._send("put_object", lfn, params, context, body=body)
+            put = self._sendPut(lfn, checksum, md5, size, body, context)
         finally:
             if streamed is not None:
                 streamed.close()
+        if not put["OK"]:
+            return put
+        landedNow = put["Value"]
+        if landedNow and streamed is not None:
+            if streamed.size != size or not compareAdler(streamed.hexdigest(), checksum):
+                self._removeFile(lfn, None)
+                return changed
+        return S_OK(size)
+
+    def _sendPut(self, lfn: str, checksum: str, md5: str, size: int, body: Any, context: Any = None) -> dict:
+        """One PUT pinning the checksum metadata, size and Content-MD5.
+
+        S_OK(True) when it was answered 200; S_OK(False) when our first attempt landed, its
+        answer was lost and If-None-Match refused the resend (the object holds these bytes).
+        """
+        params = {"Checksum": checksum, "Size": size, "ContentMD5": md5}
+        sent = self._send("put_object", lfn, params, context, body=body)
         if not sent["OK"]:
             return sent
         if sent["Value"].status == 412 and sent["Value"].attempts > 1 and self._holds(lfn, checksum, size):
-            return S_OK(size)  # our first attempt landed, its answer was lost; If-None-Match refused the resend
+            return S_OK(False)
         if sent["Value"].status != 200:
             return self._failure(sent["Value"], lfn, "upload")
-        if streamed is not None and (streamed.size != size or not compareAdler(streamed.hexdigest(), checksum)):
-            self._removeFile(lfn, None)
-            return changed
-        return S_OK(size)
+        return S_OK(True)
 
     def _holds(self, lfn: str, checksum: str, size: int) -> bool:
         """True when the object at ``lfn`` has ``size`` bytes and adler32 ``checksum``."""
@@ -415,19 +439,43 @@ class S3Storage(StorageBase):
         upfront = fileAdler(localFile)
         if upfront is False:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
+        transfer = self.settings.transfer
+
+        def moveParts(sendPart: Callable[[int, bytes, str], dict]) -> dict:
+            return uploadParts(localFile, size, transfer.partSize, sendPart, transfer.partWorkers)
+
+        changed = f"{localFile} changed while being uploaded; nothing was written"
+        uploaded = self._uploadInParts(lfn, size, upfront, moveParts, changed)
+        return S_OK(size) if uploaded["OK"] else uploaded
+
+    def _uploadInParts(
+        self,
+        lfn: str,
+        size: int,
+        checksum: str,
+        moveParts: Callable[[Callable[[int, bytes, str], dict]], dict],
+        changed: str,
+    ) -> dict:
+        """S_OK() after a multipart upload of ``size`` bytes whose object carries ``checksum`` as
+        metadata, completed only when the parts' combined adler32 is ``checksum``; aborted on any
+        failure (``changed`` is the reason given for a checksum mismatch). A completion whose
+        answer is lost counts when the object holds the size and checksum.
+
+        ``moveParts(sendPart) -> S_OK(([{'PartNumber', 'ETag'}], adler32 int))`` reads and sends
+        the parts (``Parts.uploadParts``, ``Parts.sendParts``). Unfinished uploads an earlier
+        run left for ``lfn`` are aborted first.
+        """
         self._abortEarlierUploads(lfn)
-        created = self._send("create_multipart_upload", lfn, {"Checksum": upfront})
-        if not created["OK"]:
-            return created
-        if created["Value"].status != 200:
-            return self._failure(created["Value"], lfn, "start a multipart upload of")
-        try:
-            uploadId = _findText(_parseXML(created["Value"].body), "UploadId")
-        except ElementTree.ParseError:
-            uploadId = ""
-        if not uploadId:
-            return S_ERROR(DErrno.EIO, f"cannot start a multipart upload of {lfn} on SE {self.name}: no UploadId")
+        started = self._startMultipartUpload(lfn, checksum)
+        if not started["OK"]:
+            return started
+        uploadId = started["Value"]
         abort = {"UploadId": uploadId}
+
+        def aborted(failure: dict) -> dict:
+            gone = self.abortMultipartUpload(lfn, uploadId)
+            outcome = "the multipart upload was aborted" if gone["OK"] else f"aborting it failed: {gone['Message']}"
+            return S_ERROR(failure.get("Errno") or DErrno.EIO, f"{failure['Message']}; {outcome}")
 
         def sendPart(number: int, data: bytes, md5: str) -> dict:
             params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), "ContentMD5": md5}
@@ -438,23 +486,59 @@ class S3Storage(StorageBase):
                 return self._failure(sent["Value"], lfn, f"upload part {number} of")
             return S_OK(sent["Value"].headers.get("etag", ""))
 
-        transfer = self.settings.transfer
-        uploaded = uploadParts(localFile, size, transfer.partSize, sendPart, transfer.partWorkers)
+        uploaded = moveParts(sendPart)
         if not uploaded["OK"]:
-            self._send("abort_multipart_upload", lfn, abort)
-            return uploaded
+            return aborted(uploaded)
         parts, adler = uploaded["Value"]
-        body = "<CompleteMultipartUpload>{}</CompleteMultipartUpload>".format(
-            "".join(f"<Part><PartNumber>{p['PartNumber']}</PartNumber><ETag>{p['ETag']}</ETag></Part>" for p in parts)
-        ).encode()
-        if not compareAdler(upfront, intAdlerToHex(adler)):
-            self._send("abort_multipart_upload", lfn, abort)
-            return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
-        completed = self._send("complete_multipart_upload", lfn, abort, body=body)
+        if not compareAdler(checksum, intAdlerToHex(adler)):
+            return aborted(S_ERROR(DErrno.EBADCKS, changed))
+        completed = self._send("complete_multipart_upload", lfn, abort, body=completionBody(parts))
+        if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
+            if self._holds(lfn, checksum, size):
+                return S_OK()  # it was completed, its answer was lost
+            return aborted(
+                completed if not completed["OK"] else self._failure(completed["Value"], lfn, "complete upload of")
+            )
+        return S_OK()
+
+    def _startMultipartUpload(self, lfn: str, checksum: str) -> dict:
+        """S_OK(UploadId) of a new multipart upload of ``lfn`` whose object will carry ``checksum``."""
+        created = self._send("create_multipart_upload", lfn, {"Checksum": checksum})
+        if not created["OK"]:
+            return created
+        if created["Value"].status != 200:
+            return self._failure(created["Value"], lfn, "start a multipart upload of")
+        try:
+            uploadId = _findText(_parseXML(created["Value"].body), "UploadId")
+        except ElementTree.ParseError:
+            uploadId = ""
+        if not uploadId:
+            return S_ERROR(DErrno.EIO, f"cannot start a multipart upload of {lfn} on SE {self.name}: no UploadId")
+        return S_OK(uploadId)
+
+    def _completeMultipartUpload(self, lfn: str, uploadId: str, parts: list[dict]) -> dict:
+        """S_OK() once the upload is completed from ``[{'PartNumber', 'ETag'}]``; else S_ERROR, the upload aborted."""
+        abort = {"UploadId": uploadId}
+        completed = self._send("complete_multipart_upload", lfn, abort, body=completionBody(parts))
         if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
             self._send("abort_multipart_upload", lfn, abort)
             return completed if not completed["OK"] else self._failure(completed["Value"], lfn, "complete upload of")
-        return S_OK(size)
+        return S_OK()
+
+    # ------------------------------------------------------------------ server-side copy (S3/ServerSideCopy)
+
+    def canCopyServerSideFrom(self, source: StorageBase) -> bool:
+        """True when ``source`` is an S3 SE on this one's S3 service that the same keys (or the gateway) reach."""
+        from DIRAC.Resources.Storage.S3.ServerSideCopy import canCopy  # imports this module
+
+        return canCopy(self, source)
+
+    def copyServerSide(self, source: S3Storage, items: dict) -> dict[str, dict]:
+        """{lfn: S_OK(size) or S_ERROR}: copy each ``{lfn: {'Size', 'Checksum'}}`` from ``source`` into
+        this SE inside the S3 service, no byte through the client (``S3/ServerSideCopy``)."""
+        from DIRAC.Resources.Storage.S3.ServerSideCopy import ServerSideCopy  # imports this module
+
+        return ServerSideCopy(self, source).copy(items)
 
     # ------------------------------------------------------------------ unfinished multipart uploads
 
@@ -576,6 +660,56 @@ class S3Storage(StorageBase):
                 return S_ERROR(DErrno.EIO, f"{lfn} on SE {self.name} changed while being downloaded")
             return self._failure(response, lfn, "download a part of")
         return sent
+
+    # ------------------------------------------------------------------ streamed copy seams
+
+    def _openCopySource(self, lfn: str, context: Any) -> dict:
+        """S_OK(CopySource) of ``lfn``: its GET is sent (streamed); every range read later is pinned
+        to the object it answered by its ETag (``If-Match``: a changed object answers 412)."""
+        sent = self._send("get_object", lfn, context=context, stream=True)
+        if not sent["OK"]:
+            return sent
+        response = sent["Value"]
+        if not response.ok:
+            return self._failure(response, lfn, "read")
+        metadata, etag = self._metadataFrom(response), response.headers.get("etag", "")
+
+        def fetchRange(offset: int, length: int) -> dict:
+            return self._getRange(lfn, offset, length, context, etag)
+
+        description = f"{lfn} on SE {self.name}"
+        retries = self.settings.transfer.retries
+        return S_OK(CopySource(description, metadata["Size"], metadata["Checksum"], fetchRange, retries, response))
+
+    def _writeCopy(self, lfn: str, source: CopySource, checksum: str) -> dict:
+        """Write a streamed copy's bytes; the object appears only once their adler32 is ``checksum``.
+
+        Up to the multipart threshold the object is read into memory (within the process's
+        part-buffer budget), checked, and sent as one PUT with its Content-MD5. Above it, a
+        multipart upload: each part is fetched from the source by range and sent, in parallel,
+        each held in memory once (at most part size x part workers), the parts' combined
+        adler32 checked before the upload is completed.
+        """
+        size, transfer = source.size, self.settings.transfer
+        changed = f"{source.description} changed during the copy or is corrupt; nothing was written"
+        if size > MAX_OBJECT_SIZE:
+            return S_ERROR(DErrno.EFBIG, f"{source.description} has {size} bytes, over S3's 5 TiB; nothing was written")
+        if size > transfer.multipartThreshold:
+
+            def moveParts(sendPart: Callable[[int, bytes, str], dict]) -> dict:
+                return sendParts(size, transfer.partSize, source.readBytes, sendPart, transfer.partWorkers)
+
+            uploaded = self._uploadInParts(lfn, size, checksum, moveParts, changed)
+            return S_OK(size) if uploaded["OK"] else uploaded
+        with budgetedBuffer(size) as buffer:
+            read = source.readInto(0, size, BufferWriter(buffer, f"a buffer for {source.description}"))
+            if not read["OK"]:
+                return S_ERROR(read["Errno"], f"{read['Message']}; nothing was written")
+            matches = checkCopiedAdler(read["Value"], checksum, source)
+            if not matches["OK"]:
+                return S_ERROR(matches["Errno"], f"{matches['Message']}; nothing was written")
+            put = self._sendPut(lfn, checksum, bytesContentMD5(buffer), size, buffer)
+        return S_OK(size) if put["OK"] else S_ERROR(put["Errno"], f"{put['Message']}; nothing was written")
 
     def _removeFile(self, lfn: str, context: Any) -> dict:
         sent = self._send("delete_object", lfn, context=context)

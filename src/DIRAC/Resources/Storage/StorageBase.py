@@ -23,6 +23,7 @@ from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
+from DIRAC.Resources.Storage import StreamedCopy
 from DIRAC.Resources.Storage.Utilities import (
     DEFAULT_MAX_WORKERS,
     bulkResult,
@@ -331,6 +332,17 @@ class StorageBase:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(partial)
 
+    def copyStreamed(self, source: StorageBase, items: dict) -> dict[str, dict]:
+        """Copy files from plugin ``source`` into this storage, streamed: no local file, bounded memory.
+
+        ``items`` is ``{lfn: {'Size': int, 'Checksum': adler32 hex}}``, the catalog's values.
+        Answers ``{lfn: S_OK(size) | S_ERROR}``. The adler32 of the bytes is computed on the
+        way and compared with the catalog's before the copy is made visible here; a failure
+        leaves nothing here. ``EPROTONOSUPPORT``: one of the two plugins cannot stream (the
+        caller falls back to a local copy). See ``StreamedCopy``.
+        """
+        return StreamedCopy.copyStreamed(source, self, items)
+
     # ------------------------------------------------------------------ directories
 
     def isDirectory(self, path: Any) -> dict:
@@ -541,6 +553,15 @@ class StorageBase:
 
     def _removeFile(self, lfn: str, context: Any) -> dict:
         raise NotImplementedError
+
+    def _openCopySource(self, lfn: str, context: Any) -> dict:
+        """S_OK(StreamedCopy.CopySource) to read ``lfn`` for a streamed copy; this plugin cannot."""
+        return S_ERROR(DErrno.EPROTONOSUPPORT, f"SE {self.name}: {self.pluginName} storage cannot be read in a stream")
+
+    def _writeCopy(self, lfn: str, source: StreamedCopy.CopySource, checksum: str) -> dict:
+        """S_OK(size) once ``source``'s bytes (adler32 ``checksum``) are at ``lfn``; this plugin cannot."""
+        message = f"SE {self.name}: {self.pluginName} storage cannot be written in a stream"
+        return S_ERROR(DErrno.EPROTONOSUPPORT, message)
 
     def _removeFiles(self, lfns: list[str], context: Any) -> dict[str, dict]:
         """{lfn: S_OK/S_ERROR} removing many files; one by one unless the storage removes in bulk."""

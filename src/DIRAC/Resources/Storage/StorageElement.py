@@ -18,6 +18,7 @@ from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
+from DIRAC.Resources.Storage.CopyWays import checkCopyItems, copyByTheWays
 from DIRAC.Resources.Storage.StorageFactory import StorageFactory
 from DIRAC.Resources.Storage.Utilities import bulkResult, checkArgumentFormat
 
@@ -238,6 +239,97 @@ class StorageElement:
             return result["Value"] if result["OK"] else url
 
         return {section: {toLFN(url): meta for url, meta in entries.items()} for section, entries in listing.items()}
+
+    # ------------------------------------------------------------------ copies from another SE
+
+    def copyFromSEPerFile(self, sourceSE: StorageElement, items: Any) -> dict:
+        """S_OK({lfn: S_OK({'Size', 'Way'}) | S_ERROR}): copy ``items`` from ``sourceSE`` into this SE.
+
+        ``items`` is ``{lfn: {'Size': int, 'Checksum': 'adler32 hex'}}`` (the
+        catalog's values); a file is copied only when the destination then holds
+        exactly those bytes. Per file, a server-side copy when the plugins can,
+        else a streamed copy (``CopyWays``). An error with ``DErrno.EPROTONOSUPPORT``
+        means no direct way can copy that file and nothing was left here; any
+        other error is a real failure, already cleaned up. The source must allow
+        Read, this SE Write; else the whole call fails and nothing is done.
+        """
+        if not isinstance(sourceSE, StorageElement):
+            return S_ERROR(DErrno.ETYPE, f"sourceSE must be a StorageElement, got {type(sourceSE).__name__}")
+        for se, access in ((sourceSE, READ), (self, WRITE)):
+            allowed = se.isValid(access)
+            if not allowed["OK"]:
+                return allowed
+        if sourceSE.name == self.name:
+            return S_ERROR(DErrno.EINVAL, f"the source and the destination are both {self.name}: nothing to copy")
+        checked = checkCopyItems(items)
+        if not checked["OK"]:
+            return checked
+        valid, results = checked["Value"]
+        if valid:
+            results.update(copyByTheWays(self._storagesFor(WRITE), sourceSE._storagesFor(READ), valid))
+        return S_OK(results)
+
+    def copyFromSE(self, sourceSE: StorageElement, items: Any) -> dict:
+        """Bulk ``copyFromSEPerFile``: S_OK({'Successful': {lfn: {'Size', 'Way'}}, 'Failed': {lfn: reason}})."""
+        result = self.copyFromSEPerFile(sourceSE, items)
+        if not result["OK"]:
+            return result
+        successful = {lfn: answer["Value"] for lfn, answer in result["Value"].items() if answer["OK"]}
+        failed = {lfn: answer["Message"] for lfn, answer in result["Value"].items() if not answer["OK"]}
+        return bulkResult(successful, failed)
+
+    def replicateFile(self, lfn: Any, sourceSize: int = 0, sourceSE: StorageElement | str | None = None) -> dict:
+        """DIRAC's ``replicateFile``: copy file(s) into this SE from their replica at ``sourceSE``.
+
+        ``lfn`` is an LFN, a list, or DIRAC's ``{lfn: sourceURL}``; a replica keeps
+        its LFN, so a given URL must be ``sourceSE``'s URL of that same LFN. There
+        is no third-party copy from a bare URL (S3 cannot pull one): ``sourceSE``
+        is required. The expected size and adler32 are the source's own; a
+        ``sourceSize`` (DIRAC's) other than 0 must match. Successful: ``{lfn: size}``
+        as DIRAC's ``putFile``; ``copyFromSE`` also tells the way.
+        """
+        if sourceSE is None:
+            return S_ERROR(
+                DErrno.EPROTONOSUPPORT,
+                f"SE {self.name}: replicateFile needs sourceSE; no third-party copy from a URL (S3 cannot pull one)",
+            )
+        source = StorageElement(sourceSE, vo=self.vo) if isinstance(sourceSE, str) else sourceSE
+        parsed = checkArgumentFormat(lfn)
+        if not parsed["OK"]:
+            return parsed
+        failed: dict[str, str] = {}
+        names = []
+        for name, url in parsed["Value"].items():
+            if url and url != name and not self._namesLFN(source, url, name):
+                failed[name] = f"{url} is not the replica of {name} at {source.name}: a replica keeps its LFN"
+            else:
+                names.append(name)
+        if not names:
+            return bulkResult({}, failed)
+        metadata = source.getFileMetadata(names)
+        if not metadata["OK"]:
+            return metadata
+        failed.update({name: f"source {source.name}: {reason}" for name, reason in metadata["Value"]["Failed"].items()})
+        items = {}
+        for name, meta in metadata["Value"]["Successful"].items():
+            if sourceSize and meta.get("Size") != sourceSize:
+                failed[name] = f"{source.name} holds {meta.get('Size')} bytes of {name}, not sourceSize {sourceSize}"
+            else:
+                items[name] = {"Size": meta.get("Size"), "Checksum": meta.get("Checksum")}
+        copied = self.copyFromSE(source, items) if items else bulkResult()
+        if not copied["OK"]:
+            return copied
+        failed.update(copied["Value"]["Failed"])
+        return bulkResult({name: value["Size"] for name, value in copied["Value"]["Successful"].items()}, failed)
+
+    @staticmethod
+    def _namesLFN(source: StorageElement, url: str, lfn: str) -> bool:
+        """True when one of ``source``'s plugins reads ``url`` as ``lfn``."""
+        for storage in source.storages:
+            mapped = storage._urlToLFN(url)
+            if mapped["OK"] and mapped["Value"] == lfn:
+                return True
+        return False
 
     # ------------------------------------------------------------------ URLs
 

@@ -20,7 +20,15 @@ signed URL must say exactly what may happen:
   an existing object);
 * a multi-object delete (``delete_objects``) pins the ``Content-MD5`` of the XML
   body naming its keys (``deleteObjectsBody``): the URL removes those keys and no
-  others. The gateway signs it only in ``export_presignDeleteObjects``.
+  others. The gateway signs it only in ``export_presignDeleteObjects``;
+* a server-side copy (``copy_object``, ``upload_part_copy``) pins its source: the
+  bucket and key in ``x-amz-copy-source`` and the ETag in
+  ``x-amz-copy-source-if-match``, all signed, so the URL copies that object as it
+  was and nothing else; ``copy_object`` keeps the source's metadata (checksum
+  included, ``x-amz-metadata-directive: COPY``) and carries ``If-None-Match: *``,
+  a part copy names its byte range. It needs the right to read the source LFN and
+  to add a replica of the destination LFN; the gateway names the source bucket and
+  key itself (``export_presignCopy``), never the caller.
 
 With the SE's own keys, keys holding control characters (which other tools may
 write) are allowed: only the gateway refuses them.
@@ -33,16 +41,21 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import hexAdlerToInt
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
+from DIRAC.Resources.Storage.S3.Settings import isBucketName
+from DIRAC.Resources.Storage.S3.TransferSettings import MAX_PART_SIZE
 from DIRAC.Resources.Storage.Utilities import CONTROL_CHARACTERS, hasBadSegment
 
 CHECKSUM_HEADER = "x-amz-meta-checksum"
 #: catalog operations (``hasAccess`` opType) the S3 operations need
 READ_FILE, LIST_DIRECTORY, WRITE_FILE, REMOVE_FILE = "getFileMetadata", "listDirectory", "addFile", "removeFile"
+#: catalog operation a server-side copy needs on its destination LFN (its source needs ``READ_FILE``)
+ADD_REPLICA = "addReplica"
 #: storage element access (``ReadAccess`` / ``WriteAccess`` / ``RemoveAccess``) the S3 operations use
 SE_READ, SE_WRITE, SE_REMOVE = "Read", "Write", "Remove"
 #: listings the gateway performs itself and answers filtered by the catalog (getListing), never signs:
@@ -58,6 +71,16 @@ OBJECT_READS = frozenset({"get_object", "head_object"})
 WRITE_URL_SECONDS = 600
 MAX_KEYS = 1000
 MAX_TOKEN_LENGTH = 1024
+#: the headers that pin a server-side copy's source, and the one that keeps its metadata
+COPY_SOURCE_HEADER = "x-amz-copy-source"
+COPY_IF_MATCH_HEADER = "x-amz-copy-source-if-match"
+COPY_RANGE_HEADER = "x-amz-copy-source-range"
+METADATA_DIRECTIVE_HEADER = "x-amz-metadata-directive"
+#: the copy parameters the gateway fills in itself from the source SE and the LFN (a caller never names them)
+GATEWAY_SOURCE_PARAMS = frozenset({"SourceBucket", "SourceKey"})
+#: an ETag as S3 servers send it: quoted, printable, no quote or space inside
+_ETAG = re.compile(r'^"[!#-~]{1,128}"$')
+_COPY_RANGE = re.compile(r"^bytes=(0|[1-9][0-9]{0,15})-(0|[1-9][0-9]{0,15})$")
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,7 @@ class S3Operation:
     needsUploadId: bool = False
     onBucket: bool = False
     bindsBody: bool = False
+    copiesSource: bool = False
 
     @property
     def changesStorage(self) -> bool:
@@ -84,6 +108,7 @@ class S3Operation:
 
 _BYTES = frozenset({"Size", "ContentMD5"})
 _UPLOAD = frozenset({"UploadId"})
+_SOURCE = frozenset({"SourceBucket", "SourceKey", "SourceETag"})
 
 OPERATIONS: dict[str, S3Operation] = {
     "head_object": S3Operation("HEAD", READ_FILE, SE_READ),
@@ -102,6 +127,16 @@ OPERATIONS: dict[str, S3Operation] = {
         "POST", WRITE_FILE, SE_WRITE, _UPLOAD, createsObject=True, needsUploadId=True
     ),
     "abort_multipart_upload": S3Operation("DELETE", WRITE_FILE, SE_WRITE, _UPLOAD, needsUploadId=True),
+    # server-side copies: the destination's permission and access here, the source's in COPY_SOURCE_NEEDS
+    "copy_object": S3Operation("PUT", ADD_REPLICA, SE_WRITE, _SOURCE, createsObject=True, copiesSource=True),
+    "upload_part_copy": S3Operation(
+        "PUT",
+        ADD_REPLICA,
+        SE_WRITE,
+        _SOURCE | _UPLOAD | {"PartNumber", "SourceRange"},
+        needsUploadId=True,
+        copiesSource=True,
+    ),
     "list_objects": S3Operation(
         "GET",
         LIST_DIRECTORY,
@@ -118,6 +153,8 @@ OPERATIONS: dict[str, S3Operation] = {
         "GET", LIST_DIRECTORY, SE_READ, frozenset({"KeyMarker", "UploadIdMarker"}), (("uploads", ""),), onBucket=True
     ),
 }
+#: what a server-side copy needs on its source: the catalog's read permission and the SE's read access
+COPY_SOURCE_NEEDS = (READ_FILE, SE_READ)
 #: keys per DeleteObjects request (S3's limit)
 MAX_DELETE_KEYS = 1000
 #: characters a DeleteObjects body cannot carry back and forth: those XML 1.0 forbids, and the
@@ -263,17 +300,22 @@ def buildRequest(s3Method: str, key: str, params: dict | None, viaGateway: bool 
         if not pinned["OK"]:
             return pinned
         headers.update(pinned["Value"])
-    if operation.createsObject and viaGateway:
+    if operation.copiesSource:
+        pinned = _copyHeaders(s3Method, params, viaGateway)
+        if not pinned["OK"]:
+            return pinned
+        headers.update(pinned["Value"])
+    if operation.createsObject and (viaGateway or operation.copiesSource):
         headers["If-None-Match"] = "*"
     if operation.needsUploadId:
         uploadId = params.get("UploadId")
         if not isinstance(uploadId, str) or not uploadId or len(uploadId) > MAX_TOKEN_LENGTH:
             return S_ERROR(DErrno.EINVAL, f"{s3Method} needs UploadId (the string create_multipart_upload answered)")
         query["uploadId"] = uploadId
-    if s3Method == "upload_part":
+    if s3Method in ("upload_part", "upload_part_copy"):
         number = params.get("PartNumber")
         if not _isInt(number) or not 1 <= number <= 10000:
-            return S_ERROR(DErrno.EINVAL, "upload_part needs PartNumber between 1 and 10000")
+            return S_ERROR(DErrno.EINVAL, f"{s3Method} needs PartNumber between 1 and 10000")
         query["partNumber"] = str(number)
     if s3Method == "list_multipart_uploads":
         query["prefix"] = key
@@ -314,3 +356,43 @@ def _deleteObjectsRequest(operation: S3Operation, params: dict) -> dict:
     body = deleteObjectsBody(keys)
     headers = {"Content-MD5": bytesContentMD5(body), "Content-Length": str(len(body))}
     return S_OK((operation.httpMethod, None, dict(operation.fixedQuery), headers))
+
+
+def copySourceHeader(bucket: str, key: str) -> str:
+    """The ``x-amz-copy-source`` value of ``bucket``/``key``: ``/bucket/key``, the key URL-encoded."""
+    return f"/{bucket}/{quote(key, safe='/~')}"
+
+
+def _copyHeaders(s3Method: str, params: dict, viaGateway: bool) -> dict:
+    """S_OK(the headers pinning a copy's source) from ``SourceBucket``, ``SourceKey``, ``SourceETag``
+    (and ``SourceRange`` for a part); all are required, in both modes: a copy never reads an unpinned source."""
+    bucket, key, etag = params.get("SourceBucket"), params.get("SourceKey"), params.get("SourceETag")
+    if not isBucketName(bucket):
+        return S_ERROR(DErrno.EINVAL, f"{s3Method} needs SourceBucket, a bucket name")
+    checkedKey = checkObjectKey(f"{s3Method} source", key, viaGateway)
+    if not checkedKey["OK"]:
+        return checkedKey
+    if not isinstance(etag, str) or not _ETAG.match(etag):
+        return S_ERROR(DErrno.EINVAL, f"{s3Method} needs SourceETag, the quoted ETag the source's HEAD answered")
+    headers = {COPY_SOURCE_HEADER: copySourceHeader(bucket, key), COPY_IF_MATCH_HEADER: etag}
+    if s3Method == "copy_object":
+        headers[METADATA_DIRECTIVE_HEADER] = "COPY"
+        return S_OK(headers)
+    byteRange = params.get("SourceRange")
+    matched = _COPY_RANGE.match(byteRange) if isinstance(byteRange, str) else None
+    if not matched or not 0 <= int(matched[2]) - int(matched[1]) < MAX_PART_SIZE:
+        return S_ERROR(
+            DErrno.EINVAL,
+            f"{s3Method} needs SourceRange 'bytes=first-last' (inclusive, at most 5 GiB), not {byteRange!r}",
+        )
+    headers[COPY_RANGE_HEADER] = byteRange
+    return S_OK(headers)
+
+
+def completionBody(parts: list[dict]) -> bytes:
+    """The CompleteMultipartUpload XML body listing ``[{'PartNumber', 'ETag'}]`` in order."""
+    listed = "".join(
+        f"<Part><PartNumber>{part['PartNumber']}</PartNumber><ETag>{escape(part['ETag'])}</ETag></Part>"
+        for part in parts
+    )
+    return f"<CompleteMultipartUpload>{listed}</CompleteMultipartUpload>".encode()

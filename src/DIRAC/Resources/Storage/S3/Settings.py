@@ -19,6 +19,11 @@ _FALSE = {"false", "no", "n", "0", "off"}
 MIN_ROLE_SECONDS, MAX_ROLE_SECONDS = 900, 43200
 
 
+def isBucketName(name: object) -> bool:
+    """True for a valid S3 bucket name (3..63 lower-case letters, digits, dots and dashes)."""
+    return isinstance(name, str) and bool(_BUCKET_NAME.match(name))
+
+
 @dataclass(frozen=True)
 class AssumedRole:
     """An IAM role the SE's keys assume through STS (``Aws_role_arn`` and its companions)."""
@@ -108,7 +113,7 @@ def parseS3Settings(seName: str, options: dict) -> dict:
     if not path:
         return fail("Path", "is missing (the bucket name)")
     bucket, _, prefix = path.partition("/")
-    if not _BUCKET_NAME.match(bucket):
+    if not isBucketName(bucket):
         return fail("Path", f"must start with a valid bucket name, not {bucket!r}")
     region = str(options.get("Region", "") or "us-east-1").strip()
     style = str(options.get("AddressingStyle", "path") or "path").strip().lower()

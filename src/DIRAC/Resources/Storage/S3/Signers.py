@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 from urllib.parse import quote
 
@@ -30,7 +31,7 @@ from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.Credentials import signingCredentials
 from DIRAC.Resources.Storage.S3.HttpClient import S3Response
-from DIRAC.Resources.Storage.S3.Methods import GATEWAY_ANSWERS, buildRequest
+from DIRAC.Resources.Storage.S3.Methods import GATEWAY_ANSWERS, GATEWAY_SOURCE_PARAMS, WRITE_URL_SECONDS, buildRequest
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
 
 GATEWAY_SERVICE = "DataManagement/S3Gateway"
@@ -39,6 +40,9 @@ GATEWAY_BATCH = 1000
 #: the operations of the clean-up URLs handed with an upload, and the seconds before their expiry they are dropped
 CLEANUP_METHODS = ("head_object", "delete_object")
 CLEANUP_MARGIN = 30.0
+#: a gateway's whole-call answers meaning "no server-side copy between these SEs here": not served by it,
+#: not one S3 service, or a gateway without copies
+_NO_COPY_HERE = frozenset({DErrno.EWRONGSE, DErrno.ENOMETH})
 #: the body is sent apart from the signature: sign UNSIGNED-PAYLOAD, even over plain http
 _UNSIGNED_PAYLOAD = SimpleNamespace(s3={"payload_signing_enabled": False})
 
@@ -108,6 +112,14 @@ class DirectSigner:
             return built
         method, objectKey, query, headers = built["Value"]
         return self.sign(method, objectKey, query, headers)
+
+    def authoriseCopies(self, s3Method: str, sourceSE: str, items: dict[str, tuple[str, dict]]) -> dict:
+        """S_OK({lfn: S_OK((url, headers)) or S_ERROR}): copy URLs of ``{lfn: (key, params)}``, signed here.
+
+        ``params`` name the source (``SourceBucket``, ``SourceKey``, ``SourceETag``); these keys
+        must be allowed to read it (``S3Storage.canCopyServerSideFrom``: the same access key id).
+        """
+        return S_OK({lfn: self.authorise(s3Method, lfn, key, params) for lfn, (key, params) in items.items()})
 
     def authoriseDelete(self, keys: dict[str, str]) -> dict:
         """S_OK((url, headers, allowed LFNs, {lfn: refusal})) for one DeleteObjects of ``{lfn: key}``."""
@@ -181,6 +193,49 @@ class GatewaySigner:
         self, s3Method: str, items: dict[str, tuple[str, dict | None]], expiration: int = GATEWAY_URL_SECONDS
     ) -> dict:
         """S_OK({lfn: S_OK((url, headers)) or S_ERROR}) for ``{lfn: (key, params)}``, in few gateway calls."""
+
+        def ask(rpc: RPCClient, batch: dict) -> dict:
+            return rpc.createPresignedUrl(self.seName, s3Method, batch, expiration)
+
+        def unanswered(result: dict) -> dict:
+            return S_ERROR(DErrno.ERPC, f"S3Gateway: {result['Message']}")
+
+        return self._authoriseInBatches(s3Method, items, ask, lambda params: params, unanswered)
+
+    def authoriseCopies(self, s3Method: str, sourceSE: str, items: dict[str, tuple[str, dict]]) -> dict:
+        """S_OK({lfn: S_OK((url, headers)) or S_ERROR}): ``copy_object`` / ``upload_part_copy`` URLs of
+        ``{lfn: (key, params)}`` from SE ``sourceSE`` into this SE, signed by the gateway.
+
+        The gateway names the source bucket and key itself and pins the ETag it sees
+        (it refuses when that is not the ``SourceETag`` asked); the headers to send are
+        rebuilt here from ``params``, which name the same source. A gateway that cannot
+        copy between these SEs (it does not serve both, they are on different S3 services,
+        it predates copies) answers ``EPROTONOSUPPORT`` for every LFN: stream instead.
+        """
+
+        def ask(rpc: RPCClient, batch: dict) -> dict:
+            return rpc.presignCopy(self.seName, sourceSE, s3Method, batch, WRITE_URL_SECONDS)
+
+        def unanswered(result: dict) -> dict:
+            errno = DErrno.EPROTONOSUPPORT if result.get("Errno") in _NO_COPY_HERE else DErrno.ERPC
+            return S_ERROR(errno, f"S3Gateway cannot sign this copy: {result['Message']}")
+
+        def sent(params: dict | None) -> dict:
+            return {name: value for name, value in (params or {}).items() if name not in GATEWAY_SOURCE_PARAMS}
+
+        return self._authoriseInBatches(s3Method, items, ask, sent, unanswered)
+
+    def _authoriseInBatches(
+        self,
+        s3Method: str,
+        items: dict[str, tuple[str, dict | None]],
+        ask: Callable[[RPCClient, dict], dict],
+        sent: Callable[[dict | None], dict],
+        unanswered: Callable[[dict], dict],
+    ) -> dict:
+        """S_OK({lfn: S_OK((url, headers)) or S_ERROR}): ``ask(rpc, {url: sent(params)})`` for
+        batches of ``GATEWAY_BATCH``; a call the gateway does not answer becomes ``unanswered(result)``
+        for its LFNs (unless a held clean-up URL serves)."""
         answers: dict[str, dict] = {}
         pending: dict[str, tuple[str, dict]] = {}
         for lfn, (key, params) in items.items():
@@ -191,9 +246,8 @@ class GatewaySigner:
                 pending[self._lfnToURL(lfn)] = (lfn, built["Value"][3])
         urls = list(pending)
         for start in range(0, len(urls), GATEWAY_BATCH):
-            batch = {url: items[pending[url][0]][1] or {} for url in urls[start : start + GATEWAY_BATCH]}
-            rpc = RPCClient(GATEWAY_SERVICE, timeout=self._timeout)
-            result = rpc.createPresignedUrl(self.seName, s3Method, batch, expiration)
+            batch = {url: sent(items[pending[url][0]][1]) for url in urls[start : start + GATEWAY_BATCH]}
+            result = ask(RPCClient(GATEWAY_SERVICE, timeout=self._timeout), batch)
             if result["OK"]:
                 self._keepCleanUp(pending, result["Value"].get("CleanUp"))
             for url in batch:
@@ -204,7 +258,7 @@ class GatewaySigner:
                     # The gateway cannot check (the catalog is down?): the URL it gave with our upload does.
                     answers[lfn] = S_OK((held, headers))
                 elif not result["OK"]:
-                    answers[lfn] = S_ERROR(DErrno.ERPC, f"S3Gateway: {result['Message']}")
+                    answers[lfn] = unanswered(result)
                 elif url in result["Value"]["Successful"]:
                     answers[lfn] = S_OK((result["Value"]["Successful"][url], headers))
                 else:
