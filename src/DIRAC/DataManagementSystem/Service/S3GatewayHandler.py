@@ -13,7 +13,11 @@ the bucket), puts that pin size, MD5, checksum and ``If-None-Match: *``; and the
 SE must allow the access (``ReadAccess`` / ``WriteAccess`` / ``RemoveAccess``).
 An object whose LFN the catalog does not know is read only by who may create it.
 Listings are never signed: ``getListing`` performs them and answers only what the
-catalog shows the caller (``S3GatewayView``). URL lifetimes: whole
+catalog shows the caller (``S3GatewayView``). Server-side copies between two SEs it
+serves on one S3 service are signed by ``presignCopy``: only after the catalog lets
+the caller read the source LFN and add a replica of it, the SEs allow Read at the
+source and Write at the destination, and the gateway's own HEAD of the source gave
+the ETag the caller names; the URL pins that bucket, key and ETag. URL lifetimes: whole
 seconds, at most ``MaxExpiration`` for ``get_object`` (the URLs handed to
 external applications), at most one hour for the others, and URLs that write
 or remove are cut to ``WRITE_URL_SECONDS`` whatever was asked.
@@ -41,7 +45,9 @@ from DIRAC.FrameworkSystem.Client.Logger import gLogger
 from DIRAC.Resources.Storage.S3.Credentials import signingCredentials
 from DIRAC.Resources.Storage.S3.Methods import (
     CHECKSUM_HEADER,
+    COPY_SOURCE_ACCESS,
     GATEWAY_ANSWERS,
+    GATEWAY_SOURCE_PARAMS,
     MAX_DELETE_KEYS,
     OBJECT_READS,
     OPERATIONS,
@@ -52,10 +58,12 @@ from DIRAC.Resources.Storage.S3.Methods import (
     checkObjectKey,
 )
 from DIRAC.Resources.Storage.S3.PresignedPost import presignPost
+from DIRAC.Resources.Storage.S3.ServerSideCopy import StoredObject, canCopy, headObject
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS
 from DIRAC.Resources.Storage.S3Storage import S3Storage
 from DIRAC.Resources.Storage.StorageElement import StorageElement
 from DIRAC.Resources.Storage.StorageFactory import StorageFactory
+from DIRAC.Resources.Storage.Utilities import runBulk
 
 #: the longest lifetime of the URLs handed to external applications (``dirac-dms-lfn-accessURL``)
 DEFAULT_MAX_EXPIRATION = 86400
@@ -228,6 +236,89 @@ class S3GatewayHandler(RequestHandler):
             return listMultipartUploads(storage, catalog, lfn)
         return listObjects(storage, catalog, lfn, params.get("ContinuationToken") or "")
 
+    types_presignCopy = [str, str, str, dict, int]
+
+    def export_presignCopy(
+        self, storageName: str, sourceStorageName: str, s3_method: str, urls: dict, expiration: int
+    ) -> dict:
+        """Bulk: a presigned server-side copy into ``storageName`` of each URL's LFN on ``sourceStorageName``.
+
+        ``s3_method`` is ``copy_object`` or ``upload_part_copy``; ``urls`` is
+        ``{destination URL: params}`` with ``SourceETag`` (the ETag the caller's HEAD of the
+        source gave) and, for a part, ``UploadId``, ``PartNumber`` and ``SourceRange``. The
+        source bucket and key are the gateway's: the same LFN on the source SE. Signed only
+        when both SEs are served here on one S3 service (else ``EWRONGSE`` for the whole
+        call: the caller streams instead), the SEs allow Read at the source and Write at
+        the destination, the catalog lets the caller read the LFN and add a replica of it,
+        and the gateway's own HEAD of the source answers that ETag. The URL pins bucket,
+        key and ETag and lives ``WRITE_URL_SECONDS`` at most. The answer has the shape of
+        ``createPresignedUrl``'s.
+        """
+        served = self._served(storageName, s3_method)
+        if not served["OK"]:
+            return served
+        storage, operation = served["Value"]
+        if not operation.copiesSource:
+            return S_ERROR(DErrno.EINVAL, f"presignCopy signs copy_object and upload_part_copy, not {s3_method}")
+        source = self.storages.get(sourceStorageName)
+        if source is None:
+            return S_ERROR(
+                DErrno.EWRONGSE,
+                f"this S3Gateway does not serve SE {sourceStorageName} (unknown, not S3, or no keys on this host)",
+            )
+        if not canCopy(storage, source):
+            return S_ERROR(
+                DErrno.EWRONGSE,
+                f"SEs {sourceStorageName} and {storageName} are not on one S3 service with the same keys: "
+                "no server-side copy between them",
+            )
+        lifetime = self._lifetime(s3_method, expiration)
+        if not lifetime["OK"]:
+            return lifetime
+        for seName, access in ((sourceStorageName, COPY_SOURCE_ACCESS), (storageName, operation.access)):
+            allowedHere = StorageElement(seName).isValid(access)
+            if not allowedHere["OK"]:
+                return allowedHere
+        if len(urls) > MAX_URLS_PER_CALL:
+            return S_ERROR(DErrno.EINVAL, f"at most {MAX_URLS_PER_CALL} URLs per call, got {len(urls)}")
+        credentials = self.getRemoteCredentials()
+        failed: dict[str, str] = {}
+        asked: dict[str, tuple[str, dict]] = {}
+        for url, params in urls.items():
+            mapped = storage._urlToLFN(url)
+            if not mapped["OK"]:
+                failed[url] = mapped["Message"]
+            elif not isinstance(params, dict):
+                failed[url] = f"{s3_method}: parameters must be a dict, not {type(params).__name__}"
+            elif GATEWAY_SOURCE_PARAMS & set(params):
+                named = ", ".join(sorted(GATEWAY_SOURCE_PARAMS & set(params)))
+                failed[url] = f"{s3_method}: the gateway names the copy's source itself; not {named}"
+            else:
+                asked[url] = (mapped["Value"], params)
+        lfns = sorted({lfn for lfn, _params in asked.values()})
+        allowed = copiesAllowed(CallerCatalog(credentials), lfns, operation.permission)
+        seen = sourcesSeen(source, [lfn for lfn in lfns if allowed[lfn] is True])
+        successful: dict[str, str] = {}
+        decisions = []
+        for url, (lfn, params) in asked.items():
+            reason = allowed[lfn] if allowed[lfn] is not True else _sameSource(seen[lfn], params.get("SourceETag"))
+            if reason is True:
+                pinned = {**params, **_sourceParams(source, lfn), "SourceETag": seen[lfn].etag}
+                signed = _signCopy(storage, s3_method, lfn, pinned, lifetime["Value"])
+                reason = True if signed["OK"] else signed["Message"]
+                if signed["OK"]:
+                    successful[url] = signed["Value"]
+            if reason is not True:
+                failed[url] = reason
+            decisions.append({"lfn": lfn, "granted": reason is True, "reason": "" if reason is True else reason})
+        decisions += [{"url": url, "granted": False, "reason": failed[url]} for url in urls if url not in asked]
+        common = {**_auditCaller(credentials, storageName), "source": sourceStorageName, "method": s3_method}
+        self.audit.record([{**common, "expiration": lifetime["Value"], **d} for d in decisions])
+        answer: dict[str, Any] = {"Successful": successful, "Failed": failed}
+        if operation.createsObject and successful:
+            answer[CLEANUP_KEY] = cleanUpUrls(storage, {url: asked[url][0] for url in successful})
+        return S_OK(answer)
+
     def _served(self, storageName: str, s3Method: str) -> dict:
         """S_OK((S3 plugin, operation)) when this gateway serves ``storageName`` and knows ``s3Method``."""
         storage = self.storages.get(storageName)
@@ -374,6 +465,52 @@ def cleanUpUrls(storage: S3Storage, lfns: dict[str, str]) -> dict[str, dict]:
             if signed["OK"]:
                 urls[url][s3Method] = signed["Value"][0]
     return urls
+
+
+def copiesAllowed(catalog: CallerCatalog, lfns: list[str], permission: str) -> dict[str, Any]:
+    """{lfn: True or why not}: may the caller read ``lfn`` (as a GET, ``objectReads``) and ``permission``
+    (add a replica of) it? Asked of the catalog alone: the answer is the same whether or not objects exist."""
+    reads = objectReads(catalog, lfns)
+    writes = catalog.allowed([lfn for lfn in lfns if reads.get(lfn) is True], permission)
+    answers: dict[str, Any] = {}
+    for lfn in lfns:
+        if reads.get(lfn) is not True:
+            answers[lfn] = f"cannot read the source: {reads.get(lfn, 'permission denied')}"
+        elif writes.get(lfn) is not True:
+            answers[lfn] = f"cannot write the destination: {writes.get(lfn, 'permission denied')}"
+        else:
+            answers[lfn] = True
+    return answers
+
+
+def sourcesSeen(source: S3Storage, lfns: list[str]) -> dict[str, Any]:
+    """{lfn: StoredObject, or why the source cannot be copied}: the gateway's own HEAD of each source."""
+    seen, failed = runBulk(((lfn, None) for lfn in lfns), lambda lfn, _v: headObject(source, lfn), source.maxWorkers)
+    return {**{lfn: f"the source cannot be copied: {reason}" for lfn, reason in failed.items()}, **seen}
+
+
+def _sameSource(seen: Any, etag: Any) -> Any:
+    """True when the source the gateway saw has the ETag the caller asked for; else why not."""
+    if not isinstance(seen, StoredObject):
+        return seen
+    if seen.etag != etag:
+        return f"the source's ETag is {seen.etag}, not {etag!r}: it changed since the caller looked; nothing signed"
+    return True
+
+
+def _sourceParams(source: S3Storage, lfn: str) -> dict[str, str]:
+    """The copy parameters only the gateway names: the source's bucket and key (the same LFN there)."""
+    return {"SourceBucket": source.settings.bucket, "SourceKey": source.settings.objectKey(lfn)}
+
+
+def _signCopy(storage: S3Storage, s3Method: str, lfn: str, params: dict, expiration: int) -> dict:
+    """S_OK(presigned copy URL of ``lfn`` into ``storage``), its source pinned by ``params``."""
+    built = buildRequest(s3Method, storage.settings.objectKey(lfn), params, viaGateway=True)
+    if not built["OK"]:
+        return built
+    method, key, query, headers = built["Value"]
+    signed = storage.signer.presign(method, key, expiration, query, headers)
+    return S_OK(signed["Value"][0]) if signed["OK"] else signed
 
 
 def _auditCaller(credentials: dict, storageName: str) -> dict[str, str]:

@@ -127,7 +127,7 @@ OPERATIONS: dict[str, S3Operation] = {
         "POST", WRITE_FILE, SE_WRITE, _UPLOAD, createsObject=True, needsUploadId=True
     ),
     "abort_multipart_upload": S3Operation("DELETE", WRITE_FILE, SE_WRITE, _UPLOAD, needsUploadId=True),
-    # server-side copies: the destination's permission and access here, the source's in COPY_SOURCE_NEEDS
+    # server-side copies: the destination's permission and access here, the source's: READ_FILE, COPY_SOURCE_ACCESS
     "copy_object": S3Operation("PUT", ADD_REPLICA, SE_WRITE, _SOURCE, createsObject=True, copiesSource=True),
     "upload_part_copy": S3Operation(
         "PUT",
@@ -153,8 +153,8 @@ OPERATIONS: dict[str, S3Operation] = {
         "GET", LIST_DIRECTORY, SE_READ, frozenset({"KeyMarker", "UploadIdMarker"}), (("uploads", ""),), onBucket=True
     ),
 }
-#: what a server-side copy needs on its source: the catalog's read permission and the SE's read access
-COPY_SOURCE_NEEDS = (READ_FILE, SE_READ)
+#: the SE access a server-side copy needs at its source (and the catalog: a read of the LFN, ``READ_FILE``)
+COPY_SOURCE_ACCESS = SE_READ
 #: keys per DeleteObjects request (S3's limit)
 MAX_DELETE_KEYS = 1000
 #: characters a DeleteObjects body cannot carry back and forth: those XML 1.0 forbids, and the

@@ -1,0 +1,295 @@
+"""Server-side copies signed by the S3 gateway, as a client without keys and as an attacker sees them.
+
+A catalog and a gateway run as services with a test CA; the gateway holds the keys of two buckets
+on rclone (``RC-A``, ``RC-B``: rclone checks signatures) and three on moto (``MO-A``, ``MO-B``,
+and ``MO-BANNED``, the bucket of ``MO-B`` with write access banned). This process is a client
+without keys (alice or bob, group ``dirac_user``); its destination SEs copy in parts above 5 MiB.
+Each test looks at the store itself (boto3 with the keys) to see what was copied, and every
+refusal ends by checking that nothing was left at the destination.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+TESTS = Path(__file__).resolve().parents[1]
+for folder in (TESTS, TESTS / "security"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from catalog_site import forge_proxy  # noqa: E402
+
+from catalog_fixtures import client_environment, systems_cfg  # noqa: E402
+from DIRAC.Core.Utilities import DErrno  # noqa: E402
+from DIRAC.Core.Utilities.Adler import stringAdler  # noqa: E402
+from DIRAC.DataManagementSystem.Client.S3GatewayClient import S3GatewayClient  # noqa: E402
+from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient  # noqa: E402
+from DIRAC.Resources.Storage.StorageElement import StorageElement  # noqa: E402
+from rpc_fixtures import ServiceLauncher, free_port, service_cfg  # noqa: E402
+from s3_fixtures import merge_cfg, s3_se_cfg  # noqa: E402
+from security_fixtures import make_expired_proxy  # noqa: E402
+
+HOME = "/testvo/user/a/alice"
+BOB_HOME = "/testvo/user/b/bob"
+MiB = 1024 * 1024
+PARTS = {"MultipartThreshold": 5 * MiB, "MultipartChunkSize": 5 * MiB}
+BANNED = "Resources\n{\n StorageElements\n {\n  MO-BANNED\n  {\n   WriteAccess = Banned\n  }\n }\n}\n"
+#: (source SE, destination SE) on each server
+PAIRS = {"rclone": ("RC-A", "RC-B"), "moto": ("MO-A", "MO-B")}
+
+
+@pytest.fixture(scope="module")
+def site(test_ca, rclone_s3_server, moto_server, tmp_path_factory):
+    """Catalog and gateway services; this process is configured as a client without S3 keys."""
+    folder = tmp_path_factory.mktemp("gateway-copy")
+    stores = {name: (rclone_s3_server, rclone_s3_server.make_bucket()) for name in ("RC-A", "RC-B")}
+    stores.update({name: (moto_server, moto_server.make_bucket()) for name in ("MO-A", "MO-B")})
+    stores["MO-BANNED"] = stores["MO-B"]
+    catalogPort, gatewayPort = free_port(), free_port()
+    options = {"Services/S3Gateway/AuditFile": str(folder / "audit.jsonl")}
+    systems = systems_cfg(folder, catalogPort, [gatewayPort], options, facade=True)
+    serverSEs = [s3_se_cfg(name, server, bucket) for name, (server, bucket) in stores.items()]
+    clientSEs = [s3_se_cfg(name, server, bucket, with_keys=False, **PARTS) for name, (server, bucket) in stores.items()]
+    serverCfg, clientCfg = folder / "server.cfg", folder / "client.cfg"
+    serverCfg.write_text(service_cfg(test_ca, {}, extra=merge_cfg(systems, *serverSEs, BANNED)))
+    clientCfg.write_text(service_cfg(test_ca, {}, extra=merge_cfg(systems, *clientSEs, BANNED)))
+    launcher = ServiceLauncher()
+    try:
+        launcher.start("DataManagement/FileCatalog", serverCfg, port=catalogPort)
+        launcher.start("DataManagement/S3Gateway", serverCfg, port=gatewayPort)
+        proxies = {user: test_ca.proxy(user, "dirac_user", path=folder / f"{user}.pem") for user in ("alice", "bob")}
+        proxies["alice-forged-admin"] = forge_proxy(proxies["alice"], folder / "alice-forged.pem", "dirac_admin")
+        alice = test_ca.users["alice"]
+        proxies["alice-expired"] = make_expired_proxy(alice.cert, alice.key, folder / "alice-expired.pem")
+        environment = client_environment(clientCfg, restore=["X509_USER_PROXY"], X509_CERT_DIR=str(test_ca.caDir))
+        with environment:
+            yield {"folder": folder, "stores": stores, "proxies": proxies}
+    finally:
+        launcher.stopAll()
+
+
+@pytest.fixture
+def act(site, monkeypatch):
+    """``act(user)``: from now on this process presents ``user``'s proxy (alice to start with)."""
+
+    def become(user: str) -> None:
+        monkeypatch.setenv("X509_USER_PROXY", str(site["proxies"][user]))
+
+    become("alice")
+    return become
+
+
+@pytest.fixture(params=["moto", "rclone"])
+def pair(request) -> tuple[str, str]:
+    return PAIRS[request.param]
+
+
+def _url(site, se: str, lfn: str) -> str:
+    server, bucket = site["stores"][se]
+    return f"s3://{server.host}:{server.port}/{bucket}{lfn}"
+
+
+def _stored(site, se: str, lfn: str) -> bytes | None:
+    server, bucket = site["stores"][se]
+    client = server.client()
+    try:
+        return client.get_object(Bucket=bucket, Key=lfn[1:])["Body"].read()
+    except client.exceptions.NoSuchKey:
+        return None
+
+
+def _nothingAt(site, se: str, lfn: str) -> None:
+    """No object and no unfinished multipart upload of ``lfn`` at ``se``."""
+    server, bucket = site["stores"][se]
+    client = server.client()
+    assert _stored(site, se, lfn) is None
+    try:
+        uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=lfn[1:]).get("Uploads", [])
+    except client.exceptions.NoSuchUpload:  # rclone keeps no list
+        uploads = []
+    assert not uploads, uploads
+
+
+def _putAndRegister(site, se: str, lfn: str, data: bytes, mode: int | None = None) -> dict:
+    """As the current user: upload through the gateway, register, optionally chmod; the catalog entry."""
+    path = site["folder"] / uuid.uuid4().hex
+    path.write_bytes(data)
+    assert StorageElement(se).putFile({lfn: str(path)})["Value"]["Successful"] == {lfn: len(data)}
+    entry = {"PFN": _url(site, se, lfn), "Size": len(data), "SE": se, "GUID": str(uuid.uuid4())}
+    added = FileCatalogClient().addFile({lfn: {**entry, "Checksum": stringAdler(data)}})
+    assert added["OK"] and not added["Value"]["Failed"], added
+    if mode is not None:
+        assert FileCatalogClient().changePathMode({lfn: mode})["OK"]
+    return {"Size": len(data), "Checksum": stringAdler(data)}
+
+
+def _copy(source: str, destination: str, items: dict) -> dict:
+    """Copy through the client's keyless plugins: {lfn: S_OK(size) or S_ERROR}."""
+    sourcePlugin, destinationPlugin = StorageElement(source).storages[0], StorageElement(destination).storages[0]
+    assert destinationPlugin.canCopyServerSideFrom(sourcePlugin)
+    return destinationPlugin.copyServerSide(sourcePlugin, items)
+
+
+def _failed(result: dict, errno: int, words: str) -> None:
+    assert not result["OK"], result
+    assert DErrno.cmpError(result, errno), result
+    assert words in result["Message"], result["Message"]
+
+
+def _lfn(name: str, home: str = HOME) -> str:
+    return f"{home}/copy/{uuid.uuid4().hex[:8]}-{name}"
+
+
+# ---------------------------------------------------------------- copies the catalog allows
+
+
+def test_alice_copies_her_file_between_two_buckets_through_the_gateway(site, act, pair):
+    source, destination = pair
+    lfn, data = _lfn("small.dat"), os.urandom(200 * 1024)
+    entry = _putAndRegister(site, source, lfn, data)
+    assert _copy(source, destination, {lfn: entry}) == {lfn: {"OK": True, "Value": len(data)}}
+    assert _stored(site, destination, lfn) == data
+
+
+def test_a_big_file_is_copied_in_parts_through_the_gateway_on_moto_rclone_says_stream_it(site, act, pair):
+    source, destination = pair
+    lfn, data = _lfn("big.dat"), os.urandom(6 * MiB)
+    entry = _putAndRegister(site, source, lfn, data)
+    result = _copy(source, destination, {lfn: entry})[lfn]
+    if source.startswith("RC"):
+        _failed(result, DErrno.EPROTONOSUPPORT, "without an ETag")
+        _nothingAt(site, destination, lfn)
+    else:
+        assert result == {"OK": True, "Value": len(data)}, result
+        assert _stored(site, destination, lfn) == data
+        _nothingAt(site, destination, f"{lfn}.none")
+
+
+def test_the_copy_url_pins_source_etag_metadata_and_no_overwrite_and_lives_minutes(site, act):
+    lfn, data = _lfn("pinned.dat"), b"pinned"
+    _putAndRegister(site, "RC-A", lfn, data)
+    etag = site["stores"]["RC-A"][0].client().head_object(Bucket=site["stores"]["RC-A"][1], Key=lfn[1:])["ETag"]
+    url = _url(site, "RC-B", lfn)
+    answer = S3GatewayClient().presignCopy("RC-B", "RC-A", "copy_object", {url: {"SourceETag": etag}}, 3600)
+    assert answer["OK"] and url in answer["Value"]["Successful"], answer
+    query = parse_qs(urlsplit(answer["Value"]["Successful"][url]).query)
+    assert query["X-Amz-Expires"] == ["600"]
+    signed = set(query["X-Amz-SignedHeaders"][0].split(";"))
+    assert {"x-amz-copy-source", "x-amz-copy-source-if-match", "x-amz-metadata-directive", "if-none-match"} <= signed
+    assert set(answer["Value"]["CleanUp"][url]) == {"Expiration", "head_object", "delete_object"}
+    _nothingAt(site, "RC-B", lfn)
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def test_bob_may_not_copy_alices_private_file(site, act):
+    lfn = _lfn("private.dat")
+    entry = _putAndRegister(site, "MO-A", lfn, b"alice only", mode=0o600)
+    server, bucket = site["stores"]["MO-A"]
+    etag = server.client().head_object(Bucket=bucket, Key=lfn[1:])["ETag"]
+    act("bob")
+    _failed(_copy("MO-A", "MO-B", {lfn: entry})[lfn], DErrno.EACCES, "permission denied")
+    url = _url(site, "MO-B", lfn)
+    asked = S3GatewayClient().presignCopy("MO-B", "MO-A", "copy_object", {url: {"SourceETag": etag}}, 600)
+    assert "cannot read the source: permission denied" in asked["Value"]["Failed"][url], asked
+    _nothingAt(site, "MO-B", lfn)
+
+
+def test_bob_may_not_copy_into_a_directory_he_may_not_write(site, act):
+    lfn = _lfn("public.dat")
+    entry = _putAndRegister(site, "RC-A", lfn, b"anyone may read this")
+    act("bob")
+    assert StorageElement("RC-A").getFileMetadata(lfn)["Value"]["Successful"], "bob may read it"
+    _failed(_copy("RC-A", "RC-B", {lfn: entry})[lfn], DErrno.EACCES, "cannot write the destination: permission")
+    _nothingAt(site, "RC-B", lfn)
+
+
+def test_a_refusal_reads_the_same_whether_or_not_the_source_is_there(site, act):
+    private = _lfn("closed")
+    _putAndRegister(site, "MO-A", f"{private}/inside.dat", b"x")
+    assert FileCatalogClient().changePathMode({private: 0o700})["OK"]
+    site["stores"]["MO-A"][0].client().put_object(Bucket=site["stores"]["MO-A"][1], Key=f"{private[1:]}/dark.dat")
+    act("bob")
+    names = ("inside.dat", "dark.dat", "absent.dat")
+    urls = {name: _url(site, "MO-B", f"{private}/{name}") for name in names}
+    params = {url: {"SourceETag": '"0123456789abcdef0123456789abcdef"'} for url in urls.values()}
+    answer = S3GatewayClient().presignCopy("MO-B", "MO-A", "copy_object", params, 600)
+    assert answer["OK"] and not answer["Value"]["Successful"], answer
+    reasons = {name: answer["Value"]["Failed"][url].replace(name, "NAME") for name, url in urls.items()}
+    assert len(set(reasons.values())) == 1, reasons
+
+
+@pytest.mark.parametrize("who", ["alice-forged-admin", "alice-expired"])
+def test_a_forged_or_expired_proxy_gets_no_copy_of_bobs_private_file(site, act, who):
+    act("bob")
+    lfn = _lfn("vault.dat", BOB_HOME)
+    entry = _putAndRegister(site, "MO-A", lfn, b"bob only", mode=0o600)
+    act(who)
+    result = _copy("MO-A", "MO-B", {lfn: entry})[lfn]
+    assert not result["OK"], result
+    _nothingAt(site, "MO-B", lfn)
+
+
+def test_the_gateway_signs_only_the_etag_it_sees_and_names_the_source_itself(site, act):
+    lfn = _lfn("etag.dat")
+    _putAndRegister(site, "MO-A", lfn, b"the source")
+    url = _url(site, "MO-B", lfn)
+    gateway = S3GatewayClient()
+    stale = gateway.presignCopy("MO-B", "MO-A", "copy_object", {url: {"SourceETag": '"0' * 16 + '"'}}, 600)
+    assert "it changed since the caller looked" in stale["Value"]["Failed"][url], stale
+    _, otherBucket = site["stores"]["MO-A"]
+    for smuggled in ({"SourceBucket": otherBucket}, {"SourceKey": f"{BOB_HOME[1:]}/x"}):
+        answer = gateway.presignCopy("MO-B", "MO-A", "copy_object", {url: {"SourceETag": '"x"', **smuggled}}, 600)
+        assert "the gateway names the copy's source itself" in answer["Value"]["Failed"][url], answer
+    wrongMethod = gateway.presignCopy("MO-B", "MO-A", "put_object", {url: {}}, 600)
+    assert not wrongMethod["OK"] and "signs copy_object and upload_part_copy" in wrongMethod["Message"]
+    _nothingAt(site, "MO-B", lfn)
+
+
+def test_no_copy_between_services_nor_into_a_banned_se(site, act):
+    lfn = _lfn("across.dat")
+    entry = _putAndRegister(site, "MO-A", lfn, b"across")
+    url = {_url(site, "RC-B", lfn): {"SourceETag": '"x"'}}
+    across = S3GatewayClient().presignCopy("RC-B", "MO-A", "copy_object", url, 600)
+    assert not across["OK"] and DErrno.cmpError(across, DErrno.EWRONGSE), across
+    assert "not on one S3 service" in across["Message"]
+    unknown = S3GatewayClient().presignCopy("RC-B", "NOT-SERVED", "copy_object", url, 600)
+    assert not unknown["OK"] and DErrno.cmpError(unknown, DErrno.EWRONGSE), unknown
+    banned = _copy("MO-A", "MO-BANNED", {lfn: entry})[lfn]
+    assert not banned["OK"] and "banned for write" in banned["Message"], banned
+    _nothingAt(site, "MO-BANNED", lfn)
+
+
+# ---------------------------------------------------------------- a signed URL copies its source only
+
+
+def test_a_url_signed_for_one_source_cannot_copy_another_on_rclone(site, act):
+    """rclone checks signatures: a copy URL with its x-amz-copy-source changed is refused, the right one works."""
+    lfn, other = _lfn("mine.dat"), _lfn("other.dat")
+    _putAndRegister(site, "RC-A", lfn, b"the file signed for")
+    _putAndRegister(site, "RC-A", other, b"another file")
+    server, sourceBucket = site["stores"]["RC-A"]
+    etag = server.client().head_object(Bucket=sourceBucket, Key=lfn[1:])["ETag"]
+    url = _url(site, "RC-B", lfn)
+    answer = S3GatewayClient().presignCopy("RC-B", "RC-A", "copy_object", {url: {"SourceETag": etag}}, 600)
+    signedURL = answer["Value"]["Successful"][url]
+    headers = {
+        "x-amz-copy-source": f"/{sourceBucket}{lfn}",
+        "x-amz-copy-source-if-match": etag,
+        "x-amz-metadata-directive": "COPY",
+        "If-None-Match": "*",
+    }
+    for name, value in (("x-amz-copy-source", f"/{sourceBucket}{other}"), ("x-amz-copy-source-if-match", "*")):
+        tampered = requests.put(signedURL, headers={**headers, name: value}, timeout=10)
+        assert tampered.status_code == 403 and "SignatureDoesNotMatch" in tampered.text, (name, tampered.text)
+        _nothingAt(site, "RC-B", lfn)
+    assert requests.put(signedURL, headers=headers, timeout=10).status_code == 200
+    assert _stored(site, "RC-B", lfn) == b"the file signed for"
