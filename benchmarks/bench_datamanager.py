@@ -4,15 +4,20 @@ Starts two ``rclone serve s3`` on 127.0.0.1 (A and B, local backend, SigV4 check
 its own delaying TCP relay (``tests/fault_relay.py`` in a child process, the one of
 ``bench_s3_distance.py``): every S3 request of the client crosses a relay, so each added round trip
 (``--delays``, default 0 and 20 ms) applies between the client and each server. The SEs, all keyed:
-``S3-SRC`` (A, bucket ``src``), ``S3-SAME`` (A, bucket ``same``), ``S3-OTHER`` (B, bucket ``other``);
-the catalog is a real ``FileCatalogDB`` on an SQLite file, given to ``DataManager(fileCatalog=...)``.
+``S3-SRC`` (A, bucket ``src``), ``S3-SAME`` (A, bucket ``same``), ``S3-SAME-WHOLE`` (A, bucket ``whole``,
+``MultipartThreshold = 5 GiB``), ``S3-OTHER`` (B, bucket ``other``); the catalog is a real
+``FileCatalogDB`` on an SQLite file, given to ``DataManager(fileCatalog=...)``.
 
 Two file sets are uploaded to ``S3-SRC`` and registered first (``putAndRegister``, not timed):
 one big file (``--big-mib``, default 1 GiB) and ``--files`` small ones (default 1,000 x 1 MiB). For
-each file set and each round trip, four cases, each in a fresh spawned process whose peak RSS
+each file set and each round trip, five cases, each in a fresh spawned process whose peak RSS
 (``VmHWM``) is read:
 
-* ``server-side``: ``replicateAndRegister(lfns, 'S3-SAME')``: two buckets of one service;
+* ``server-side``: ``replicateAndRegister(lfns, 'S3-SAME')``: two buckets of one service; a file above
+  the default multipart threshold (16 MiB) is copied in parts (``UploadPartCopy``), which rclone cannot
+  do: such a file falls back to a streamed copy;
+* ``server-side, threshold 5 GiB``: the same to ``S3-SAME-WHOLE``, where every file up to 5 GiB is one
+  ``CopyObject`` (what a site whose S3 cannot copy parts would configure);
 * ``streamed``: ``replicateAndRegister(lfns, 'S3-OTHER')``: two services;
 * ``local file``: ``replicateAndRegister(lfns, 'S3-OTHER', localCache=folder)``;
 * ``boto3``: the peer, what DIRAC's approach amounts to: one boto3 client per server, and for each
@@ -80,8 +85,12 @@ from _common import (
 )
 from bench_s3_distance import RelayProcess
 
-SOURCE_SE, SAME_SE, OTHER_SE = "S3-SRC", "S3-SAME", "S3-OTHER"
-BUCKETS = {SOURCE_SE: "src", SAME_SE: "same", OTHER_SE: "other"}
+SOURCE_SE, SAME_SE, WHOLE_SE, OTHER_SE = "S3-SRC", "S3-SAME", "S3-SAME-WHOLE", "S3-OTHER"
+BUCKETS = {SOURCE_SE: "src", SAME_SE: "same", WHOLE_SE: "whole", OTHER_SE: "other"}
+SE_SERVER = {SOURCE_SE: "A", SAME_SE: "A", WHOLE_SE: "A", OTHER_SE: "B"}
+# rclone has no UploadPartCopy: with S3's largest single copy as its multipart threshold, this SE copies
+# every file up to 5 GiB with one CopyObject (what a site whose S3 cannot copy parts would configure)
+SE_OPTIONS = {WHOLE_SE: {"MultipartThreshold": 5 * 1024 * MiB}}
 PEER_BUCKET = "peer"  # on B, where the boto3 peer uploads
 HOME = "/vo/user/a/alice"
 WARM_LFN = f"{HOME}/warm/warm.dat"
@@ -99,7 +108,13 @@ class Way:
 
 
 PEER = Way("boto3", None)
-WAYS = (PEER, Way("server-side", SAME_SE), Way("streamed", OTHER_SE), Way("local file", OTHER_SE, localCache=True))
+WAYS = (
+    PEER,
+    Way("server-side", SAME_SE),
+    Way("server-side, threshold 5 GiB", WHOLE_SE),
+    Way("streamed", OTHER_SE),
+    Way("local file", OTHER_SE, localCache=True),
+)
 
 
 @dataclass
@@ -269,14 +284,13 @@ class ReplicationBenchmark:
             relay = self.relays[name] = RelayProcess(server.port)
             print(f"relay {name} PID {relay.process.pid} on port {relay.port} -> {server.port}", flush=True)
         self.admin = {name: botoClient(s.endpoint_url, s.access_key, s.secret_key) for name, s in self.servers.items()}
-        self.seServer = {SOURCE_SE: "A", SAME_SE: "A", OTHER_SE: "B"}
-        for se, name in self.seServer.items():
+        for se, name in SE_SERVER.items():
             self.admin[name].create_bucket(Bucket=BUCKETS[se])
         self.admin["B"].create_bucket(Bucket=PEER_BUCKET)
         self.cfg = self.work / "dirac.cfg"
         texts = [
-            s3_se_cfg(se, self.servers[name], BUCKETS[se], Port=self.relays[name].port)
-            for se, name in self.seServer.items()
+            s3_se_cfg(se, self.servers[name], BUCKETS[se], Port=self.relays[name].port, **SE_OPTIONS.get(se, {}))
+            for se, name in SE_SERVER.items()
         ]
         loadConfiguration(self.cfg, merge_cfg(*texts))
         from DIRAC.DataManagementSystem.Client.DataManager import DataManager
@@ -333,7 +347,7 @@ class ReplicationBenchmark:
             relay.setRoundTrip(milliseconds)
 
     def storedPath(self, se: str, lfn: str) -> Path:
-        return self.servers[self.seServer[se]].object_path(BUCKETS[se], key(lfn))
+        return self.servers[SE_SERVER[se]].object_path(BUCKETS[se], key(lfn))
 
     # -- one case
 
@@ -400,7 +414,7 @@ class ReplicationBenchmark:
                 objects = [{"Key": name} for name in keys[start : start + DELETE_BATCH]]
                 admin.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
         else:
-            bucket, admin = BUCKETS[way.destination], self.admin[self.seServer[way.destination]]
+            bucket, admin = BUCKETS[way.destination], self.admin[SE_SERVER[way.destination]]
             lfns = [*fileSet.lfns, WARM_LFN]
             expectAll(self.dm.removeReplica(way.destination, lfns), lfns, f"removeReplica at {way.destination}")
         left = admin.list_objects_v2(Bucket=bucket).get("KeyCount", 0)
