@@ -139,6 +139,7 @@ class Row:
     rssPeak: float | None = None
     rssBefore: float | None = None
     diskPeak: int = 0
+    relayed: int = 0  # bytes that crossed the relays (between the client and the servers) during the case
     used: str = ""  # the ways the copies took, as counted from Successful[lfn]['transfer']
     error: str = ""
 
@@ -346,6 +347,9 @@ class ReplicationBenchmark:
         for relay in self.relays.values():
             relay.setRoundTrip(milliseconds)
 
+    def bytesRelayed(self) -> int:
+        return sum(relay.bytesForwarded() for relay in self.relays.values())
+
     def storedPath(self, se: str, lfn: str) -> Path:
         return self.servers[SE_SERVER[se]].object_path(BUCKETS[se], key(lfn))
 
@@ -371,8 +375,10 @@ class ReplicationBenchmark:
         self.setDelay(delayMs)
         sampler = DiskSampler(folder)
         try:
+            relayedBefore = self.bytesRelayed()
             with sampler:
                 answer = runChild(self.job(way, fileSet, folder), _caseChild)
+            row.relayed = self.bytesRelayed() - relayedBefore
             row.seconds, row.rssPeak, row.rssBefore = answer["seconds"], answer["rssPeak"], answer["rssBefore"]
             row.used = ", ".join(f"{name} x{count}" for name, count in answer["used"].items())
             self.setDelay(0)
@@ -443,12 +449,12 @@ class ReplicationBenchmark:
 
     def report(self, loadBefore: float | None) -> None:
         header = ("files", "rtt", "way", "way used (transfer)", "seconds", "MB/s", "peak RSS MB (set-up)")
-        header += ("peak disk MB", "boto3/this")
+        header += ("peak disk MB", "via client MB", "boto3/this")
         lines = []
         for row in self.rows:
             peer = next(r for r in self.rows if r.fileSet is row.fileSet and r.delayMs == row.delayMs and r.way is PEER)
             if row.error:
-                lines.append((row.fileSet.label, f"+{row.delayMs} ms", row.way.name, "FAILED", *("-",) * 5))
+                lines.append((row.fileSet.label, f"+{row.delayMs} ms", row.way.name, "FAILED", *("-",) * 6))
                 self.notes.append(f"{row.fileSet.label} +{row.delayMs} ms {row.way.name} FAILED: {row.error}")
                 continue
             ratio = "-" if peer.error or not row.seconds else f"{peer.seconds / row.seconds:.2f}x"
@@ -462,6 +468,7 @@ class ReplicationBenchmark:
                     f"{row.fileSet.total / row.seconds / MB:.0f}",
                     f"{row.rssPeak:.0f} ({row.rssBefore:.0f})",
                     f"{row.diskPeak / MB:.0f}",
+                    f"{row.relayed / MB:.1f}",
                     ratio,
                 )
             )
@@ -470,7 +477,8 @@ class ReplicationBenchmark:
         self.notes.append(
             "boto3/this: the peer's seconds over the row's (above 1: faster than serial boto3 download-then-upload); "
             "peak RSS: VmHWM of the process doing the copy, imports included (in brackets: before the timed call); "
-            "peak disk: the case's localCache / TMPDIR / temporary folder, sampled every 10 ms; MB = 10^6 bytes"
+            "peak disk: the case's localCache / TMPDIR / temporary folder, sampled every 10 ms; via client: the bytes "
+            "that crossed the relays (client <-> servers, both ways, warm-up included); MB = 10^6 bytes"
         )
         self.notes.append(loadNote(loadBefore, loadAverage()))
         for note in self.notes:
