@@ -205,6 +205,18 @@ def _peerCopy(job: dict):
     return copyAll
 
 
+def unfinishedUploads(client, bucket: str) -> int:
+    """How many multipart uploads in ``bucket`` are neither completed nor aborted."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+            return 0  # rclone's answer for a bucket that never had one
+        raise
+
+
 # ---------------------------------------------------------------- disk sampling
 
 
@@ -412,7 +424,8 @@ class ReplicationBenchmark:
         return self.servers["B"].object_path(PEER_BUCKET, key(lfn))
 
     def undo(self, fileSet: FileSet, way: Way) -> None:
-        """Remove the case's copies (and the warm-up replica); the destination bucket must be empty after."""
+        """Remove the case's copies (and the warm-up replica); the destination bucket must then hold no object
+        and no unfinished multipart upload."""
         if way.destination is None:
             bucket, admin = PEER_BUCKET, self.admin["B"]
             keys = [key(lfn) for lfn in fileSet.lfns]
@@ -424,8 +437,12 @@ class ReplicationBenchmark:
             lfns = [*fileSet.lfns, WARM_LFN]
             expectAll(self.dm.removeReplica(way.destination, lfns), lfns, f"removeReplica at {way.destination}")
         left = admin.list_objects_v2(Bucket=bucket).get("KeyCount", 0)
-        if left:
-            raise BenchmarkError(f"{left} objects left in bucket {bucket} after removing the copies of {way.name}")
+        unfinished = unfinishedUploads(admin, bucket)
+        if left or unfinished:
+            raise BenchmarkError(
+                f"{left} objects and {unfinished} unfinished multipart uploads left in bucket {bucket} after "
+                f"removing the copies of {way.name}"
+            )
 
     # -- driver
 
