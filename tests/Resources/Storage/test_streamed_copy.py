@@ -20,6 +20,7 @@ from DIRAC.Core.Utilities.Adler import fileAdler, stringAdler
 from DIRAC.Resources.Storage.FileStorage import FileStorage
 from DIRAC.Resources.Storage.S3Storage import S3Storage
 from DIRAC.Resources.Storage.StorageBase import StorageBase
+from DIRAC.Resources.Storage.StreamedCopy import MAX_BUFFERED_OBJECT
 from fault_relay import Fault, FaultRelay
 from s3_fixtures import corrupt_object
 
@@ -149,8 +150,9 @@ def test_many_files_in_one_call(stores, tmp_path):
 
 @pytest.mark.parametrize("sourceName", ["moto", "file"])
 def test_memory_is_bounded_by_part_size_times_part_workers(stores, tmp_path, sourceName):
-    """Six parts of 5 MiB with two part workers: the copy holds about two parts, not the file."""
-    size = 30 * MiB
+    """Eight parts of 5 MiB with two part workers: the copy holds two parts (and a few 1 MiB
+    chunks on their way into them), not the file."""
+    size = 40 * MiB
     source = stores.store(sourceName)
     destination = stores.s3("rclone", PartWorkers=2, **SMALL_PARTS)
     items = put(source, tmp_path, os.urandom(size))
@@ -161,7 +163,24 @@ def test_memory_is_bounded_by_part_size_times_part_workers(stores, tmp_path, sou
     finally:
         tracemalloc.stop()
     assert result == {LFN: {"OK": True, "Value": size}}, result
-    assert peak < 2 * 5 * MiB + 4 * MiB, f"peak {peak / MiB:.1f} MiB for a {size / MiB:.0f} MiB file"
+    assert peak < 2 * 5 * MiB + 8 * MiB, f"peak {peak / MiB:.1f} MiB for a {size / MiB:.0f} MiB file"
+    assert storedChecksum(destination) == items[LFN]["Checksum"]
+
+
+def test_an_object_too_big_to_buffer_goes_in_parts_below_a_high_threshold(stores, tmp_path):
+    """MultipartThreshold 256 MiB: a 64 MiB + 1 byte object is still not held whole in memory."""
+    size = MAX_BUFFERED_OBJECT + 1
+    source = stores.s3("moto")
+    destination = stores.s3("rclone", PartWorkers=2, MultipartThreshold=256 * MiB, MultipartChunkSize=5 * MiB)
+    items = put(source, tmp_path, os.urandom(size))
+    tracemalloc.start()
+    try:
+        result = destination.copyStreamed(source, items)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result == {LFN: {"OK": True, "Value": size}}, result
+    assert peak < 2 * 5 * MiB + 8 * MiB, f"peak {peak / MiB:.1f} MiB"
     assert storedChecksum(destination) == items[LFN]["Checksum"]
 
 

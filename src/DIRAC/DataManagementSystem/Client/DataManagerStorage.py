@@ -24,8 +24,9 @@ from DIRAC.FrameworkSystem.Client.Logger import gLogger
 from DIRAC.Resources.Storage.StorageElement import StorageElement
 from DIRAC.Resources.Storage.Utilities import runBulk
 
-#: Parallel local-copy replications in one bulk call.
+#: Local-copy replications at once in this process, whatever the number of bulk calls (disk space).
 REPLICATION_WORKERS = 8
+_localCopySlots = threading.BoundedSemaphore(REPLICATION_WORKERS)
 #: Direct (server-side or streamed) copies at once in this process, whatever the number of bulk calls:
 #: no local disk, and each file's memory is bounded, so this bounds the memory of all.
 DIRECT_COPY_WORKERS = 16
@@ -187,8 +188,8 @@ class StorageOperations:
         cannot: list[str] = []
         for seName in seNames:
             source = self.storageElement(seName, "getFile")
-            start = time.monotonic()
-            with _directCopySlots:
+            with _directCopySlots:  # the time waited for a slot is not the copy's
+                start = time.monotonic()
                 answers = destination.copyFromSEPerFile(source["Value"], items) if source["OK"] else source
             if not answers["OK"]:  # nothing was tried
                 problems.append(f"{seName}: {answers['Message']}; nothing copied")
@@ -232,12 +233,13 @@ class StorageOperations:
 
             def copyOne(name: str, seNames: list[str]) -> dict:
                 folder = os.path.join(workdir, str(numbered[name]))
-                os.mkdir(folder)
-                start = time.monotonic()
-                try:
-                    copied = self._copyOne(name, seNames, destination, metadata[name], folder)
-                finally:
-                    shutil.rmtree(folder, ignore_errors=True)
+                with _localCopySlots:
+                    os.mkdir(folder)
+                    start = time.monotonic()
+                    try:
+                        copied = self._copyOne(name, seNames, destination, metadata[name], folder)
+                    finally:
+                        shutil.rmtree(folder, ignore_errors=True)
                 if not copied["OK"]:
                     return copied
                 return S_OK(_transfer(LOCAL_COPY, metadata[name].get("Size") or 0, time.monotonic() - start))

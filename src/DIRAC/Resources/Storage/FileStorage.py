@@ -30,7 +30,7 @@ from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import CHUNK_SIZE, Adler32, compareAdler
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.StorageBase import StorageBase
-from DIRAC.Resources.Storage.StreamedCopy import CopySource, FileRange, checkCopiedAdler
+from DIRAC.Resources.Storage.StreamedCopy import NOTHING_WRITTEN, CopySource, FileRange, checkCopiedAdler, reframe
 
 CHECKSUM_XATTR = "user.dirac.adler32"
 #: names of files being written by a put; hidden from listings
@@ -268,7 +268,7 @@ class FileStorage(StorageBase):
             with open(handle, "wb") as destination:
                 filled = fill(destination)
                 if not filled["OK"]:
-                    return S_ERROR(filled["Errno"], f"cannot put {lfn}: {filled['Message']}; nothing was written")
+                    return reframe(filled, f"cannot put {lfn}", NOTHING_WRITTEN)
                 os.fchmod(destination.fileno(), FILE_MODE)
                 _recordChecksum(destination.fileno(), filled["Value"])
             os.replace(temporary, path)

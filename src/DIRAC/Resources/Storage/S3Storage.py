@@ -46,7 +46,6 @@ from DIRAC.Resources.Storage.S3.Methods import (
 )
 from DIRAC.Resources.Storage.S3.Parts import (
     ChecksummingReader,
-    budgetedBuffer,
     downloadParts,
     receiveBody,
     sendParts,
@@ -56,7 +55,15 @@ from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings,
 from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE, MiB
 from DIRAC.Resources.Storage.StorageBase import StorageBase
-from DIRAC.Resources.Storage.StreamedCopy import BufferWriter, CopySource, checkCopiedAdler
+from DIRAC.Resources.Storage.StreamedCopy import (
+    MAX_BUFFERED_OBJECT,
+    NOTHING_WRITTEN,
+    BufferWriter,
+    CopySource,
+    checkCopiedAdler,
+    objectBuffer,
+    reframe,
+)
 from DIRAC.Resources.Storage.Utilities import bulkResult, runBulk
 
 CHECKSUM_METADATA = "checksum"
@@ -475,7 +482,7 @@ class S3Storage(StorageBase):
         def aborted(failure: dict) -> dict:
             gone = self.abortMultipartUpload(lfn, uploadId)
             outcome = "the multipart upload was aborted" if gone["OK"] else f"aborting it failed: {gone['Message']}"
-            return S_ERROR(failure.get("Errno") or DErrno.EIO, f"{failure['Message']}; {outcome}")
+            return reframe(failure, after=outcome)
 
         def sendPart(number: int, data: bytes, md5: str) -> dict:
             params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), "ContentMD5": md5}
@@ -684,32 +691,33 @@ class S3Storage(StorageBase):
     def _writeCopy(self, lfn: str, source: CopySource, checksum: str) -> dict:
         """Write a streamed copy's bytes; the object appears only once their adler32 is ``checksum``.
 
-        Up to the multipart threshold the object is read into memory (within the process's
-        part-buffer budget), checked, and sent as one PUT with its Content-MD5. Above it, a
+        Up to the multipart threshold (and ``MAX_BUFFERED_OBJECT``) the object is read into
+        memory (within the process's ``OBJECT_BUFFER_BUDGET``), checked, and sent as one PUT
+        with its Content-MD5. Above it, a
         multipart upload: each part is fetched from the source by range and sent, in parallel,
         each held in memory once (at most part size x part workers), the parts' combined
         adler32 checked before the upload is completed.
         """
         size, transfer = source.size, self.settings.transfer
-        changed = f"{source.description} changed during the copy or is corrupt; nothing was written"
+        changed = f"{source.description} changed during the copy or is corrupt; {NOTHING_WRITTEN}"
         if size > MAX_OBJECT_SIZE:
-            return S_ERROR(DErrno.EFBIG, f"{source.description} has {size} bytes, over S3's 5 TiB; nothing was written")
-        if size > transfer.multipartThreshold:
+            return S_ERROR(DErrno.EFBIG, f"{source.description} has {size} bytes, over S3's 5 TiB; {NOTHING_WRITTEN}")
+        if size > min(transfer.multipartThreshold, MAX_BUFFERED_OBJECT):
 
             def moveParts(sendPart: Callable[[int, bytes, str], dict]) -> dict:
                 return sendParts(size, transfer.partSize, source.readBytes, sendPart, transfer.partWorkers)
 
             uploaded = self._uploadInParts(lfn, size, checksum, moveParts, changed)
             return S_OK(size) if uploaded["OK"] else uploaded
-        with budgetedBuffer(size) as buffer:
+        with objectBuffer(size) as buffer:
             read = source.readInto(0, size, BufferWriter(buffer, f"a buffer for {source.description}"))
             if not read["OK"]:
-                return S_ERROR(read["Errno"], f"{read['Message']}; nothing was written")
+                return reframe(read, after=NOTHING_WRITTEN)
             matches = checkCopiedAdler(read["Value"], checksum, source)
             if not matches["OK"]:
-                return S_ERROR(matches["Errno"], f"{matches['Message']}; nothing was written")
+                return reframe(matches, after=NOTHING_WRITTEN)
             put = self._sendPut(lfn, checksum, bytesContentMD5(buffer), size, buffer)
-        return S_OK(size) if put["OK"] else S_ERROR(put["Errno"], f"{put['Message']}; nothing was written")
+        return S_OK(size) if put["OK"] else reframe(put, after=NOTHING_WRITTEN)
 
     def _removeFile(self, lfn: str, context: Any) -> dict:
         sent = self._send("delete_object", lfn, context=context)

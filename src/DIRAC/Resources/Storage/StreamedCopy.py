@@ -18,7 +18,9 @@ A plugin without a seam answers ``EPROTONOSUPPORT`` (the caller falls back to a 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from DIRAC.Core.Utilities import DErrno
@@ -30,6 +32,45 @@ from DIRAC.Resources.Storage.S3.Parts import receiveBody
 from DIRAC.Resources.Storage.Utilities import runBulk
 
 NOTHING_WRITTEN = "nothing was written"
+MiB = 1024 * 1024
+#: the largest object a streamed copy holds whole in memory (to check it before one PUT);
+#: a larger one goes in parts, each held once
+MAX_BUFFERED_OBJECT = 64 * MiB
+#: bytes of whole objects held in memory at once by the streamed copies of this process
+OBJECT_BUFFER_BUDGET = 256 * MiB
+
+
+class ByteBudget:
+    """A process-wide limit on the bytes of buffers held at once; a request waits until it fits."""
+
+    def __init__(self, limit: int):
+        self._limit = limit
+        self._used = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def buffer(self, length: int) -> Iterator[bytearray]:
+        """A buffer of ``length`` bytes (at most the limit), counted while it is held."""
+        if length > self._limit:
+            raise ValueError(f"a {length}-byte buffer is over the {self._limit}-byte budget")
+        with self._changed:
+            self._changed.wait_for(lambda: self._used + length <= self._limit)
+            self._used += length
+        try:
+            yield bytearray(length)
+        finally:
+            with self._changed:
+                self._used -= length
+                self._changed.notify_all()
+
+
+_objectBuffers = ByteBudget(OBJECT_BUFFER_BUDGET)
+
+
+def objectBuffer(length: int):
+    """A buffer for a whole object of ``length`` bytes (at most ``MAX_BUFFERED_OBJECT``), held within
+    the process's ``OBJECT_BUFFER_BUDGET``: many small copies run at once, big ones wait their turn."""
+    return _objectBuffers.buffer(length)
 
 
 class BufferWriter:
@@ -109,10 +150,12 @@ class CopySource:
         self._fetchRange = fetchRange
         self._resumes = resumes
         self._first = first
+        self._firstLock = threading.Lock()  # parts are read by several threads
         self._onClose = onClose
 
     def _open(self, offset: int, length: int) -> dict:
-        first, self._first = self._first, None
+        with self._firstLock:
+            first, self._first = self._first, None
         if first is not None:
             if offset == 0 and length == self.size:
                 return S_OK(first)
@@ -134,9 +177,10 @@ class CopySource:
 
     def close(self) -> None:
         """Release what the source holds (an unread answer, an open file)."""
-        if self._first is not None:
-            self._first.abandon()
-            self._first = None
+        with self._firstLock:
+            first, self._first = self._first, None
+        if first is not None:
+            first.abandon()
         if self._onClose is not None:
             self._onClose()
             self._onClose = None
@@ -194,13 +238,13 @@ def copyStreamed(source: Any, destination: Any, items: Any) -> dict[str, dict]:
         return results
     contexts = source._prepare("getFile", dict.fromkeys(valid))
     if not contexts["OK"]:
-        reason = f"cannot read from SE {source.name}: {contexts['Message']}; {NOTHING_WRITTEN}"
-        return {**results, **dict.fromkeys(valid, S_ERROR(contexts.get("Errno", DErrno.EIO), reason))}
+        failure = reframe(contexts, f"cannot read from SE {source.name}", NOTHING_WRITTEN)
+        return {**results, **dict.fromkeys(valid, failure)}
 
     def copyOne(lfn: str, expected: tuple[int, str]) -> dict:
         context = contexts["Value"].get(lfn)
         if isinstance(context, dict) and context.get("OK") is False:
-            return _failed(context, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
+            return reframe(context, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
         return _copyFile(source, destination, lfn, *expected, context)
 
     # each answer travels whole in S_OK (runBulk keeps only the message of a failure)
@@ -214,19 +258,29 @@ def _workers(destination: Any) -> int:
     return max(1, int(getattr(destination, "maxWorkers", 1)))
 
 
-def _failed(result: dict, what: str, outcome: str = "") -> dict:
-    """``result``'s error with ``what`` in front (and ``outcome`` behind), its errno kept."""
-    message = f"{what}: {result['Message']}"
-    if outcome and outcome not in message:
-        message += f"; {outcome}"
-    return S_ERROR(result.get("Errno") or DErrno.EIO, message)
+def reframe(result: dict, before: str = "", after: str = "") -> dict:
+    """``result``'s error, its errno kept, with ``before`` in front and ``after`` behind its detail.
+
+    The detail is the message without the ``strerror ( errno : ...)`` frame ``S_ERROR`` put
+    around it, so that a reason passed up through several layers is framed once.
+    """
+    errno = result.get("Errno") or DErrno.EIO
+    detail = result["Message"]
+    frame = f"{DErrno.strerror(errno)} ( {errno} : "
+    if detail.startswith(frame) and detail.endswith(")"):
+        detail = detail[len(frame) : -1]
+    if before:
+        detail = f"{before}: {detail}"
+    if after and not detail.endswith(after):
+        detail = f"{detail}; {after}"
+    return S_ERROR(errno, detail)
 
 
 def _copyFile(source: Any, destination: Any, lfn: str, size: int, checksum: str, context: Any) -> dict:
     """Copy one file whose catalog entry says ``size`` bytes with adler32 ``checksum``."""
     opened = source._openCopySource(lfn, context)
     if not opened["OK"]:
-        return _failed(opened, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
+        return reframe(opened, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
     reader: CopySource = opened["Value"]
     try:
         if reader.size != size:
@@ -239,7 +293,7 @@ def _copyFile(source: Any, destination: Any, lfn: str, size: int, checksum: str,
             return S_ERROR(DErrno.EBADCKS, message)
         written = destination._writeCopy(lfn, reader, checksum)
         if not written["OK"]:
-            return _failed(written, f"streamed copy of {lfn} from SE {source.name} to SE {destination.name} failed")
+            return reframe(written, f"streamed copy of {lfn} from SE {source.name} to SE {destination.name} failed")
         return written
     finally:
         reader.close()

@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import Adler32, adlerCombine
@@ -171,17 +170,6 @@ def uploadParts(
         return sendParts(size, partSize, readPart, sendPart, workers)
     finally:
         os.close(descriptor)
-
-
-@contextmanager
-def budgetedBuffer(length: int) -> Iterator[bytearray]:
-    """A buffer of ``length`` bytes, held against the same process-wide budget as the part buffers.
-
-    For a whole object kept in memory (a streamed copy's single PUT): many such copies at
-    once wait for the budget rather than holding many objects in memory.
-    """
-    with _bufferBudget:
-        yield bytearray(length)
 
 
 def receiveBody(response, offset: int, length: int, handle, refetch: Callable[[int, int], dict], resumes: int) -> dict:

@@ -229,6 +229,7 @@ class ServerSideCopy:
     def _copyInParts(self, lfn: str, size: int, checksum: str, source: StoredObject) -> dict:
         if size > MAX_OBJECT_SIZE:
             return S_ERROR(DErrno.EFBIG, f"{self._what(lfn)}: {size} bytes, over S3's 5 TiB; nothing copied")
+        self.destination._abortEarlierUploads(lfn)  # what a killed earlier copy of this file left open
         started = self.destination._startMultipartUpload(lfn, checksum)
         if not started["OK"]:
             return self._fail(lfn, started, "nothing copied")
