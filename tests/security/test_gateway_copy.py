@@ -10,6 +10,7 @@ refusal ends by checking that nothing was left at the destination.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import uuid
@@ -156,6 +157,50 @@ def test_alice_copies_her_file_between_two_buckets_through_the_gateway(site, act
     entry = _putAndRegister(site, source, lfn, data)
     assert _copy(source, destination, {lfn: entry}) == {lfn: {"OK": True, "Value": len(data)}}
     assert _stored(site, destination, lfn) == data
+    lines = (site["folder"] / "audit.jsonl").read_text().splitlines()
+    copies = [
+        record for record in map(json.loads, lines) if record.get("lfn") == lfn and record["method"] == "copy_object"
+    ]
+    assert [(r["se"], r["source"], r["granted"], r["expiration"]) for r in copies] == [(destination, source, True, 600)]
+
+
+def test_a_source_changed_after_the_clients_head_is_not_signed(site, act, monkeypatch):
+    """The client saw one ETag; the source is overwritten before the gateway looks: no URL, nothing copied."""
+    lfn, data = _lfn("changing.dat"), os.urandom(3000)
+    entry = _putAndRegister(site, "RC-A", lfn, data)
+    server, bucket = site["stores"]["RC-A"]
+    plugin = StorageElement("RC-B").storages[0]
+    authorise = plugin.signer.authoriseCopies
+
+    def changing(s3Method, sourceSE, items):
+        head = server.client().head_object(Bucket=bucket, Key=lfn[1:])
+        server.client().put_object(Bucket=bucket, Key=lfn[1:], Body=data[::-1], Metadata=head["Metadata"])
+        return authorise(s3Method, sourceSE, items)
+
+    monkeypatch.setattr(plugin.signer, "authoriseCopies", changing)
+    result = plugin.copyServerSide(StorageElement("RC-A").storages[0], {lfn: entry})[lfn]
+    assert not result["OK"] and "it changed since the caller looked" in result["Message"], result
+    _nothingAt(site, "RC-B", lfn)
+
+
+def test_a_bulk_copy_asks_the_gateway_three_times_whatever_the_number_of_files(site, act, monkeypatch):
+    """The sources' HEADs, the copies and the destinations' HEADs are each asked for all files at once."""
+    from DIRAC.Resources.Storage.S3 import Signers
+
+    lfns = [_lfn(f"bulk{number}.dat") for number in range(6)]
+    items = {lfn: _putAndRegister(site, "MO-A", lfn, os.urandom(1000 + number)) for number, lfn in enumerate(lfns)}
+    asked: list[str] = []
+
+    class CountingRPC(Signers.RPCClient):
+        def __getattr__(self, name):
+            asked.append(name)
+            return super().__getattr__(name)
+
+    monkeypatch.setattr(Signers, "RPCClient", CountingRPC)
+    result = _copy("MO-A", "MO-B", items)
+    assert result == {lfn: {"OK": True, "Value": item["Size"]} for lfn, item in items.items()}, result
+    assert sorted(asked) == ["createPresignedUrl", "createPresignedUrl", "presignCopy"], asked
+    assert all(_stored(site, "MO-B", lfn) == _stored(site, "MO-A", lfn) for lfn in lfns)
 
 
 def test_a_big_file_is_copied_in_parts_through_the_gateway_on_moto_rclone_says_stream_it(site, act, pair):
@@ -225,6 +270,8 @@ def test_a_refusal_reads_the_same_whether_or_not_the_source_is_there(site, act):
     assert answer["OK"] and not answer["Value"]["Successful"], answer
     reasons = {name: answer["Value"]["Failed"][url].replace(name, "NAME") for name, url in urls.items()}
     assert len(set(reasons.values())) == 1, reasons
+    for name in names:
+        _nothingAt(site, "MO-B", f"{private}/{name}")
 
 
 @pytest.mark.parametrize("who", ["alice-forged-admin", "alice-expired"])

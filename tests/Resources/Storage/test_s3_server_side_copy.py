@@ -86,7 +86,7 @@ def _failed(result: dict, errno: int, words: str) -> None:
 
 
 def test_only_two_s3_ses_of_one_service_signed_alike_can_copy(pair, moto_server, rclone_s3_server, tmp_path):
-    server, _source, _destination, source, destination = pair
+    server, _source, destinationBucket, source, destination = pair
     assert destination.canCopyServerSideFrom(source) and source.canCopyServerSideFrom(destination)
     assert not destination.canCopyServerSideFrom(_plugin("COPY-OTHER-KEY")), "another access key may not read"
     assert not destination.canCopyServerSideFrom(_plugin("COPY-KEYLESS")), "keys and gateway do not mix"
@@ -100,6 +100,7 @@ def test_only_two_s3_ses_of_one_service_signed_alike_can_copy(pair, moto_server,
     assert elsewhere.isok and not destination.canCopyServerSideFrom(elsewhere), "another S3 service"
     refused = destination.copyServerSide(elsewhere, {LFN: {"Size": 1, "Checksum": "00000001"}})
     _failed(refused[LFN], DErrno.EPROTONOSUPPORT, "not two SEs of one S3 service")
+    _nothingLeft(server, destinationBucket)
 
 
 # ---------------------------------------------------------------- copies
@@ -224,3 +225,22 @@ def test_a_source_changed_during_a_copy_in_parts_is_caught_on_moto(moto_server, 
     _failed(result, DErrno.EBADCKS, "the source changed during the copy")
     assert "the copy was removed" in result["Message"]
     _nothingLeft(moto_server, destinationBucket)
+
+
+def test_s3rver_copies_whole_files_and_parts(s3rver_server, dirac_cfg):
+    """s3rver (SigV4 checked) does CopyObject and UploadPartCopy with our signed headers."""
+    sourceBucket, destinationBucket = s3rver_server.make_bucket(), s3rver_server.make_bucket()
+    dirac_cfg(
+        merge_cfg(
+            s3_se_cfg("COPY-SRC", s3rver_server, sourceBucket),
+            s3_se_cfg("COPY-DST", s3rver_server, destinationBucket, **PARTS),
+        )
+    )
+    source, destination = _plugin("COPY-SRC"), _plugin("COPY-DST")
+    small, big = os.urandom(1000), os.urandom(6 * MiB)
+    items = {"/vo/copy/small b.dat": _put(s3rver_server, sourceBucket, "/vo/copy/small b.dat", small)}
+    items[LFN] = _put(s3rver_server, sourceBucket, LFN, big)
+    result = destination.copyServerSide(source, items)
+    assert result == {"/vo/copy/small b.dat": {"OK": True, "Value": 1000}, LFN: {"OK": True, "Value": 6 * MiB}}
+    assert _stored(s3rver_server, destinationBucket, "/vo/copy/small b.dat") == small
+    assert _stored(s3rver_server, destinationBucket, LFN) == big

@@ -300,12 +300,7 @@ def buildRequest(s3Method: str, key: str, params: dict | None, viaGateway: bool 
         if not pinned["OK"]:
             return pinned
         headers.update(pinned["Value"])
-    if operation.copiesSource:
-        pinned = _copyHeaders(s3Method, params, viaGateway)
-        if not pinned["OK"]:
-            return pinned
-        headers.update(pinned["Value"])
-    if operation.createsObject and (viaGateway or operation.copiesSource):
+    if operation.createsObject and viaGateway:
         headers["If-None-Match"] = "*"
     if operation.needsUploadId:
         uploadId = params.get("UploadId")
@@ -317,6 +312,11 @@ def buildRequest(s3Method: str, key: str, params: dict | None, viaGateway: bool 
         if not _isInt(number) or not 1 <= number <= 10000:
             return S_ERROR(DErrno.EINVAL, f"{s3Method} needs PartNumber between 1 and 10000")
         query["partNumber"] = str(number)
+    if operation.copiesSource:
+        pinned = _copyHeaders(s3Method, params, viaGateway)
+        if not pinned["OK"]:
+            return pinned
+        headers.update(pinned["Value"])
     if s3Method == "list_multipart_uploads":
         query["prefix"] = key
         for name, option in (("KeyMarker", "key-marker"), ("UploadIdMarker", "upload-id-marker")):
@@ -365,7 +365,8 @@ def copySourceHeader(bucket: str, key: str) -> str:
 
 def _copyHeaders(s3Method: str, params: dict, viaGateway: bool) -> dict:
     """S_OK(the headers pinning a copy's source) from ``SourceBucket``, ``SourceKey``, ``SourceETag``
-    (and ``SourceRange`` for a part); all are required, in both modes: a copy never reads an unpinned source."""
+    (and ``SourceRange`` for a part); all are required, in both modes: a copy never reads an unpinned
+    source. A whole copy keeps the source's metadata and carries ``If-None-Match: *``."""
     bucket, key, etag = params.get("SourceBucket"), params.get("SourceKey"), params.get("SourceETag")
     if not isBucketName(bucket):
         return S_ERROR(DErrno.EINVAL, f"{s3Method} needs SourceBucket, a bucket name")
@@ -376,7 +377,8 @@ def _copyHeaders(s3Method: str, params: dict, viaGateway: bool) -> dict:
         return S_ERROR(DErrno.EINVAL, f"{s3Method} needs SourceETag, the quoted ETag the source's HEAD answered")
     headers = {COPY_SOURCE_HEADER: copySourceHeader(bucket, key), COPY_IF_MATCH_HEADER: etag}
     if s3Method == "copy_object":
-        headers[METADATA_DIRECTIVE_HEADER] = "COPY"
+        # with keys too: a copy never replaces an object (a replica is made once)
+        headers.update({METADATA_DIRECTIVE_HEADER: "COPY", "If-None-Match": "*"})
         return S_OK(headers)
     byteRange = params.get("SourceRange")
     matched = _COPY_RANGE.match(byteRange) if isinstance(byteRange, str) else None

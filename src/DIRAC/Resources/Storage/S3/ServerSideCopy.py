@@ -24,6 +24,7 @@ is a failure after which the copy was removed or the multipart upload aborted.
 from __future__ import annotations
 
 import threading
+import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from DIRAC.Resources.Storage.S3.HttpClient import S3Response
 from DIRAC.Resources.Storage.S3.Methods import checkChecksum
 from DIRAC.Resources.Storage.S3.Parts import planParts
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE
-from DIRAC.Resources.Storage.S3Storage import CHECKSUM_METADATA, S3Storage, _findText, _parseXML
+from DIRAC.Resources.Storage.S3Storage import CHECKSUM_METADATA, S3Storage, _findText, _isPrepared, _parseXML
 from DIRAC.Resources.Storage.StorageBase import StorageBase
 from DIRAC.Resources.Storage.Utilities import runBulk
 
@@ -73,9 +74,13 @@ class StoredObject:
         return "-" in self.etag
 
 
-def headObject(storage: S3Storage, lfn: str) -> dict:
-    """S_OK(StoredObject) of ``lfn`` on ``storage``; S_ERROR (ENOENT when there is no object)."""
-    sent = storage._send("head_object", lfn)
+def headObject(storage: S3Storage, lfn: str, context: Any = None) -> dict:
+    """S_OK(StoredObject) of ``lfn`` on ``storage``; S_ERROR (ENOENT when there is no object).
+
+    ``context``: what ``storage._prepare`` gave for ``lfn`` (a gateway's HEAD URL, or its refusal)."""
+    if isinstance(context, dict) and context.get("OK") is False:
+        return context
+    sent = storage._send("head_object", lfn, context=context)
     if not sent["OK"]:
         return sent
     response = sent["Value"]
@@ -99,6 +104,12 @@ def checkItem(item: Any) -> dict:
         return S_ERROR(DErrno.EINVAL, f"Size must be a number of bytes, not {size!r}")
     checksum = checkChecksum("server-side copy", item.get("Checksum"))
     return S_OK((size, checksum["Value"])) if checksum["OK"] else checksum
+
+
+def _preparedHeads(storage: S3Storage, lfns: dict) -> dict:
+    """{lfn: context} of HEADs on ``storage`` prepared for a whole bulk call ({} when it could not be)."""
+    prepared = storage._prepare("getFileMetadata", dict.fromkeys(lfns))
+    return prepared["Value"] if prepared["OK"] else {}
 
 
 def _notSupported(response: S3Response) -> bool:
@@ -132,6 +143,9 @@ class ServerSideCopy:
     def __init__(self, destination: S3Storage, source: S3Storage):
         self.destination = destination
         self.source = source
+        #: per side, {lfn: the context its ``_prepare`` gave for a HEAD}; {lfn: prepared single-copy URL}
+        self._heads: dict[str, dict] = {"source": {}, "destination": {}}
+        self._copies: dict[str, Any] = {}
 
     def copy(self, items: dict) -> dict[str, dict]:
         """{lfn: S_OK(size) or S_ERROR} for ``{lfn: {'Size', 'Checksum'}}`` (the catalog's), in parallel."""
@@ -155,12 +169,40 @@ class ServerSideCopy:
                 valid[lfn] = checked["Value"]
             else:
                 results[lfn] = S_ERROR(checked["Errno"], f"{self._what(lfn)}: {checked['Message']}; nothing copied")
-        done, crashed = runBulk(
-            valid.items(), lambda lfn, item: S_OK(self.copyFile(lfn, *item)), self.destination.maxWorkers
-        )
-        results.update(done)
-        results.update({lfn: S_ERROR(DErrno.EIO, f"{self._what(lfn)}: {message}") for lfn, message in crashed.items()})
+        self._heads = {side: _preparedHeads(storage, valid) for side, storage in self._sides()}
+        checked = self._inBulk(valid, lambda lfn, item: self._checkSource(lfn, *item))
+        sources = {lfn: result["Value"] for lfn, result in checked.items() if result["OK"]}
+        results.update({lfn: result for lfn, result in checked.items() if not result["OK"]})
+        threshold = self.destination.settings.transfer.multipartThreshold
+        self._prepareCopies({lfn: source for lfn, source in sources.items() if source.size <= threshold})
+        results.update(self._inBulk(sources, lambda lfn, source: self.copyFile(lfn, *valid[lfn], source)))
         return results
+
+    def _sides(self) -> tuple[tuple[str, S3Storage], ...]:
+        return (("source", self.source), ("destination", self.destination))
+
+    def _inBulk(self, items: dict[str, Any], action: Callable[[str, Any], dict]) -> dict[str, dict]:
+        """{lfn: action(lfn, value)} run in parallel (the destination's MaxWorkers), errno kept."""
+        done, crashed = runBulk(items.items(), lambda lfn, value: S_OK(action(lfn, value)), self.destination.maxWorkers)
+        return {**done, **{lfn: S_ERROR(DErrno.EIO, f"{self._what(lfn)}: {why}") for lfn, why in crashed.items()}}
+
+    def _head(self, side: str, lfn: str) -> dict:
+        storage = self.source if side == "source" else self.destination
+        return headObject(storage, lfn, self._heads[side].get(lfn))
+
+    def _prepareCopies(self, sources: dict[str, StoredObject]) -> None:
+        """Through a gateway: the single-copy URLs of a whole bulk call, asked at once (one call per 1,000)."""
+        if not self.destination.signer.batchesRequests:
+            return  # keys sign each request as it goes
+        key = self.destination.settings.objectKey
+        asked = {lfn: (key(lfn), self._sourceParams(lfn, source)) for lfn, source in sources.items()}
+        authorised = self.destination.signer.authoriseCopies("copy_object", self.source.name, asked) if asked else None
+        preparedAt = time.monotonic()
+        if authorised and authorised["OK"]:
+            self._copies = {
+                lfn: ("copy_object", result["Value"], preparedAt) if result["OK"] else result
+                for lfn, result in authorised["Value"].items()
+            }
 
     def _what(self, lfn: str) -> str:
         return f"server-side copy of {lfn} from SE {self.source.name} to SE {self.destination.name}"
@@ -169,9 +211,9 @@ class ServerSideCopy:
         """S_ERROR keeping ``failure``'s errno, naming the copy and what was left (``outcome``)."""
         return S_ERROR(failure.get("Errno") or DErrno.EIO, f"{self._what(lfn)}: {failure['Message']}; {outcome}")
 
-    def copyFile(self, lfn: str, size: int, checksum: str) -> dict:
-        """S_OK(size) once ``lfn`` is copied and verified; S_ERROR with nothing left at the destination."""
-        head = headObject(self.source, lfn)
+    def _checkSource(self, lfn: str, size: int, checksum: str) -> dict:
+        """S_OK(StoredObject) of the source when it is the catalog's file; S_ERROR, nothing copied, otherwise."""
+        head = self._head("source", lfn)
         if not head["OK"]:
             return self._fail(lfn, head, "nothing copied")
         source: StoredObject = head["Value"]
@@ -187,6 +229,10 @@ class ServerSideCopy:
                 f"{self._what(lfn)}: the source object has {source.size} bytes and checksum {source.checksum}, "
                 f"the catalog says {size} bytes and {checksum}; nothing copied",
             )
+        return head
+
+    def copyFile(self, lfn: str, size: int, checksum: str, source: StoredObject) -> dict:
+        """S_OK(size) once ``lfn`` (checked: ``source``) is copied and verified; else S_ERROR, nothing left."""
         if size <= self.destination.settings.transfer.multipartThreshold:
             return self._copyWhole(lfn, size, checksum, source)
         return self._copyInParts(lfn, size, checksum, source)
@@ -198,7 +244,13 @@ class ServerSideCopy:
         return {"SourceBucket": settings.bucket, "SourceKey": settings.objectKey(lfn), "SourceETag": source.etag}
 
     def _authorise(self, s3Method: str, lfn: str, params: dict) -> dict:
-        """S_OK((url, headers)) of one copy request whose ``params`` name the pinned source."""
+        """S_OK((url, headers)) of one copy request whose ``params`` name the pinned source
+        (the URL prepared for the bulk call while it is fresh)."""
+        prepared = self._copies.pop(lfn, None) if s3Method == "copy_object" else None
+        if _isPrepared(prepared, s3Method):
+            return S_OK(prepared[1])
+        if isinstance(prepared, dict) and not prepared["OK"]:
+            return prepared
         key = self.destination.settings.objectKey(lfn)
         authorised = self.destination.signer.authoriseCopies(s3Method, self.source.name, {lfn: (key, params)})
         return authorised["Value"][lfn] if authorised["OK"] else authorised
@@ -214,6 +266,10 @@ class ServerSideCopy:
         if response.status == 412 and response.attempts > 1:
             # an earlier attempt may have landed, its answer lost; If-None-Match refused the resend
             return self._settle(lfn, size, checksum, source, True, "the resent copy was refused")
+        if not response.ok and response.status >= 500 and not _notSupported(response):
+            # a server error may come after the copy was applied
+            failure = self.destination._failure(response, lfn, "copy into")["Message"]
+            return self._settle(lfn, size, checksum, source, True, f"the copy failed ({failure})")
         if not response.ok:
             if _notSupported(response):
                 return S_ERROR(DErrno.EPROTONOSUPPORT, f"{self._what(lfn)}: the server does not copy; nothing copied")
@@ -274,15 +330,25 @@ class ServerSideCopy:
     def _settle(self, lfn: str, size: int, checksum: str, source: StoredObject, single: bool, cause: str) -> dict:
         """After a copy whose outcome is unknown: S_OK(size) when the destination holds the verified copy,
         else S_ERROR naming ``cause``, the destination removed if anything is there."""
-        held = headObject(self.destination, lfn)
+        held = self._head("destination", lfn)
         if not held["OK"] and DErrno.cmpError(held, DErrno.ENOENT):
             return S_ERROR(DErrno.EIO, f"{self._what(lfn)}: {cause}; nothing is at the destination")
-        return self._verify(lfn, size, checksum, source, single, cause)
+        return self._verify(lfn, size, checksum, source, single, cause, held)
 
-    def _verify(self, lfn: str, size: int, checksum: str, source: StoredObject, single: bool, cause: str = "") -> dict:
+    def _verify(
+        self,
+        lfn: str,
+        size: int,
+        checksum: str,
+        source: StoredObject,
+        single: bool,
+        cause: str = "",
+        held: dict | None = None,
+    ) -> dict:
         """S_OK(size) when the destination holds the catalog's size and checksum and the pinned source's
-        bytes; otherwise the destination object is removed and S_ERROR says why."""
-        problem = self._problem(lfn, size, checksum, source, single)
+        bytes; otherwise the destination object is removed and S_ERROR says why. ``held``: the
+        destination's HEAD when it was just asked."""
+        problem = self._problem(lfn, size, checksum, source, single, held or self._head("destination", lfn))
         if not problem:
             return S_OK(size)
         removed = self.destination._removeFile(lfn, None)
@@ -290,9 +356,8 @@ class ServerSideCopy:
         because = f"{cause}, then " if cause else ""
         return S_ERROR(DErrno.EBADCKS, f"{self._what(lfn)}: {because}{problem}; {outcome}")
 
-    def _problem(self, lfn: str, size: int, checksum: str, source: StoredObject, single: bool) -> str:
-        """'' when the copy is right, else what is wrong with it."""
-        held = headObject(self.destination, lfn)
+    def _problem(self, lfn: str, size: int, checksum: str, source: StoredObject, single: bool, held: dict) -> str:
+        """'' when the copy (``held``: its HEAD) is right, else what is wrong with it."""
         if not held["OK"]:
             return f"the copy cannot be checked ({held['Message']})"
         copy: StoredObject = held["Value"]
@@ -304,7 +369,7 @@ class ServerSideCopy:
             if copy.etag != source.etag:
                 return f"the copy's ETag {copy.etag} is not the source's {source.etag}: the source changed meanwhile"
             return ""
-        again = headObject(self.source, lfn)
+        again = self._head("source", lfn)
         if not again["OK"]:
             return f"the source cannot be checked again ({again['Message']})"
         if again["Value"].etag != source.etag:
