@@ -205,18 +205,6 @@ def _peerCopy(job: dict):
     return copyAll
 
 
-def unfinishedUploads(client, bucket: str) -> int:
-    """How many multipart uploads in ``bucket`` are neither completed nor aborted."""
-    from botocore.exceptions import ClientError
-
-    try:
-        return len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
-            return 0  # rclone's answer for a bucket that never had one
-        raise
-
-
 # ---------------------------------------------------------------- disk sampling
 
 
@@ -262,6 +250,21 @@ class DiskSampler:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, diskUsage(self.folder))
+
+
+# ---------------------------------------------------------------- checks
+
+
+def unfinishedUploads(client, bucket: str) -> int:
+    """How many multipart uploads in ``bucket`` are neither completed nor aborted."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+            return 0  # rclone's answer for a bucket that never had one
+        raise
 
 
 # ---------------------------------------------------------------- the benchmark
