@@ -11,7 +11,7 @@ its own delaying TCP relay (``tests/fault_relay.py`` in a child process, the one
 Two file sets are uploaded to ``S3-SRC`` and registered first (``putAndRegister``, not timed):
 one big file (``--big-mib``, default 1 GiB) and ``--files`` small ones (default 1,000 x 1 MiB). For
 each file set and each round trip, five cases, each in a fresh spawned process whose peak RSS
-(``VmHWM``) is read:
+(``VmHWM``) is read, while the bytes crossing the relays are counted:
 
 * ``server-side``: ``replicateAndRegister(lfns, 'S3-SAME')``: two buckets of one service; a file above
   the default multipart threshold (16 MiB) is copied in parts (``UploadPartCopy``), which rclone cannot
@@ -35,10 +35,10 @@ Checks, outside the timings (a failed case is shown as FAILED, the run ends with
 every LFN Successful, the catalog lists the new replica, every copy holds its source's bytes
 (compared file by file in the rclone folders), the case's folder is empty afterwards. Between
 cases the new replicas are removed (``removeReplica``; the peer's objects with boto3) and the
-destination bucket is checked empty. Run::
+destination bucket is checked empty (no object, no unfinished multipart upload). Run::
 
-    .venv/bin/python benchmarks/bench_datamanager.py            # 1 GiB and 1000 x 1 MiB at 0 and 20 ms
-    .venv/bin/python benchmarks/bench_datamanager.py --quick    # 64 MiB and 100 x 1 MiB (about 2 minutes)
+    .venv/bin/python benchmarks/bench_datamanager.py            # 1 GiB and 1000 x 1 MiB at 0 and 20 ms (~8 min)
+    .venv/bin/python benchmarks/bench_datamanager.py --quick    # 64 MiB and 100 x 1 MiB (about a minute)
 
 Exit status: 0 when every case ran and verified, 1 when one failed, 2 when there was no room on disk.
 """
