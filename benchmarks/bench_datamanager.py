@@ -1,23 +1,28 @@
 """Replication benchmark (issue 14): ``DataManager.replicateAndRegister``'s three ways next to serial boto3.
 
-Starts two ``rclone serve s3`` on 127.0.0.1 (A and B, local backend, SigV4 checked), each behind
-its own delaying TCP relay (``tests/fault_relay.py`` in a child process, the one of
-``bench_s3_distance.py``): every S3 request of the client crosses a relay, so each added round trip
+Starts two ``rclone serve s3`` on 127.0.0.1 (A and B, local backend, SigV4 checked) and one
+``@20minutes/s3rver`` (C, SigV4 checked, does ``UploadPartCopy``; left out with a note when node or
+the package is missing), each behind its own delaying TCP relay (``tests/fault_relay.py`` in a child
+process, the one of ``bench_s3_distance.py``): every S3 request of the client crosses a relay, so each added round trip
 (``--delays``, default 0 and 20 ms) applies between the client and each server. The SEs, all keyed:
 ``S3-SRC`` (A, bucket ``src``), ``S3-SAME`` (A, bucket ``same``), ``S3-SAME-WHOLE`` (A, bucket ``whole``,
-``MultipartThreshold = 5 GiB``), ``S3-OTHER`` (B, bucket ``other``); the catalog is a real
-``FileCatalogDB`` on an SQLite file, given to ``DataManager(fileCatalog=...)``.
+``MultipartThreshold = 5 GiB``), ``S3-OTHER`` (B, bucket ``other``), ``S3RVER-SRC`` and ``S3RVER-SAME``
+(C, buckets ``src`` and ``same``); the catalog is a real ``FileCatalogDB`` on an SQLite file, given to
+``DataManager(fileCatalog=...)``.
 
-Two file sets are uploaded to ``S3-SRC`` and registered first (``putAndRegister``, not timed):
-one big file (``--big-mib``, default 1 GiB) and ``--files`` small ones (default 1,000 x 1 MiB). For
-each file set and each round trip, five cases, each in a fresh spawned process whose peak RSS
-(``VmHWM``) is read, while the bytes crossing the relays are counted:
+Two file sets are uploaded to ``S3-SRC`` and registered first (``putAndRegister``, then replicated to
+``S3RVER-SRC``; not timed): one big file (``--big-mib``, default 1 GiB) and ``--files`` small ones
+(default 1,000 x 1 MiB). For each file set and each round trip, six cases, each in a fresh spawned
+process whose peak RSS (``VmHWM``) is read, while the bytes crossing the relays are counted (the
+source is ``S3-SRC`` unless named):
 
 * ``server-side``: ``replicateAndRegister(lfns, 'S3-SAME')``: two buckets of one service; a file above
   the default multipart threshold (16 MiB) is copied in parts (``UploadPartCopy``), which rclone cannot
   do: such a file falls back to a streamed copy;
 * ``server-side, threshold 5 GiB``: the same to ``S3-SAME-WHOLE``, where every file up to 5 GiB is one
   ``CopyObject`` (what a site whose S3 cannot copy parts would configure);
+* ``server-side, s3rver``: ``replicateAndRegister(lfns, 'S3RVER-SAME', sourceSE='S3RVER-SRC')``: a file
+  above 16 MiB is copied in parts (``UploadPartCopy``), a smaller one with ``CopyObject``;
 * ``streamed``: ``replicateAndRegister(lfns, 'S3-OTHER')``: two services;
 * ``local file``: ``replicateAndRegister(lfns, 'S3-OTHER', localCache=folder)``;
 * ``boto3``: the peer, what DIRAC's approach amounts to: one boto3 client per server, and for each
@@ -33,9 +38,10 @@ warm-up replication of one 1 KiB file (clients connected, SEs made) come before 
 
 Checks, outside the timings (a failed case is shown as FAILED, the run ends with status 1):
 every LFN Successful, the catalog lists the new replica, every copy holds its source's bytes
-(compared file by file in the rclone folders), the case's folder is empty afterwards. Between
-cases the new replicas are removed (``removeReplica``; the peer's objects with boto3) and the
-destination bucket is checked empty (no object, no unfinished multipart upload). Run::
+(compared with rclone A's file: on disk for rclone, read back from s3rver), the case's folder is
+empty afterwards. Between cases the new replicas are removed (``removeReplica``; the peer's objects
+with boto3) and the destination bucket is checked empty (no object, no unfinished multipart upload where the server
+lists them: s3rver does not). Run::
 
     .venv/bin/python benchmarks/bench_datamanager.py            # 1 GiB and 1000 x 1 MiB at 0 and 20 ms (~8 min)
     .venv/bin/python benchmarks/bench_datamanager.py --quick    # 64 MiB and 100 x 1 MiB (about a minute)
@@ -53,6 +59,7 @@ import sys
 import tempfile
 import threading
 import traceback
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +68,7 @@ from _common import (
     CATALOG_USER,
     DISK_MARGIN,
     MB,
+    WRITE_CHUNK,
     BenchmarkError,
     KiB,
     MiB,
@@ -77,7 +85,6 @@ from _common import (
     runInTemporaryFolder,
     sqliteCatalogDB,
     startRclone,
-    stopRclone,
     timed,
     useTestHelpers,
     writeBigFile,
@@ -86,8 +93,10 @@ from _common import (
 from bench_s3_distance import RelayProcess
 
 SOURCE_SE, SAME_SE, WHOLE_SE, OTHER_SE = "S3-SRC", "S3-SAME", "S3-SAME-WHOLE", "S3-OTHER"
-BUCKETS = {SOURCE_SE: "src", SAME_SE: "same", WHOLE_SE: "whole", OTHER_SE: "other"}
-SE_SERVER = {SOURCE_SE: "A", SAME_SE: "A", WHOLE_SE: "A", OTHER_SE: "B"}
+PARTS_SOURCE_SE, PARTS_SE = "S3RVER-SRC", "S3RVER-SAME"  # on s3rver, which does UploadPartCopy
+BUCKETS = {SOURCE_SE: "src", SAME_SE: "same", WHOLE_SE: "whole", OTHER_SE: "other", PARTS_SOURCE_SE: "src"}
+BUCKETS[PARTS_SE] = "same"
+SE_SERVER = {SOURCE_SE: "A", SAME_SE: "A", WHOLE_SE: "A", OTHER_SE: "B", PARTS_SOURCE_SE: "C", PARTS_SE: "C"}
 # rclone has no UploadPartCopy: with S3's largest single copy as its multipart threshold, this SE copies
 # every file up to 5 GiB with one CopyObject (what a site whose S3 cannot copy parts would configure)
 SE_OPTIONS = {WHOLE_SE: {"MultipartThreshold": 5 * 1024 * MiB}}
@@ -105,6 +114,7 @@ class Way:
     name: str
     destination: str | None
     localCache: bool = False
+    source: str = SOURCE_SE
 
 
 PEER = Way("boto3", None)
@@ -112,6 +122,7 @@ WAYS = (
     PEER,
     Way("server-side", SAME_SE),
     Way("server-side, threshold 5 GiB", WHOLE_SE),
+    Way("server-side, s3rver", PARTS_SE, source=PARTS_SOURCE_SE),
     Way("streamed", OTHER_SE),
     Way("local file", OTHER_SE, localCache=True),
 )
@@ -182,9 +193,11 @@ def _replication(job: dict):
     from DIRAC.DataManagementSystem.Client.DataManager import DataManager
 
     dm = DataManager(fileCatalog=DBCatalog(sqliteCatalogDB(Path(job["catalog"])), CATALOG_USER))
+    destination, source = job["destination"], job["source"]
     localCache = job["folder"] if job["localCache"] else ""
-    expectAll(dm.replicateAndRegister([WARM_LFN], job["destination"], localCache=localCache), [WARM_LFN], "warm-up")
-    return lambda: dm.replicateAndRegister(job["lfns"], job["destination"], localCache=localCache)
+    warmed = dm.replicateAndRegister([WARM_LFN], destination, sourceSE=source, localCache=localCache)
+    expectAll(warmed, [WARM_LFN], "warm-up")
+    return lambda: dm.replicateAndRegister(job["lfns"], destination, sourceSE=source, localCache=localCache)
 
 
 def _peerCopy(job: dict):
@@ -252,18 +265,33 @@ class DiskSampler:
         self.peak = max(self.peak, diskUsage(self.folder))
 
 
+def startS3rver(work: Path):
+    """``@20minutes/s3rver`` (does UploadPartCopy) over ``work/data`` on a free 127.0.0.1 port: an ``S3Server``."""
+    from s3_fixtures import S3Server, _s3rver_command, start_server
+
+    accessKey, secretKey = "bench-access", f"bench-secret-{uuid.uuid4().hex}"
+    log = work / "s3rver.log"
+    process, port = start_server(lambda p: _s3rver_command(p, work / "data", accessKey, secretKey), log)
+    server = S3Server("s3rver", port, accessKey, secretKey, process, log=log)
+    print(f"s3rver PID {process.pid} on {server.endpoint_url}, data {work / 'data'}", flush=True)
+    return server
+
+
 # ---------------------------------------------------------------- checks
 
 
-def unfinishedUploads(client, bucket: str) -> int:
-    """How many multipart uploads in ``bucket`` are neither completed nor aborted."""
+def unfinishedUploads(client, bucket: str) -> int | None:
+    """How many multipart uploads in ``bucket`` are neither completed nor aborted (None: the server cannot tell)."""
     from botocore.exceptions import ClientError
 
     try:
         return len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "NoSuchUpload":
             return 0  # rclone's answer for a bucket that never had one
+        if code == "NotImplemented":
+            return None  # s3rver
         raise
 
 
@@ -274,39 +302,49 @@ class ReplicationBenchmark:
     def __init__(self, options: argparse.Namespace, work: Path) -> None:
         self.options = options
         self.work = work
-        self.servers: dict[str, object] = {}  # "A", "B" -> s3_fixtures.S3Server
+        self.servers: dict[str, object] = {}  # "A", "B" (rclone), "C" (s3rver) -> s3_fixtures.S3Server
         self.relays: dict[str, RelayProcess] = {}
         self.rows: list[Row] = []
         self.notes: list[str] = []
         self.cases = 0
 
     def tearDown(self) -> None:
+        from DIRAC.Core.Utilities.Subprocesses import stopProcess
+
         for name, relay in self.relays.items():
             relay.stop()
             print(f"relay {name} PID {relay.process.pid} stopped", flush=True)
         for server in self.servers.values():
-            stopRclone(server)
+            stopProcess(server.process)
+            print(f"{server.name} PID {server.pid} stopped", flush=True)
 
     # -- set-up
 
     def setUp(self) -> None:
-        """Two rclone servers with a relay each, the buckets, the SEs (through the relays), catalog, DataManager."""
+        """The servers with a relay each, the buckets, the SEs (through the relays), catalog, DataManager."""
         from catalog_fixtures import DBCatalog
-        from s3_fixtures import merge_cfg, s3_se_cfg
+        from s3_fixtures import merge_cfg, s3_se_cfg, s3rver_missing
 
-        for name in ("A", "B"):
+        for name in ("A", "B", "C"):
             (self.work / name).mkdir()
-            server = self.servers[name] = startRclone(self.work / name)
+            if name == "C" and s3rver_missing():
+                self.notes.append(f"no s3rver rows: {s3rver_missing()}")
+                continue
+            server = self.servers[name] = (
+                startS3rver(self.work / name) if name == "C" else startRclone(self.work / name)
+            )
             relay = self.relays[name] = RelayProcess(server.port)
             print(f"relay {name} PID {relay.process.pid} on port {relay.port} -> {server.port}", flush=True)
+        self.ses = {se: name for se, name in SE_SERVER.items() if name in self.servers}
+        self.ways = [way for way in WAYS if way.destination is None or way.destination in self.ses]
         self.admin = {name: botoClient(s.endpoint_url, s.access_key, s.secret_key) for name, s in self.servers.items()}
-        for se, name in SE_SERVER.items():
+        for se, name in self.ses.items():
             self.admin[name].create_bucket(Bucket=BUCKETS[se])
         self.admin["B"].create_bucket(Bucket=PEER_BUCKET)
         self.cfg = self.work / "dirac.cfg"
         texts = [
             s3_se_cfg(se, self.servers[name], BUCKETS[se], Port=self.relays[name].port, **SE_OPTIONS.get(se, {}))
-            for se, name in SE_SERVER.items()
+            for se, name in self.ses.items()
         ]
         loadConfiguration(self.cfg, merge_cfg(*texts))
         from DIRAC.DataManagementSystem.Client.DataManager import DataManager
@@ -316,10 +354,10 @@ class ReplicationBenchmark:
         self.dm = DataManager(fileCatalog=DBCatalog(self.db, CATALOG_USER))
 
     def spaceOK(self) -> bool:
-        """Room for the sources (here and at A), one copy and one local file of the biggest set (+ margin)?"""
+        """Room for the sources (here, at A and at C), one copy and one local file of the biggest set (+ margin)?"""
         total = self.options.big_mib * MiB + self.options.files * self.options.size_mib * MiB
         biggest = max(self.options.big_mib * MiB, self.options.files * self.options.size_mib * MiB)
-        needed, free = 2 * total + 2 * biggest + DISK_MARGIN, shutil.disk_usage(self.work).free
+        needed, free = 3 * total + 2 * biggest + DISK_MARGIN, shutil.disk_usage(self.work).free
         print(f"free space under {self.work}: {free / 2**30:.1f} GiB, needed {needed / 2**30:.1f} GiB", flush=True)
         if free >= needed:
             return True
@@ -330,12 +368,18 @@ class ReplicationBenchmark:
         return False
 
     def register(self, files: dict[str, Path]) -> None:
-        """Upload and register ``{lfn: path}`` at S3-SRC (relays at 0 ms), then drop the local sources."""
+        """Upload and register ``{lfn: path}`` at S3-SRC, copy them to S3RVER-SRC (relays at 0 ms, both checked),
+        then drop the local sources."""
+        lfns = list(files)
         result = self.dm.putAndRegister({lfn: str(path) for lfn, path in files.items()}, None, SOURCE_SE)
-        expectAll(result, list(files), f"putAndRegister of {len(files)} files to {SOURCE_SE}")
+        expectAll(result, lfns, f"putAndRegister of {len(files)} files to {SOURCE_SE}")
+        if PARTS_SOURCE_SE in self.ses:
+            result = self.dm.replicateAndRegister(lfns, PARTS_SOURCE_SE, sourceSE=SOURCE_SE)
+            expectAll(result, lfns, f"replicateAndRegister of {len(files)} files to {PARTS_SOURCE_SE}")
         for lfn, path in files.items():
-            if not filecmp.cmp(path, self.storedPath(SOURCE_SE, lfn), shallow=False):
-                raise BenchmarkError(f"the object of {lfn} at {SOURCE_SE} differs from its source")
+            for se in (SOURCE_SE, PARTS_SOURCE_SE):
+                if se in self.ses and not self.holds(se, lfn, path):
+                    raise BenchmarkError(f"the object of {lfn} at {se} differs from its source")
             path.unlink()
 
     def fileSets(self) -> list[FileSet]:
@@ -365,15 +409,39 @@ class ReplicationBenchmark:
     def bytesRelayed(self) -> int:
         return sum(relay.bytesForwarded() for relay in self.relays.values())
 
-    def storedPath(self, se: str, lfn: str) -> Path:
-        return self.servers[SE_SERVER[se]].object_path(BUCKETS[se], key(lfn))
+    def sourcePath(self, lfn: str) -> Path:
+        """The file rclone A keeps for ``lfn`` at S3-SRC: the reference every copy is compared with."""
+        return self.servers["A"].object_path(BUCKETS[SOURCE_SE], key(lfn))
+
+    def holds(self, se: str, lfn: str, reference: Path) -> bool:
+        """Does ``lfn``'s object at ``se`` hold exactly ``reference``'s bytes?"""
+        return self.objectEquals(SE_SERVER[se], BUCKETS[se], key(lfn), reference)
+
+    def objectEquals(self, serverName: str, bucket: str, objectKey: str, reference: Path) -> bool:
+        """Does ``bucket/objectKey`` on a server hold exactly ``reference``'s bytes? rclone: its file compared on
+        disk; another server: the object read back."""
+        from botocore.exceptions import ClientError
+
+        server = self.servers[serverName]
+        if server.root is not None:
+            copy = server.object_path(bucket, objectKey)
+            return copy.is_file() and filecmp.cmp(reference, copy, shallow=False)
+        try:
+            body = self.admin[serverName].get_object(Bucket=bucket, Key=objectKey)["Body"]
+        except ClientError:
+            return False
+        with open(reference, "rb") as handle:
+            if any(handle.read(len(chunk)) != chunk for chunk in body.iter_chunks(WRITE_CHUNK)):
+                return False
+            return handle.read(1) == b""
 
     # -- one case
 
     def job(self, way: Way, fileSet: FileSet, folder: Path) -> dict:
         """What the child needs for ``way`` (``tool``/``op`` name it in ``runChild``'s errors)."""
         job = {"tool": way.name, "op": f"copy of {fileSet.label}", "lfns": fileSet.lfns, "folder": str(folder)}
-        job.update(destination=way.destination, localCache=way.localCache, cfg=str(self.cfg), catalog=str(self.catalog))
+        job.update(destination=way.destination, source=way.source, localCache=way.localCache)
+        job.update(cfg=str(self.cfg), catalog=str(self.catalog))
         for side, name in (("source", "A"), ("target", "B")):
             server = self.servers[name]
             job[f"{side}Endpoint"] = f"http://127.0.0.1:{self.relays[name].port}"
@@ -416,19 +484,19 @@ class ReplicationBenchmark:
             if missing:
                 raise BenchmarkError(f"{way.name}: the catalog lists no replica at {way.destination} for {missing[0]}")
         for lfn in lfns:
-            copy = self.storedPath(way.destination, lfn) if way.destination else self.peerPath(lfn)
-            if not copy.is_file() or not filecmp.cmp(self.storedPath(SOURCE_SE, lfn), copy, shallow=False):
-                raise BenchmarkError(f"{way.name}: the copy of {lfn} ({copy}) differs from its source")
+            if way.destination is None:
+                same = self.objectEquals("B", PEER_BUCKET, key(lfn), self.sourcePath(lfn))
+            else:
+                same = self.holds(way.destination, lfn, self.sourcePath(lfn))
+            if not same:
+                raise BenchmarkError(f"{way.name}: the copy of {lfn} differs from its source")
         left = [str(path) for path in folder.rglob("*")]
         if left:
             raise BenchmarkError(f"{way.name}: {len(left)} entries left in the case folder, e.g. {left[0]}")
 
-    def peerPath(self, lfn: str) -> Path:
-        return self.servers["B"].object_path(PEER_BUCKET, key(lfn))
-
     def undo(self, fileSet: FileSet, way: Way) -> None:
         """Remove the case's copies (and the warm-up replica); the destination bucket must then hold no object
-        and no unfinished multipart upload."""
+        and no unfinished multipart upload (where the server can list them)."""
         if way.destination is None:
             bucket, admin = PEER_BUCKET, self.admin["B"]
             keys = [key(lfn) for lfn in fileSet.lfns]
@@ -458,7 +526,7 @@ class ReplicationBenchmark:
         fileSets = self.fileSets()
         for fileSet in fileSets:
             for delayMs in self.options.delays:
-                for way in WAYS:
+                for way in self.ways:
                     print(f"{fileSet.label}, +{delayMs} ms: {way.name}", flush=True)
                     row = self.runCase(fileSet, delayMs, way)
                     self.rows.append(row)
@@ -492,7 +560,10 @@ class ReplicationBenchmark:
                     ratio,
                 )
             )
-        title = "replication S3-SRC (server A) -> S3-SAME (A) / S3-OTHER (server B), through delaying relays"
+        title = (
+            "replication S3-SRC (rclone A) -> S3-SAME, S3-SAME-WHOLE (A) / S3-OTHER (rclone B); "
+            "S3RVER-SRC -> S3RVER-SAME (s3rver C); through delaying relays"
+        )
         printTable(header, lines, title)
         self.notes.append(
             "boto3/this: the peer's seconds over the row's (above 1: faster than serial boto3 download-then-upload); "
