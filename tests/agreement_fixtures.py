@@ -58,24 +58,11 @@ class Site:
 
     def catalog(self, seName: str) -> dict[str, int]:
         """{LFN: size} of every file with a replica at ``seName`` (the whole catalog listed)."""
-        found, pending = {}, ["/"]
-        while pending:
-            listing = self.db.listDirectory(pending.pop(), ALICE, True)["Value"]["Successful"]
-            for entry in listing.values():
-                pending.extend(entry["SubDirs"])
-                for lfn, item in entry["Files"].items():
-                    if seName in item["Replicas"]:
-                        found[lfn] = item["MetaData"]["Size"]
-        return found
+        return catalogFiles(self.db, seName)
 
     def openUploads(self, seName: str) -> list[dict]:
-        """The bucket's unfinished multipart uploads (rclone answers NoSuchUpload when it keeps none)."""
-        try:
-            return self.server.client().list_multipart_uploads(Bucket=self.buckets[seName]).get("Uploads", [])
-        except botocore.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] == "NoSuchUpload":
-                return []
-            raise
+        """The bucket's unfinished multipart uploads."""
+        return openUploads(self.server, self.buckets[seName])
 
     def assertAgreement(self) -> None:
         """Catalog and buckets list the same files, no multipart upload is open, no temp folder is left."""
@@ -83,3 +70,26 @@ class Site:
             assert self.objects(seName) == self.catalog(seName), seName
             assert self.openUploads(seName) == [], f"open multipart uploads in {seName}"
         assert not list(self.tmp.rglob("dirac-replicate-*")), "a temporary replication folder was left"
+
+
+def catalogFiles(db: FileCatalogDB, seName: str) -> dict[str, int]:
+    """{LFN: size} of every file with a replica at ``seName`` (alice's whole catalog listed)."""
+    found, pending = {}, ["/"]
+    while pending:
+        listing = db.listDirectory(pending.pop(), ALICE, True)["Value"]["Successful"]
+        for entry in listing.values():
+            pending.extend(entry["SubDirs"])
+            for lfn, item in entry["Files"].items():
+                if seName in item["Replicas"]:
+                    found[lfn] = item["MetaData"]["Size"]
+    return found
+
+
+def openUploads(server, bucket: str) -> list[dict]:
+    """The bucket's unfinished multipart uploads (rclone answers NoSuchUpload when it keeps none)."""
+    try:
+        return server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    except botocore.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchUpload":
+            return []
+        raise

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import botocore.exceptions
 import pytest
 
+from agreement_fixtures import ALICE, catalogFiles, openUploads
 from catalog_fixtures import DBCatalog
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import fileAdler
@@ -27,7 +27,6 @@ from DIRAC.Resources.Storage.CopyWays import SERVER_SIDE, STREAMED
 from DIRAC.Resources.Storage.StorageElement import StorageElement
 from s3_fixtures import S3Server, corrupt_object, file_se_cfg, s3_se_cfg
 
-ALICE = {"DN": "/CN=alice", "username": "alice", "group": "vo_user", "properties": ["NormalUser"], "VO": "vo"}
 HOME = "/vo/user/a/alice"
 LFN = f"{HOME}/ways/f.dat"
 MIB5 = 5 * 1024 * 1024
@@ -77,25 +76,10 @@ class Ways:
         return {"/" + item["Key"]: item["Size"] for page in pages for item in page.get("Contents", [])}
 
     def catalog(self, seName: str) -> dict[str, int]:
-        """{LFN: size} of every file with a replica at ``seName`` (the whole catalog listed)."""
-        found, pending = {}, ["/"]
-        while pending:
-            listing = self.db.listDirectory(pending.pop(), ALICE, True)["Value"]["Successful"]
-            for entry in listing.values():
-                pending.extend(entry["SubDirs"])
-                for lfn, item in entry["Files"].items():
-                    if seName in item["Replicas"]:
-                        found[lfn] = item["MetaData"]["Size"]
-        return found
+        return catalogFiles(self.db, seName)
 
     def openUploads(self, seName: str) -> list:
-        server, bucket = self.buckets[seName]
-        try:
-            return server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-        except botocore.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] == "NoSuchUpload":  # rclone when it keeps none
-                return []
-            raise
+        return openUploads(*self.buckets[seName])
 
     def replicas(self, lfn: str) -> set[str]:
         return set(self.db.getReplicas(lfn, ALICE)["Value"]["Successful"].get(lfn, {}))
@@ -308,10 +292,11 @@ def test_a_copy_whose_answer_was_lost_is_checked_and_registered(ways):
     ways.assertAgreement()
 
 
-def test_a_copy_reported_good_but_wrong_at_the_destination_is_removed(ways):
+def test_a_failed_copy_that_left_a_wrong_object_gets_it_removed(ways):
+    """A way that failed without cleaning up: the DataManager finds the wrong object and removes it."""
     ways.put(LFN, "S3-A")
-    ok = {"OK": True, "Value": {"Size": 70000, "Way": STREAMED}}
-    seam = SeamSE("S3-B", _putThenAnswer(ways, ok, data=ways.file("short.dat", 100)))
+    broken = {**S_ERROR(DErrno.EIO, "the connection broke"), "Way": STREAMED}
+    seam = SeamSE("S3-B", _putThenAnswer(ways, broken, data=ways.file("short.dat", 100)))
     done, failed = _result(ways.dm(S3_B=seam).replicateAndRegister(LFN, "S3-B"))
     assert LFN not in done and "has size 100" in failed[LFN] and "was removed; nothing registered" in failed[LFN]
     ways.assertAgreement()

@@ -97,3 +97,21 @@ def test_keyless_replication_takes_each_way_through_the_gateway(keyless, destSE,
     assert got["Value"]["Successful"], got
     assert (out / "f.dat").read_bytes() == local.read_bytes()
     _assertAgreement(buckets, fileRoot, dbFile)
+
+
+def test_a_copy_url_is_only_signed_by_presign_copy_which_checks_the_source(keyless):
+    """createPresignedUrl checks only the destination: asked for a copy it would let alice read any key."""
+    from DIRAC.DataManagementSystem.Client.S3GatewayClient import S3GatewayClient
+    from DIRAC.Resources.Storage.StorageElement import StorageElement
+
+    buckets, fileRoot, dbFile = keyless
+    server, bucket = buckets["S3-K1"]
+    secret = "testvo/user/b/bob/secret.dat"
+    etag = server.client().put_object(Bucket=bucket, Key=secret, Body=b"bob's secret")["ETag"]
+    url = StorageElement("S3-K1").storages[0]._lfnToURL(f"{HOME}/stolen.dat")
+    params = {"SourceBucket": bucket, "SourceKey": secret, "SourceETag": etag}
+    for method in ("copy_object", "upload_part_copy"):
+        asked = S3GatewayClient().createPresignedUrl("S3-K1", method, {url: params}, 60)
+        assert not asked["OK"] and "presignCopy" in asked["Message"], asked
+    stored = server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert [item["Key"] for item in stored] == [secret]

@@ -12,7 +12,7 @@ import pytest
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
-from DIRAC.Resources.Storage.CopyWays import SERVER_SIDE, STREAMED, checkCopyItems, copyByTheWays
+from DIRAC.Resources.Storage.CopyWays import SERVER_SIDE, STREAMED, copyByTheWays
 from DIRAC.Resources.Storage.StorageElement import StorageElement
 from s3_fixtures import file_se_cfg, se_cfg
 
@@ -97,29 +97,6 @@ def test_a_plugin_that_raises_or_forgets_a_file_fails_those_files_only():
     assert results[LFN]["OK"] and "no answer for this file" in results[OTHER]["Message"]
 
 
-@pytest.mark.parametrize(
-    ("item", "errno", "words"),
-    [
-        ({"Size": -1, "Checksum": "1"}, DErrno.EINVAL, "Size"),
-        ({"Size": True, "Checksum": "1"}, DErrno.EINVAL, "Size"),
-        ({"Size": 1, "Checksum": "xyz"}, DErrno.EINVAL, "adler32 hex"),
-        ({"Size": 1, "Checksum": "123456789"}, DErrno.EINVAL, "adler32 hex"),
-        ({"Size": 1}, DErrno.EPROTONOSUPPORT, "no adler32"),
-        ("not a dict", DErrno.EINVAL, "Size"),
-    ],
-)
-def test_items_are_checked_before_any_copy(item, errno, words):
-    valid, refused = checkCopyItems({LFN: item, OTHER: ITEM})["Value"]
-    assert valid == {OTHER: ITEM}
-    assert DErrno.cmpError(refused[LFN], errno) and words in refused[LFN]["Message"]
-
-
-def test_items_of_the_wrong_shape_or_name_are_refused():
-    assert not checkCopyItems([LFN])["OK"]
-    _valid, refused = checkCopyItems({"relative/name": ITEM})["Value"]
-    assert DErrno.cmpError(refused["relative/name"], DErrno.EINVAL)
-
-
 # ---------------------------------------------------------------------- StorageElement.copyFromSE
 
 
@@ -163,3 +140,13 @@ def test_replicate_file_needs_a_source_se_and_keeps_the_lfn(file_ses):
     assert "a replica keeps its LFN" in wrong["Value"]["Failed"][LFN], wrong
     missing = destination.replicateFile(LFN, sourceSE="FILE-A")
     assert "source FILE-A" in missing["Value"]["Failed"][LFN], missing
+
+
+def test_copy_from_se_refuses_bad_items_per_file(file_ses):
+    """A bad entry fails alone with its reason; one without adler32 is EPROTONOSUPPORT (a local copy may do it)."""
+    items = {LFN: {"Size": -1, "Checksum": "1"}, OTHER: {"Size": 1}, "relative": ITEM}
+    answers = StorageElement("FILE-B").copyFromSEPerFile(StorageElement("FILE-A"), items)["Value"]
+    assert DErrno.cmpError(answers[LFN], DErrno.EINVAL) and "Size" in answers[LFN]["Message"]
+    assert DErrno.cmpError(answers[OTHER], DErrno.EPROTONOSUPPORT) and "no adler32" in answers[OTHER]["Message"]
+    assert DErrno.cmpError(answers["relative"], DErrno.EINVAL)
+    assert DErrno.cmpError(StorageElement("FILE-B").copyFromSE(StorageElement("FILE-A"), [LFN]), DErrno.ETYPE)

@@ -145,8 +145,10 @@ def test_bad_requests_get_clear_errors_and_the_service_stays_up(asAlice):
     assert not tooLong["OK"] and "expiration must be 1..86400" in tooLong["Message"]
     unknownSE = client.createPresignedUrl("NOPE", "get_object", [url], 60)
     assert not unknownSE["OK"] and "does not serve SE NOPE" in unknownSE["Message"]
-    unknownMethod = client.createPresignedUrl("S3-INDIRECT", "copy_object", [url], 60)
+    unknownMethod = client.createPresignedUrl("S3-INDIRECT", "select_object_content", [url], 60)
     assert not unknownMethod["OK"] and "unknown S3 method" in unknownMethod["Message"]
+    copy = client.createPresignedUrl("S3-INDIRECT", "copy_object", {url: {"SourceETag": '"x"'}}, 60)
+    assert not copy["OK"] and "presignCopy signs it, not createPresignedUrl" in copy["Message"]
     wrongType = client.createPresignedUrl("S3-INDIRECT", "get_object", url, 60)
     assert not wrongType["OK"]
     traversal = client.createPresignedUrl("S3-INDIRECT", "get_object", [url.replace("/x", "/../x")], 60)

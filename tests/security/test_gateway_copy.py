@@ -1,9 +1,10 @@
 """Server-side copies signed by the S3 gateway, as a client without keys and as an attacker sees them.
 
 A catalog and a gateway run as services with a test CA; the gateway holds the keys of two buckets
-on rclone (``RC-A``, ``RC-B``: rclone checks signatures) and three on moto (``MO-A``, ``MO-B``,
-and ``MO-BANNED``, the bucket of ``MO-B`` with write access banned). This process is a client
-without keys (alice or bob, group ``dirac_user``); its destination SEs copy in parts above 5 MiB.
+on rclone (``RC-A``, ``RC-B``: rclone checks signatures) and two on moto (``MO-A``, ``MO-B``), and
+two more SEs on the bucket of ``MO-B``: ``MO-BANNED`` (write access banned) and ``MO-OTHER-KEY``
+(another access key). This process is a client without keys (alice or bob, group ``dirac_user``);
+its destination SEs copy in parts above 5 MiB.
 Each test looks at the store itself (boto3 with the keys) to see what was copied, and every
 refusal ends by checking that nothing was left at the destination.
 """
@@ -52,11 +53,12 @@ def site(test_ca, rclone_s3_server, moto_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("gateway-copy")
     stores = {name: (rclone_s3_server, rclone_s3_server.make_bucket()) for name in ("RC-A", "RC-B")}
     stores.update({name: (moto_server, moto_server.make_bucket()) for name in ("MO-A", "MO-B")})
-    stores["MO-BANNED"] = stores["MO-B"]
+    stores["MO-BANNED"] = stores["MO-OTHER-KEY"] = stores["MO-B"]
     catalogPort, gatewayPort = free_port(), free_port()
     options = {"Services/S3Gateway/AuditFile": str(folder / "audit.jsonl")}
     systems = systems_cfg(folder, catalogPort, [gatewayPort], options, facade=True)
     serverSEs = [s3_se_cfg(name, server, bucket) for name, (server, bucket) in stores.items()]
+    serverSEs.append(s3_se_cfg("MO-OTHER-KEY", moto_server, stores["MO-B"][1], Aws_access_key_id="another-key"))
     clientSEs = [s3_se_cfg(name, server, bucket, with_keys=False, **PARTS) for name, (server, bucket) in stores.items()]
     serverCfg, clientCfg = folder / "server.cfg", folder / "client.cfg"
     serverCfg.write_text(service_cfg(test_ca, {}, extra=merge_cfg(systems, *serverSEs, BANNED)))
@@ -299,6 +301,15 @@ def test_the_gateway_signs_only_the_etag_it_sees_and_names_the_source_itself(sit
     wrongMethod = gateway.presignCopy("MO-B", "MO-A", "put_object", {url: {}}, 600)
     assert not wrongMethod["OK"] and "signs copy_object and upload_part_copy" in wrongMethod["Message"]
     _nothingAt(site, "MO-B", lfn)
+
+
+def test_a_gateway_signing_the_ses_with_other_keys_makes_the_client_stream(site, act):
+    """Both SEs look alike to the client (one service, no keys); the gateway holds different keys
+    for them: the whole call is refused and the copy answers EPROTONOSUPPORT, nothing left."""
+    lfn = _lfn("other-key.dat")
+    entry = _putAndRegister(site, "MO-A", lfn, b"signed by other keys")
+    _failed(_copy("MO-A", "MO-OTHER-KEY", {lfn: entry})[lfn], DErrno.EPROTONOSUPPORT, "not on one S3 service")
+    _nothingAt(site, "MO-OTHER-KEY", lfn)
 
 
 def test_no_copy_between_services_nor_into_a_banned_se(site, act):

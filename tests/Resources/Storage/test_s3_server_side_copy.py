@@ -32,6 +32,7 @@ def pair(s3_server, dirac_cfg):
         merge_cfg(
             s3_se_cfg("COPY-SRC", s3_server, source),
             s3_se_cfg("COPY-DST", s3_server, destination, **PARTS),
+            s3_se_cfg("COPY-DST-WHOLE", s3_server, destination),
             s3_se_cfg("COPY-OTHER-KEY", s3_server, destination, Aws_access_key_id="another-key"),
             s3_se_cfg("COPY-KEYLESS", s3_server, destination, with_keys=False),
         )
@@ -138,6 +139,28 @@ def test_a_big_file_is_copied_in_parts_on_moto_rclone_says_stream_it(pair):
     head = server.client().head_object(Bucket=destinationBucket, Key=LFN[1:])
     assert head["Metadata"]["checksum"] == stringAdler(data) and head["ETag"].endswith('-3"'), head["ETag"]
     assert not _openUploads(server, destinationBucket)
+
+
+def test_a_source_uploaded_in_parts_is_one_copy_below_the_threshold(pair):
+    """Its ETag is not the MD5 of its bytes: the copy is checked by the source's ETag staying the same."""
+    server, sourceBucket, destinationBucket, source, _destination = pair
+    data = os.urandom(6 * MiB)
+    client = server.client()
+    upload = client.create_multipart_upload(Bucket=sourceBucket, Key=LFN[1:], Metadata={"checksum": stringAdler(data)})
+    parts = []
+    for number, start in ((1, 0), (2, 5 * MiB)):
+        body = data[start : start + 5 * MiB]
+        sent = client.upload_part(
+            Bucket=sourceBucket, Key=LFN[1:], UploadId=upload["UploadId"], PartNumber=number, Body=body
+        )
+        parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+    client.complete_multipart_upload(
+        Bucket=sourceBucket, Key=LFN[1:], UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    whole = _plugin("COPY-DST-WHOLE")
+    result = whole.copyServerSide(source, {LFN: {"Size": len(data), "Checksum": stringAdler(data)}})
+    assert result == {LFN: {"OK": True, "Value": len(data)}}, result
+    assert _stored(server, destinationBucket, LFN) == data
 
 
 # ---------------------------------------------------------------- refusals before anything is copied

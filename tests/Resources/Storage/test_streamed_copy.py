@@ -293,13 +293,16 @@ def test_missing_source_fails_with_the_reason(stores):
     assertNothingLeft(stores, destination)
 
 
-def test_a_plugin_without_the_seams_answers_eprotonosupport(stores, tmp_path):
+def test_a_plugin_without_the_seams_answers_eprotonosupport_before_any_request(stores, tmp_path, moto_server):
     plain = StorageBase("PLAIN", {"Path": "/plain", "Protocol": "plain", "PluginName": "Plain"})
-    source, destination = stores.s3("moto"), stores.file()
-    items = put(source, tmp_path, b"x" * 10)
-    fromPlain = destination.copyStreamed(plain, items)[LFN]
-    toPlain = plain.copyStreamed(source, items)[LFN]
-    for result in (fromPlain, toPlain):
+    with FaultRelay(moto_server.host, moto_server.port) as relay:
+        source, destination = stores.s3("moto", port=relay.port), stores.file()
+        items = put(source, tmp_path, b"x" * 10)
+        relay.forget()
+        fromPlain = destination.copyStreamed(plain, items)[LFN]
+        toPlain = plain.copyStreamed(source, items)[LFN]
+        assert relay.requests == [], "nothing is read from a source that cannot be copied"
+    for result, role in ((fromPlain, "read"), (toPlain, "written")):
         assert not result["OK"] and result["Errno"] == DErrno.EPROTONOSUPPORT, result
-        assert "Plain storage cannot be" in result["Message"], result
+        assert f"Plain storage cannot be {role} in a stream" in result["Message"], result
     assertNothingLeft(stores, destination)

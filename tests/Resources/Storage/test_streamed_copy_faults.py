@@ -26,14 +26,17 @@ def relays(moto_server, rclone_s3_server):
 
 @pytest.fixture
 def copy(moto_server, rclone_s3_server, relays, tmp_path):
-    """``copy(size, sourceOptions, destinationOptions) -> (result, data, stores, destination)`` after
-    ``arm(sourceRelay, destinationRelay)`` added the faults (the source put goes around the relay)."""
+    """``copy(size, arm, sourceOptions, destinationOptions, toFile) -> (result, data, items, stores, destination)``
+    after ``arm(sourceRelay, destinationRelay)`` added the faults; ``toFile``: into a File storage."""
     stores = Stores({"moto": moto_server, "rclone": rclone_s3_server}, tmp_path)
     sourceRelay, destinationRelay = relays
 
-    def run(size: int, arm, sourceOptions: dict | None = None, destinationOptions: dict | None = None):
+    def run(size: int, arm, sourceOptions: dict | None = None, destinationOptions: dict | None = None, toFile=False):
         source = stores.s3("rclone", port=sourceRelay.port, **{"Retries": 3, **(sourceOptions or {})})
-        destination = stores.s3("moto", port=destinationRelay.port, **{**SMALL_PARTS, **(destinationOptions or {})})
+        if toFile:
+            destination = stores.file()
+        else:
+            destination = stores.s3("moto", port=destinationRelay.port, **{**SMALL_PARTS, **(destinationOptions or {})})
         data = os.urandom(size)
         items = put(source, tmp_path, data)
         sourceRelay.forget()
@@ -67,6 +70,24 @@ def test_source_body_broken_mid_way_is_resumed(copy, kind, size):
 
     result, data, items, stores, destination = copy(size, arm, {"ReadTimeout": 1})
     assertCopied(result, data, items, stores, destination)
+
+
+@pytest.mark.parametrize("kind", ["reset", "stall"])
+def test_source_body_broken_mid_way_is_resumed_into_a_file(copy, kind):
+    def arm(source, _destination):
+        return [source.add(Fault(kind, method="GET", after=3 * 1024 * 1024, seconds=3))]
+
+    result, data, items, stores, destination = copy(BIG, arm, {"ReadTimeout": 1}, toFile=True)
+    assertCopied(result, data, items, stores, destination)
+
+
+def test_source_that_keeps_breaking_leaves_no_file(copy):
+    def arm(source, _destination):
+        return [source.add(Fault("reset", method="GET", after=64 * 1024, times=50))]
+
+    result, _data, _items, stores, destination = copy(SMALL, arm, {"Retries": 1}, toFile=True)
+    assert not result["OK"] and "nothing was written" in result["Message"], result
+    assertNothingLeft(stores, destination)
 
 
 def test_source_answer_lost_is_asked_again(copy, relays):

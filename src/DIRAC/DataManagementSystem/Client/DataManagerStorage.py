@@ -165,8 +165,10 @@ class StorageOperations:
 
         Returns ``(copied, failed, local)``: ``{lfn: transfer}`` (see ``_transfer``),
         ``{lfn: reason}``, and ``{lfn: [source SEs]}`` for the LFNs no direct way can
-        copy from those sources (for ``copyThroughLocalFiles``). Every copy is
-        checked at the destination against the catalog, whatever the copy answered.
+        copy from those sources (for ``copyThroughLocalFiles``). A copy answered OK
+        was verified at the destination by its way (size and adler32 against the
+        catalog's, the ways' contract); after any other answer (it may have been
+        lost) the destination is asked here, and a copy that is not right is removed.
         """
         outcomes, failed = runBulk(
             sources.items(),
@@ -199,11 +201,11 @@ class StorageOperations:
                 cannot.append(seName)
                 self.log.verbose("No direct copy, local copy instead", f"{lfn} from {seName}: {answer['Message']}")
                 continue
-            problem = "" if answer["OK"] else f"copy from {seName} failed: {answer['Message']}"
-            checked = self._checkCopy(destination, lfn, meta, problem)
-            if checked["OK"]:
-                way = answer["Value"]["Way"] if answer["OK"] else answer["Way"]  # a lost answer: the copy is there
-                return S_OK(_transfer(way, meta.get("Size") or 0, time.monotonic() - start))
+            if answer["OK"]:  # the way verified the destination against the catalog's size and adler32
+                return S_OK(_transfer(answer["Value"]["Way"], meta.get("Size") or 0, time.monotonic() - start))
+            checked = self._checkCopy(destination, lfn, meta, f"copy from {seName} failed: {answer['Message']}")
+            if checked["OK"]:  # the answer was lost, the copy is there and right
+                return S_OK(_transfer(answer["Way"], meta.get("Size") or 0, time.monotonic() - start))
             problems.append(f"{seName}: {checked['Message']}")
         if cannot:
             return S_OK({"localSources": cannot})

@@ -147,6 +147,11 @@ class S3GatewayHandler(RequestHandler):
             return S_ERROR(
                 DErrno.EINVAL, f"{s3_method} binds its body: presignDeleteObjects signs it, createPresignedUrl does not"
             )
+        if operation.copiesSource:
+            return S_ERROR(
+                DErrno.EINVAL,
+                f"{s3_method} reads a source the gateway pins: presignCopy signs it, not createPresignedUrl",
+            )
         lifetime = self._lifetime(s3_method, expiration)
         if not lifetime["OK"]:
             return lifetime

@@ -18,47 +18,14 @@ already removed what it made. A real failure is final for that file here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK, isReturnStructure
 
 SERVER_SIDE = "server-side copy"
 STREAMED = "streamed copy"
-_ADLER_HEX = re.compile(r"[0-9a-fA-F]{1,8}")
-
-
-def checkCopyItems(items: Any) -> dict:
-    """S_OK((valid, refused)): ``items`` split into well-formed entries and ``{lfn: S_ERROR}``.
-
-    An entry without an adler32 cannot be verified after a direct copy: it is
-    refused with ``EPROTONOSUPPORT`` (a local copy, which can check the size, may still do it).
-    """
-    if not isinstance(items, dict):
-        return S_ERROR(DErrno.ETYPE, f"items must be {{lfn: {{'Size', 'Checksum'}}}}, got {type(items).__name__}")
-    valid: dict[str, dict] = {}
-    refused: dict[str, dict] = {}
-    for lfn, item in items.items():
-        checked = checkLFN(lfn)
-        if not checked["OK"]:
-            refused[str(lfn)] = S_ERROR(DErrno.EINVAL, checked["Message"])
-            continue
-        size = item.get("Size") if isinstance(item, dict) else None
-        checksum = item.get("Checksum") if isinstance(item, dict) else None
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            refused[lfn] = S_ERROR(DErrno.EINVAL, f"{lfn}: the expected Size must be a whole number >= 0, got {size!r}")
-        elif not checksum:
-            refused[lfn] = S_ERROR(
-                DErrno.EPROTONOSUPPORT, f"{lfn} has no adler32 to check a direct copy against; nothing was copied"
-            )
-        elif not isinstance(checksum, str) or not _ADLER_HEX.fullmatch(checksum):
-            refused[lfn] = S_ERROR(DErrno.EINVAL, f"{lfn}: the expected Checksum must be adler32 hex, got {checksum!r}")
-        else:
-            valid[lfn] = {"Size": size, "Checksum": checksum}
-    return S_OK((valid, refused))
 
 
 def _serverSide(destination: Any, source: Any, items: dict) -> dict | None:
@@ -98,7 +65,7 @@ def _answers(way: Callable, destination: Any, source: Any, items: dict) -> dict 
 
 
 def copyByTheWays(destinations: list, sources: list, items: dict) -> dict[str, dict]:
-    """Copy ``items`` (checked by ``checkCopyItems``) from the ``sources`` plugins into the ``destinations``.
+    """Copy checked ``items`` (``StreamedCopy.checkCopyItems``) from the ``sources`` plugins into ``destinations``.
 
     Per file: ``S_OK({'Size': int, 'Way': SERVER_SIDE | STREAMED})``, a real
     failure (an S_ERROR that also names its ``'Way'``: after a lost answer the

@@ -103,6 +103,8 @@ class FileStorage(StorageBase):
 
     _INPUT_PROTOCOLS = ["file"]
     _OUTPUT_PROTOCOLS = ["file"]
+    STREAMED_COPY_SOURCE = True
+    STREAMED_COPY_DESTINATION = True
 
     def __init__(self, storageName: str, parameters: dict):
         super().__init__(storageName, parameters)

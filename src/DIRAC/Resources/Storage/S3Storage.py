@@ -21,7 +21,6 @@ import os
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -187,6 +186,8 @@ class S3Storage(StorageBase):
     _INPUT_PROTOCOLS = ["s3"]
     #: requests in flight per bulk call (option MaxWorkers): S3 is far away, small requests mostly wait
     DEFAULT_WORKERS = 64
+    STREAMED_COPY_SOURCE = True
+    STREAMED_COPY_DESTINATION = True
 
     def __init__(self, storageName: str, parameters: dict):
         parsed = parseS3Settings(storageName, parameters)
@@ -446,43 +447,12 @@ class S3Storage(StorageBase):
         upfront = fileAdler(localFile)
         if upfront is False:
             return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
-        transfer = self.settings.transfer
-
-        def moveParts(sendPart: Callable[[int, bytes, str], dict]) -> dict:
-            return uploadParts(localFile, size, transfer.partSize, sendPart, transfer.partWorkers)
-
-        changed = f"{localFile} changed while being uploaded; nothing was written"
-        uploaded = self._uploadInParts(lfn, size, upfront, moveParts, changed)
-        return S_OK(size) if uploaded["OK"] else uploaded
-
-    def _uploadInParts(
-        self,
-        lfn: str,
-        size: int,
-        checksum: str,
-        moveParts: Callable[[Callable[[int, bytes, str], dict]], dict],
-        changed: str,
-    ) -> dict:
-        """S_OK() after a multipart upload of ``size`` bytes whose object carries ``checksum`` as
-        metadata, completed only when the parts' combined adler32 is ``checksum``; aborted on any
-        failure (``changed`` is the reason given for a checksum mismatch). A completion whose
-        answer is lost counts when the object holds the size and checksum.
-
-        ``moveParts(sendPart) -> S_OK(([{'PartNumber', 'ETag'}], adler32 int))`` reads and sends
-        the parts (``Parts.uploadParts``, ``Parts.sendParts``). Unfinished uploads an earlier
-        run left for ``lfn`` are aborted first.
-        """
         self._abortEarlierUploads(lfn)
-        started = self._startMultipartUpload(lfn, checksum)
+        started = self._startMultipartUpload(lfn, upfront)
         if not started["OK"]:
             return started
         uploadId = started["Value"]
         abort = {"UploadId": uploadId}
-
-        def aborted(failure: dict) -> dict:
-            gone = self.abortMultipartUpload(lfn, uploadId)
-            outcome = "the multipart upload was aborted" if gone["OK"] else f"aborting it failed: {gone['Message']}"
-            return reframe(failure, after=outcome)
 
         def sendPart(number: int, data: bytes, md5: str) -> dict:
             params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), "ContentMD5": md5}
@@ -493,20 +463,17 @@ class S3Storage(StorageBase):
                 return self._failure(sent["Value"], lfn, f"upload part {number} of")
             return S_OK(sent["Value"].headers.get("etag", ""))
 
-        uploaded = moveParts(sendPart)
+        transfer = self.settings.transfer
+        uploaded = uploadParts(localFile, size, transfer.partSize, sendPart, transfer.partWorkers)
         if not uploaded["OK"]:
-            return aborted(uploaded)
+            self._send("abort_multipart_upload", lfn, abort)
+            return uploaded
         parts, adler = uploaded["Value"]
-        if not compareAdler(checksum, intAdlerToHex(adler)):
-            return aborted(S_ERROR(DErrno.EBADCKS, changed))
-        completed = self._send("complete_multipart_upload", lfn, abort, body=completionBody(parts))
-        if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
-            if self._holds(lfn, checksum, size):
-                return S_OK()  # it was completed, its answer was lost
-            return aborted(
-                completed if not completed["OK"] else self._failure(completed["Value"], lfn, "complete upload of")
-            )
-        return S_OK()
+        if not compareAdler(upfront, intAdlerToHex(adler)):
+            self._send("abort_multipart_upload", lfn, abort)
+            return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
+        completed = self._completeMultipartUpload(lfn, uploadId, parts)
+        return S_OK(size) if completed["OK"] else completed
 
     def _startMultipartUpload(self, lfn: str, checksum: str) -> dict:
         """S_OK(UploadId) of a new multipart upload of ``lfn`` whose object will carry ``checksum``."""
@@ -693,22 +660,13 @@ class S3Storage(StorageBase):
 
         Up to the multipart threshold (and ``MAX_BUFFERED_OBJECT``) the object is read into
         memory (within the process's ``OBJECT_BUFFER_BUDGET``), checked, and sent as one PUT
-        with its Content-MD5. Above it, a
-        multipart upload: each part is fetched from the source by range and sent, in parallel,
-        each held in memory once (at most part size x part workers), the parts' combined
-        adler32 checked before the upload is completed.
+        with its Content-MD5. Above it, a multipart upload (``_copyInParts``).
         """
         size, transfer = source.size, self.settings.transfer
-        changed = f"{source.description} changed during the copy or is corrupt; {NOTHING_WRITTEN}"
         if size > MAX_OBJECT_SIZE:
             return S_ERROR(DErrno.EFBIG, f"{source.description} has {size} bytes, over S3's 5 TiB; {NOTHING_WRITTEN}")
         if size > min(transfer.multipartThreshold, MAX_BUFFERED_OBJECT):
-
-            def moveParts(sendPart: Callable[[int, bytes, str], dict]) -> dict:
-                return sendParts(size, transfer.partSize, source.readBytes, sendPart, transfer.partWorkers)
-
-            uploaded = self._uploadInParts(lfn, size, checksum, moveParts, changed)
-            return S_OK(size) if uploaded["OK"] else uploaded
+            return self._copyInParts(lfn, source, checksum)
         with objectBuffer(size) as buffer:
             read = source.readInto(0, size, BufferWriter(buffer, f"a buffer for {source.description}"))
             if not read["OK"]:
@@ -718,6 +676,62 @@ class S3Storage(StorageBase):
                 return reframe(matches, after=NOTHING_WRITTEN)
             put = self._sendPut(lfn, checksum, bytesContentMD5(buffer), size, buffer)
         return S_OK(size) if put["OK"] else reframe(put, after=NOTHING_WRITTEN)
+
+    def _copyInParts(self, lfn: str, source: CopySource, checksum: str) -> dict:
+        """S_OK(size) after a multipart upload of ``source`` whose object carries ``checksum``.
+
+        Each part is fetched from the source by range and sent, in parallel, each held in
+        memory once (at most part size x part workers: ``Parts.sendParts``); the upload is
+        completed only when the parts' combined adler32 is ``checksum``, and aborted on any
+        failure. Unfinished uploads an earlier run left for ``lfn`` are aborted first; a
+        completion whose answer was lost counts when the object holds the size and checksum.
+        """
+        size, transfer = source.size, self.settings.transfer
+        self._abortEarlierUploads(lfn)
+        created = self._send("create_multipart_upload", lfn, {"Checksum": checksum})
+        if not created["OK"]:
+            return reframe(created, after=NOTHING_WRITTEN)
+        if created["Value"].status != 200:
+            return reframe(self._failure(created["Value"], lfn, "start a multipart upload of"), after=NOTHING_WRITTEN)
+        try:
+            uploadId = _findText(_parseXML(created["Value"].body), "UploadId")
+        except ElementTree.ParseError:
+            uploadId = ""
+        if not uploadId:
+            return S_ERROR(DErrno.EIO, f"cannot start a multipart upload of {lfn} on SE {self.name}: no UploadId")
+
+        def aborted(failure: dict) -> dict:
+            gone = self.abortMultipartUpload(lfn, uploadId)
+            outcome = "the multipart upload was aborted" if gone["OK"] else f"aborting it failed: {gone['Message']}"
+            return reframe(failure, after=outcome)
+
+        def sendPart(number: int, data: bytes, md5: str) -> dict:
+            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), "ContentMD5": md5}
+            sent = self._send("upload_part", lfn, params, body=data)
+            if not sent["OK"]:
+                return sent
+            if sent["Value"].status != 200:
+                return self._failure(sent["Value"], lfn, f"upload part {number} of")
+            return S_OK(sent["Value"].headers.get("etag", ""))
+
+        uploaded = sendParts(size, transfer.partSize, source.readBytes, sendPart, transfer.partWorkers)
+        if not uploaded["OK"]:
+            return aborted(uploaded)
+        parts, adler = uploaded["Value"]
+        matches = checkCopiedAdler(adler, checksum, source)
+        if not matches["OK"]:
+            return aborted(matches)
+        body = "<CompleteMultipartUpload>{}</CompleteMultipartUpload>".format(
+            "".join(f"<Part><PartNumber>{p['PartNumber']}</PartNumber><ETag>{p['ETag']}</ETag></Part>" for p in parts)
+        ).encode()
+        completed = self._send("complete_multipart_upload", lfn, {"UploadId": uploadId}, body=body)
+        if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
+            if self._holds(lfn, checksum, size):
+                return S_OK(size)  # it was completed, its answer was lost
+            return aborted(
+                completed if not completed["OK"] else self._failure(completed["Value"], lfn, "complete upload of")
+            )
+        return S_OK(size)
 
     def _removeFile(self, lfn: str, context: Any) -> dict:
         sent = self._send("delete_object", lfn, context=context)

@@ -64,6 +64,9 @@ class StorageBase:
     MANDATORY_PARAMETERS: tuple[str, ...] = ("Path",)
     #: items of one bulk call handled at once unless the protocol section sets MaxWorkers
     DEFAULT_WORKERS = DEFAULT_MAX_WORKERS
+    #: the plugin implements a side of the streamed copy: ``_openCopySource`` / ``_writeCopy``
+    STREAMED_COPY_SOURCE = False
+    STREAMED_COPY_DESTINATION = False
 
     def __init__(self, storageName: str, parameters: dict):
         self.name = storageName
@@ -555,13 +558,16 @@ class StorageBase:
         raise NotImplementedError
 
     def _openCopySource(self, lfn: str, context: Any) -> dict:
-        """S_OK(StreamedCopy.CopySource) to read ``lfn`` for a streamed copy; this plugin cannot."""
-        return S_ERROR(DErrno.EPROTONOSUPPORT, f"SE {self.name}: {self.pluginName} storage cannot be read in a stream")
+        """S_OK(StreamedCopy.CopySource) to read ``lfn`` in a streamed copy (when ``STREAMED_COPY_SOURCE``)."""
+        raise NotImplementedError
 
     def _writeCopy(self, lfn: str, source: StreamedCopy.CopySource, checksum: str) -> dict:
-        """S_OK(size) once ``source``'s bytes (adler32 ``checksum``) are at ``lfn``; this plugin cannot."""
-        message = f"SE {self.name}: {self.pluginName} storage cannot be written in a stream"
-        return S_ERROR(DErrno.EPROTONOSUPPORT, message)
+        """S_OK(size) once ``source``'s bytes, adler32 ``checksum``, are at ``lfn``.
+
+        For a plugin with ``STREAMED_COPY_DESTINATION``. Nothing may become visible at ``lfn``
+        before the checksum matched; a failure leaves nothing.
+        """
+        raise NotImplementedError
 
     def _removeFiles(self, lfns: list[str], context: Any) -> dict[str, dict]:
         """{lfn: S_OK/S_ERROR} removing many files; one by one unless the storage removes in bulk."""

@@ -18,8 +18,9 @@ from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
-from DIRAC.Resources.Storage.CopyWays import checkCopyItems, copyByTheWays
+from DIRAC.Resources.Storage.CopyWays import copyByTheWays
 from DIRAC.Resources.Storage.StorageFactory import StorageFactory
+from DIRAC.Resources.Storage.StreamedCopy import checkCopyItems
 from DIRAC.Resources.Storage.Utilities import bulkResult, checkArgumentFormat
 
 DEFAULT_ACCESS_PROTOCOLS = ["s3", "file", "https", "http"]
@@ -261,12 +262,12 @@ class StorageElement:
                 return allowed
         if sourceSE.name == self.name:
             return S_ERROR(DErrno.EINVAL, f"the source and the destination are both {self.name}: nothing to copy")
-        checked = checkCopyItems(items)
-        if not checked["OK"]:
-            return checked
-        valid, results = checked["Value"]
+        if not isinstance(items, dict):
+            return S_ERROR(DErrno.ETYPE, f"items must be {{lfn: {{'Size', 'Checksum'}}}}, got {type(items).__name__}")
+        valid, results = checkCopyItems(items)
         if valid:
-            results.update(copyByTheWays(self._storagesFor(WRITE), sourceSE._storagesFor(READ), valid))
+            expected = {lfn: {"Size": size, "Checksum": checksum} for lfn, (size, checksum) in valid.items()}
+            results.update(copyByTheWays(self._storagesFor(WRITE), sourceSE._storagesFor(READ), expected))
         return S_OK(results)
 
     def copyFromSE(self, sourceSE: StorageElement, items: Any) -> dict:

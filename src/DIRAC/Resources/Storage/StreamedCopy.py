@@ -12,7 +12,9 @@ No local file, bounded memory. Two small seams, each plugin implements them:
 
 ``copyStreamed`` checks the items, opens each source, compares its size and stored
 checksum with the catalog's before anything is written, and hands it to the destination.
-A plugin without a seam answers ``EPROTONOSUPPORT`` (the caller falls back to a local copy).
+A plugin says which seams it has (``STREAMED_COPY_SOURCE``, ``STREAMED_COPY_DESTINATION``); a
+copy it cannot take part in answers ``EPROTONOSUPPORT`` before any I/O (the caller falls back
+to a local copy).
 """
 
 from __future__ import annotations
@@ -236,6 +238,11 @@ def copyStreamed(source: Any, destination: Any, items: Any) -> dict[str, dict]:
     valid, results = checkCopyItems(items)
     if not valid:
         return results
+    sides = ((source, "STREAMED_COPY_SOURCE", "read"), (destination, "STREAMED_COPY_DESTINATION", "written"))
+    for plugin, able, role in sides:
+        if not getattr(plugin, able, False):
+            message = f"SE {plugin.name}: {plugin.pluginName} storage cannot be {role} in a stream; {NOTHING_WRITTEN}"
+            return {**results, **dict.fromkeys(valid, S_ERROR(DErrno.EPROTONOSUPPORT, message))}
     contexts = source._prepare("getFile", dict.fromkeys(valid))
     if not contexts["OK"]:
         failure = reframe(contexts, f"cannot read from SE {source.name}", NOTHING_WRITTEN)

@@ -115,45 +115,13 @@ def _runParts(plan: list[tuple[int, int, int]], movePart: Callable[[int, int, in
     return S_OK([result["Value"] for result in results])
 
 
-def sendParts(
-    size: int,
-    partSize: int,
-    readPart: Callable[[int, int], dict],
-    sendPart: Callable[[int, bytes, str], dict],
-    workers: int,
-) -> dict:
-    """Read each part once and send it; S_OK(([{'PartNumber', 'ETag'}], adler32 int)).
-
-    ``readPart(offset, length) -> S_OK(bytes-like of that length)`` gets the part's bytes
-    (from a local file, or from another storage for a streamed copy); ``sendPart(partNumber,
-    data, contentMD5) -> S_OK(etag)`` sends them: the part's MD5 (base64, for its
-    ``Content-MD5`` header) and adler32 are computed on the bytes read. At most ``workers``
-    parts (and the process-wide budget) are held in memory at once.
-    """
-
-    def movePart(number: int, offset: int, length: int) -> dict:
-        read = readPart(offset, length)
-        if not read["OK"]:
-            return read
-        data = read["Value"]
-        sent = sendPart(number, data, bytesContentMD5(data))
-        if not sent["OK"]:
-            return sent
-        return S_OK(({"PartNumber": number, "ETag": sent["Value"]}, zlib.adler32(data), length))
-
-    result = _runParts(planParts(size, partSize), movePart, workers)
-    if not result["OK"]:
-        return result
-    parts = [part for part, _adler, _length in result["Value"]]
-    return S_OK((parts, _combine([(adler, length) for _part, adler, length in result["Value"]])))
-
-
 def uploadParts(
     localFile: str, size: int, partSize: int, sendPart: Callable[[int, bytes, str], dict], workers: int
 ) -> dict:
-    """Read and send each part of ``localFile`` once; S_OK(([{'PartNumber', 'ETag'}], adler32 int)).
+    """Read and send each part once; S_OK(([{'PartNumber', 'ETag'}], adler32 int)).
 
-    ``sendPart(partNumber, data, contentMD5) -> S_OK(etag)`` as for ``sendParts``.
+    ``sendPart(partNumber, data, contentMD5) -> S_OK(etag)``: the part's MD5 (base64,
+    for its ``Content-MD5`` header) is computed on the bytes read, like its adler32.
     """
     try:
         descriptor = os.open(localFile, os.O_RDONLY)
@@ -161,15 +129,22 @@ def uploadParts(
         return S_ERROR(DErrno.EACCES, f"cannot open {localFile}: {exc.strerror}")
     try:
 
-        def readPart(offset: int, length: int) -> dict:
+        def movePart(number: int, offset: int, length: int) -> dict:
             data = os.pread(descriptor, length, offset)
             if len(data) != length:
                 return S_ERROR(DErrno.EIO, f"{localFile} changed size while being uploaded")
-            return S_OK(data)
+            sent = sendPart(number, data, bytesContentMD5(data))
+            if not sent["OK"]:
+                return sent
+            return S_OK(({"PartNumber": number, "ETag": sent["Value"]}, zlib.adler32(data), length))
 
-        return sendParts(size, partSize, readPart, sendPart, workers)
+        result = _runParts(planParts(size, partSize), movePart, workers)
     finally:
         os.close(descriptor)
+    if not result["OK"]:
+        return result
+    parts = [part for part, _adler, _length in result["Value"]]
+    return S_OK((parts, _combine([(adler, length) for _part, adler, length in result["Value"]])))
 
 
 def receiveBody(response, offset: int, length: int, handle, refetch: Callable[[int, int], dict], resumes: int) -> dict:
@@ -233,3 +208,35 @@ def downloadParts(
 
     result = _runParts(planParts(size, partSize), movePart, workers)
     return S_OK(_combine(result["Value"])) if result["OK"] else result
+
+
+def sendParts(
+    size: int,
+    partSize: int,
+    readPart: Callable[[int, int], dict],
+    sendPart: Callable[[int, bytes, str], dict],
+    workers: int,
+) -> dict:
+    """Fetch each part once and send it: a multipart upload fed by another storage (a streamed copy).
+
+    ``readPart(offset, length) -> S_OK(bytes-like of that length)``; ``sendPart(partNumber,
+    data, contentMD5) -> S_OK(etag)`` as for ``uploadParts``: the part's MD5 and adler32 are
+    computed on the bytes fetched. At most ``workers`` parts (and the process-wide budget)
+    are held in memory at once. S_OK(([{'PartNumber', 'ETag'}], adler32 int)).
+    """
+
+    def movePart(number: int, offset: int, length: int) -> dict:
+        read = readPart(offset, length)
+        if not read["OK"]:
+            return read
+        data = read["Value"]
+        sent = sendPart(number, data, bytesContentMD5(data))
+        if not sent["OK"]:
+            return sent
+        return S_OK(({"PartNumber": number, "ETag": sent["Value"]}, zlib.adler32(data), length))
+
+    result = _runParts(planParts(size, partSize), movePart, workers)
+    if not result["OK"]:
+        return result
+    parts = [part for part, _adler, _length in result["Value"]]
+    return S_OK((parts, _combine([(adler, length) for _part, adler, length in result["Value"]])))
