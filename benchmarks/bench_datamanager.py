@@ -43,7 +43,7 @@ empty afterwards. Between cases the new replicas are removed (``removeReplica``;
 with boto3) and the destination bucket is checked empty (no object, no unfinished multipart upload where the server
 lists them: s3rver does not). Run::
 
-    .venv/bin/python benchmarks/bench_datamanager.py            # 1 GiB and 1000 x 1 MiB at 0 and 20 ms (~8 min)
+    .venv/bin/python benchmarks/bench_datamanager.py            # 1 GiB and 1000 x 1 MiB at 0 and 20 ms (~10 min)
     .venv/bin/python benchmarks/bench_datamanager.py --quick    # 64 MiB and 100 x 1 MiB (about a minute)
 
 Exit status: 0 when every case ran and verified, 1 when one failed, 2 when there was no room on disk.
