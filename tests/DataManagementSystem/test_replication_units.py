@@ -138,6 +138,8 @@ def test_replicate_file_needs_a_source_se_and_keeps_the_lfn(file_ses):
     assert DErrno.cmpError(destination.replicateFile({LFN: "file://elsewhere/x"}), DErrno.EPROTONOSUPPORT)
     wrong = destination.replicateFile({LFN: f"file://localhost{file_ses['a']}/vo/other.dat"}, sourceSE="FILE-A")
     assert "a replica keeps its LFN" in wrong["Value"]["Failed"][LFN], wrong
+    assert DErrno.cmpError(destination.replicateFile(LFN, sourceSE=7), DErrno.ETYPE)
+    assert not destination.replicateFile(LFN, sourceSE="NO-SUCH-SE")["OK"]
     missing = destination.replicateFile(LFN, sourceSE="FILE-A")
     assert "source FILE-A" in missing["Value"]["Failed"][LFN], missing
 

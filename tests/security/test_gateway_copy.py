@@ -205,6 +205,26 @@ def test_a_bulk_copy_asks_the_gateway_three_times_whatever_the_number_of_files(s
     assert all(_stored(site, "MO-B", lfn) == _stored(site, "MO-A", lfn) for lfn in lfns)
 
 
+def test_the_part_copies_of_a_file_are_signed_in_one_gateway_call(site, act, monkeypatch):
+    from DIRAC.Resources.Storage.S3 import Signers
+
+    lfn, data = _lfn("parts.dat"), os.urandom(11 * MiB)
+    entry = _putAndRegister(site, "MO-A", lfn, data)
+    asked: list[str] = []
+
+    class CountingRPC(Signers.RPCClient):
+        def __getattr__(self, name):
+            asked.append(name)
+            return super().__getattr__(name)
+
+    monkeypatch.setattr(Signers, "RPCClient", CountingRPC)
+    assert _copy("MO-A", "MO-B", {lfn: entry}) == {lfn: {"OK": True, "Value": len(data)}}
+    assert asked.count("presignCopy") == 1, asked
+    server, bucket = site["stores"]["MO-B"]
+    assert server.client().head_object(Bucket=bucket, Key=lfn[1:])["ETag"].endswith('-3"')
+    assert _stored(site, "MO-B", lfn) == data
+
+
 def test_a_big_file_is_copied_in_parts_through_the_gateway_on_moto_rclone_says_stream_it(site, act, pair):
     source, destination = pair
     lfn, data = _lfn("big.dat"), os.urandom(6 * MiB)
@@ -298,6 +318,16 @@ def test_the_gateway_signs_only_the_etag_it_sees_and_names_the_source_itself(sit
     for smuggled in ({"SourceBucket": otherBucket}, {"SourceKey": f"{BOB_HOME[1:]}/x"}):
         answer = gateway.presignCopy("MO-B", "MO-A", "copy_object", {url: {"SourceETag": '"x"', **smuggled}}, 600)
         assert "the gateway names the copy's source itself" in answer["Value"]["Failed"][url], answer
+    etag = site["stores"]["MO-A"][0].client().head_object(Bucket=otherBucket, Key=lfn[1:])["ETag"]
+    for parts, words in (
+        ({"1": "bytes=0-9", "2": "bytes=9-0"}, "upload_part_copy needs SourceRange"),
+        ({"one": "bytes=0-9"}, "Parts names part numbers, not 'one'"),
+        ({}, "Parts must map 1..1000 part numbers"),
+    ):
+        asked = {url: {"SourceETag": etag, "UploadId": "upload", "Parts": parts}}
+        answer = gateway.presignCopy("MO-B", "MO-A", "upload_part_copy", asked, 600)
+        assert answer["OK"] and not answer["Value"]["Successful"], answer
+        assert words in answer["Value"]["Failed"][url], answer
     wrongMethod = gateway.presignCopy("MO-B", "MO-A", "put_object", {url: {}}, 600)
     assert not wrongMethod["OK"] and "signs copy_object and upload_part_copy" in wrongMethod["Message"]
     _nothingAt(site, "MO-B", lfn)

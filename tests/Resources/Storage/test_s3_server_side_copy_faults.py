@@ -95,14 +95,21 @@ def _serverError(
         assert _held(server, destinationBucket) == (None, [])
 
 
-def test_a_throttled_copy_is_sent_again(relay, dirac_cfg):
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_throttled_copy_is_sent_again_or_leaves_nothing(relay, dirac_cfg, retries):
     relay, server, sourceBucket, destinationBucket = relay
-    source, destination = _pair(dirac_cfg, relay, server, sourceBucket, destinationBucket, retries=2)
+    source, destination = _pair(dirac_cfg, relay, server, sourceBucket, destinationBucket, retries=retries)
     data, items = _source(server, sourceBucket, 1000)
     fault = relay.add(Fault.slowDown(method="PUT"))
-    assert destination.copyServerSide(source, items) == {LFN: {"OK": True, "Value": 1000}}
-    assert fault.fired == 1 and len(_copies(relay, destinationBucket)) == 2
-    assert _held(server, destinationBucket) == (data, [])
+    result = destination.copyServerSide(source, items)[LFN]
+    assert fault.fired == 1 and len(_copies(relay, destinationBucket)) == (2 if retries else 1)
+    if retries:
+        assert result == {"OK": True, "Value": 1000}, result
+        assert _held(server, destinationBucket) == (data, [])
+    else:
+        assert not result["OK"] and "SlowDown (HTTP 503)" in result["Message"], result
+        assert "nothing is at the destination" in result["Message"]
+        assert _held(server, destinationBucket) == (None, [])
 
 
 @pytest.mark.parametrize("kind", ["reset", "lose"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from DIRAC.Core.Utilities import DErrno
+from DIRAC.Resources.Storage.S3 import ServerSideCopy as serverSideCopy
 from DIRAC.Resources.Storage.S3.Methods import (
     ADD_REPLICA,
     OPERATIONS,
@@ -15,7 +16,7 @@ from DIRAC.Resources.Storage.S3.Methods import (
     copySourceHeader,
 )
 from DIRAC.Resources.Storage.S3.Parts import planParts
-from DIRAC.Resources.Storage.S3.ServerSideCopy import StoredObject, canCopy, checkItem
+from DIRAC.Resources.Storage.S3.ServerSideCopy import PartURLs, StoredObject, canCopy, checkItem
 from DIRAC.Resources.Storage.S3.Signers import DirectSigner
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, GiB, MiB, TiB
 from DIRAC.Resources.Storage.S3Storage import S3Storage
@@ -178,3 +179,24 @@ def test_a_copy_in_parts_respects_s3_limits(size):
     for number, offset, length in plan[:3] + plan[-1:]:
         params = {**PART, "PartNumber": number, "SourceRange": f"bytes={offset}-{offset + length - 1}"}
         assert buildRequest("upload_part_copy", "vo/f", params, viaGateway=True)["OK"]
+
+
+def test_part_urls_are_asked_a_window_at_a_time_and_again_once_stale(monkeypatch):
+    ranges = {number: f"bytes={number}-{number}" for number in range(1, 2501)}
+    windows: list[tuple[int, int]] = []
+
+    def ask(window: dict) -> dict:
+        windows.append((min(window), max(window)))
+        return {"OK": True, "Value": {number: {"OK": True, "Value": (f"url-{number}", {})} for number in window}}
+
+    now = [1000.0]
+    monkeypatch.setattr(serverSideCopy.time, "monotonic", lambda: now[0])
+    urls = PartURLs(ranges, ask)
+    assert [urls.get(number)["Value"][0] for number in (1, 1000, 1001, 2500)] == [
+        "url-1", "url-1000", "url-1001", "url-2500"
+    ]  # fmt: skip
+    assert windows == [(1, 1000), (1001, 2000), (2500, 2500)], "a window starts at the first part without a URL"
+    now[0] += serverSideCopy.PREPARED_URL_SECONDS
+    assert urls.get(1500)["Value"][0] == "url-1500" and windows[-1] == (1500, 2499)
+    refused = PartURLs(ranges, lambda window: {"OK": False, "Message": "gateway down", "Errno": DErrno.ERPC})
+    assert not refused.get(7)["OK"]

@@ -221,8 +221,8 @@ def test_source_overwritten_after_the_first_part_is_refused_by_its_etag(stores, 
         destination = stores.s3("rclone", PartWorkers=1, **SMALL_PARTS)
         items = put(source, tmp_path, os.urandom(BIG))
         server, bucket = stores.buckets[source.name]
-        # the second range's answer is held 1.5 s; meanwhile the object is replaced
-        held = relay.add(Fault("stall", method="GET", skip=2, seconds=1.5, after=0))
+        # the second range's answer is held 4 s, time enough to replace the object on a loaded machine
+        held = relay.add(Fault("stall", method="GET", skip=2, seconds=4, after=0))
         overwrite = threading.Thread(target=_overwriteOnceFired, args=(held, server, bucket, BIG))
         overwrite.start()
         try:
@@ -250,7 +250,7 @@ def test_file_source_changed_during_the_copy_is_caught(stores, tmp_path, rclone_
     with FaultRelay(rclone_s3_server.host, rclone_s3_server.port) as relay:
         destination = stores.s3("rclone", port=relay.port, PartWorkers=1, **SMALL_PARTS)
         items = put(source, tmp_path, os.urandom(BIG))
-        held = relay.add(Fault("stall", method="PUT", path="partNumber=1", seconds=1.0, after=0))
+        held = relay.add(Fault("stall", method="PUT", path="partNumber=1", seconds=2, after=0))
         path = os.path.join(source.baseFolder, LFN.lstrip("/"))
         writer = threading.Thread(target=_rewriteOnceFired, args=(held, path))
         writer.start()
@@ -289,7 +289,7 @@ def test_missing_source_fails_with_the_reason(stores):
     source, destination = stores.s3("rclone"), stores.s3("moto")
     result = destination.copyStreamed(source, {LFN: {"Size": 3, "Checksum": "024d0127"}})[LFN]
     assert not result["OK"] and result["Errno"] == DErrno.ENOENT, result
-    assert f"cannot read {LFN} from SE {source.name}" in result["Message"], result
+    assert result["Message"].count(f"{LFN} on SE {source.name}") == 1 and "NoSuchKey" in result["Message"], result
     assertNothingLeft(stores, destination)
 
 
@@ -302,7 +302,44 @@ def test_a_plugin_without_the_seams_answers_eprotonosupport_before_any_request(s
         fromPlain = destination.copyStreamed(plain, items)[LFN]
         toPlain = plain.copyStreamed(source, items)[LFN]
         assert relay.requests == [], "nothing is read from a source that cannot be copied"
+    notAPlugin = destination.copyStreamed("not a plugin", items)[LFN]
+    assert notAPlugin["Errno"] == DErrno.EPROTONOSUPPORT and "str storage cannot be read" in notAPlugin["Message"]
     for result, role in ((fromPlain, "read"), (toPlain, "written")):
         assert not result["OK"] and result["Errno"] == DErrno.EPROTONOSUPPORT, result
         assert f"Plain storage cannot be {role} in a stream" in result["Message"], result
+    assertNothingLeft(stores, destination)
+
+
+def test_a_file_source_that_is_no_regular_file_is_refused_without_blocking(stores):
+    """A FIFO under the LFN (made by someone else in the SE's folder): refused, the open does not wait."""
+    source, destination = stores.file(), stores.s3("moto")
+    path = os.path.join(source.baseFolder, LFN.lstrip("/"))
+    os.makedirs(os.path.dirname(path))
+    os.mkfifo(path)
+    result = destination.copyStreamed(source, {LFN: {"Size": 0, "Checksum": "00000001"}})[LFN]
+    assert not result["OK"] and result["Errno"] == DErrno.EISDIR and "is not a file" in result["Message"], result
+    assertNothingLeft(stores, destination)
+
+
+def test_a_multipart_copy_aborts_the_unfinished_upload_an_earlier_run_left(stores, tmp_path):
+    source, destination = stores.s3("rclone"), stores.s3("moto", **SMALL_PARTS)
+    items = put(source, tmp_path, os.urandom(BIG))
+    server, bucket = stores.buckets[destination.name]
+    orphan = server.client().create_multipart_upload(Bucket=bucket, Key=LFN.lstrip("/"))["UploadId"]
+    result = destination.copyStreamed(source, items)
+    assert result == {LFN: {"OK": True, "Value": BIG}}, result
+    assert orphan not in [upload["UploadId"] for upload in stores.unfinishedUploads(destination)]
+    assert stores.unfinishedUploads(destination) == []
+
+
+def test_an_object_over_five_tib_is_refused_before_any_write(stores):
+    """A sparse File source of 5 TiB + 1 byte: S3 cannot hold it, nothing is read or sent."""
+    source, destination = stores.file(), stores.s3("moto")
+    path = os.path.join(source.baseFolder, LFN.lstrip("/"))
+    os.makedirs(os.path.dirname(path))
+    size = 5 * 1024**4 + 1
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+    result = destination.copyStreamed(source, {LFN: {"Size": size, "Checksum": "00000001"}})[LFN]
+    assert not result["OK"] and result["Errno"] == DErrno.EFBIG and "over S3's 5 TiB" in result["Message"], result
     assertNothingLeft(stores, destination)

@@ -20,13 +20,14 @@ from DIRAC.Core.Utilities.Adler import stringAdler
 from DIRAC.Resources.Storage.StorageElement import StorageElement
 from fault_relay import Fault, FaultRelay
 from rpc_fixtures import ServiceLauncher, free_port, service_cfg
-from s3_fixtures import corrupt_object, file_se_cfg, merge_cfg, s3_se_cfg
+from s3_fixtures import corrupt_object, file_se_cfg, merge_cfg, s3_se_cfg, se_cfg
 
 MiB = 1024 * 1024
 HOME = "/testvo/user/a/alice/streamed"
 SMALL = 300 * 1024 + 5
 BIG = 12 * MiB + 321
 SMALL_PARTS = {"MultipartThreshold": 5 * MiB, "MultipartChunkSize": 5 * MiB}
+BANNED = se_cfg("GW-NOWRITE", {"WriteAccess": "Banned"}, {})
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,12 @@ def site(test_ca, rclone_s3_server, moto_server, tmp_path_factory):
         through = {"Port": relays[name].port, "ReadTimeout": 1, **SMALL_PARTS}
         serverSEs.append(s3_se_cfg(name, server, buckets[name], **through))
         clientSEs.append(s3_se_cfg(name, server, buckets[name], with_keys=False, **through))
+    # the gateway's configuration bans writing to GW-NOWRITE; this client's does not know it
+    buckets["GW-NOWRITE"] = moto_server.make_bucket()
+    noWrite = {"Port": relays["GW-MOTO"].port, **SMALL_PARTS}
+    serverSEs.append(merge_cfg(s3_se_cfg("GW-NOWRITE", moto_server, buckets["GW-NOWRITE"], **noWrite), BANNED))
+    clientSEs.append(s3_se_cfg("GW-NOWRITE", moto_server, buckets["GW-NOWRITE"], with_keys=False, **noWrite))
+    stores["GW-NOWRITE"] = moto_server
     (folder / "file-se").mkdir()
     clientSEs.append(file_se_cfg("FILE-SE", folder / "file-se"))
     serverCfg, clientCfg = folder / "server.cfg", folder / "client.cfg"
@@ -110,7 +117,7 @@ def putSource(seName: str, lfn: str, data: bytes, tmp_path) -> dict:
 
 
 def remove(site, lfn: str) -> None:
-    for seName in ("GW-RCLONE", "GW-MOTO"):
+    for seName in site["stores"]:
         site["stores"][seName].client().delete_object(Bucket=site["buckets"][seName], Key=lfn.lstrip("/"))
     path = site["fileFolder"] / lfn.lstrip("/")
     if path.exists():
@@ -166,15 +173,18 @@ def test_keyless_corrupt_source_leaves_nothing(site, relay_of, tmp_path):
         remove(site, lfn)
 
 
-def test_keyless_destination_that_exists_is_not_overwritten(site, relay_of, tmp_path):
-    """The gateway's PUT URL carries If-None-Match: * (moto enforces it): the other object stays."""
-    lfn = f"{HOME}/exists.dat"
-    items = putSource("GW-RCLONE", lfn, os.urandom(SMALL), tmp_path)
+@pytest.mark.parametrize("size", [SMALL, BIG], ids=["small", "multipart"])
+def test_keyless_destination_that_exists_is_not_overwritten(site, relay_of, tmp_path, size):
+    """The gateway's PUT and completion URLs carry If-None-Match: * (moto enforces it): the other object stays."""
+    lfn = f"{HOME}/exists-{size}.dat"
+    items = putSource("GW-RCLONE", lfn, os.urandom(size), tmp_path)
     site["stores"]["GW-MOTO"].client().put_object(Bucket=site["buckets"]["GW-MOTO"], Key=lfn.lstrip("/"), Body=b"x")
     try:
         result = plugin("GW-MOTO").copyStreamed(plugin("GW-RCLONE"), items)[lfn]
-        assert not result["OK"] and "nothing was written" in result["Message"], result
+        outcome = "nothing was written" if size == SMALL else "the multipart upload was aborted"
+        assert not result["OK"] and "exists already" in result["Message"] and outcome in result["Message"], result
         assert stored(site, "GW-MOTO", lfn) == b"x"
+        assert unfinished(site, "GW-MOTO") == []
     finally:
         remove(site, lfn)
 
@@ -191,5 +201,20 @@ def test_gateway_refuses_a_source_the_caller_may_not_read(site, relay_of, tmp_pa
         assert "nothing was written" in result["Message"], result
         assert stored(site, "GW-MOTO", lfn) is None
         assert not [request for request in relay_of("GW-RCLONE").requests if request.method == "GET"]
+    finally:
+        remove(site, lfn)
+
+
+@pytest.mark.parametrize("size", [SMALL, BIG], ids=["small", "multipart"])
+def test_gateway_refuses_a_destination_the_caller_may_not_write(site, relay_of, tmp_path, size):
+    """The gateway's SE bans writing to GW-NOWRITE: it signs no PUT nor multipart upload; nothing is written."""
+    lfn = f"{HOME}/not-written-{size}.dat"
+    items = putSource("GW-RCLONE", lfn, os.urandom(size), tmp_path)
+    try:
+        result = plugin("GW-NOWRITE").copyStreamed(plugin("GW-RCLONE"), items)[lfn]
+        assert not result["OK"] and "WriteAccess = Banned" in result["Message"], result
+        assert "nothing was written" in result["Message"], result
+        assert stored(site, "GW-NOWRITE", lfn) is None
+        assert unfinished(site, "GW-NOWRITE") == []
     finally:
         remove(site, lfn)

@@ -121,6 +121,16 @@ def test_the_open_answer_serves_a_whole_read_only():
     assert first.abandoned and asked == [(1000, 2000)]
 
 
+def test_the_open_answer_can_be_released_before_reading_by_ranges():
+    data = os.urandom(3000)
+    first = Stream(data)
+    copySource, asked = source(data, first)
+    copySource.releaseOpenAnswer()
+    assert first.abandoned
+    assert copySource.readBytes(0, len(data)) == S_OK(bytearray(data))
+    assert asked == [(0, 3000)], "the whole read is fetched anew"
+
+
 def test_close_abandons_an_unread_answer_and_runs_on_close():
     first, closed = Stream(b"abc"), []
     copySource = CopySource("x", 3, "", lambda _o, _l: S_ERROR("unused"), 0, first, onClose=lambda: closed.append(1))

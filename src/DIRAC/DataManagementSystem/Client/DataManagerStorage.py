@@ -194,7 +194,7 @@ class StorageOperations:
                 start = time.monotonic()
                 answers = destination.copyFromSEPerFile(source["Value"], items) if source["OK"] else source
             if not answers["OK"]:  # nothing was tried
-                problems.append(f"{seName}: {answers['Message']}; nothing copied")
+                problems.append(f"no copy from {seName}: {answers['Message']}; nothing copied")
                 continue
             answer = answers["Value"][lfn]
             if DErrno.cmpError(answer, DErrno.EPROTONOSUPPORT):
@@ -206,10 +206,10 @@ class StorageOperations:
             checked = self._checkCopy(destination, lfn, meta, f"copy from {seName} failed: {answer['Message']}")
             if checked["OK"]:  # the answer was lost, the copy is there and right
                 return S_OK(_transfer(answer["Way"], meta.get("Size") or 0, time.monotonic() - start))
-            problems.append(f"{seName}: {checked['Message']}")
+            problems.append(checked["Message"])
         if cannot:
             return S_OK({"localSources": cannot})
-        return S_ERROR(DErrno.EIO, "no good copy: " + " | ".join(problems))
+        return S_ERROR(problems[0] if len(problems) == 1 else "no source could be copied: " + " | ".join(problems))
 
     def copyThroughLocalFiles(
         self, sources: dict[str, list[str]], destination: StorageElement, metadata: dict, localCache: str
@@ -289,7 +289,7 @@ class StorageOperations:
         if kind == PRESENT and matches(detail, meta.get("Size"), meta.get("Checksum")):
             return S_OK(True)
         if kind == ABSENT:
-            return S_ERROR(DErrno.EIO, f"{problem or detail}; nothing stored at {destination.name}; nothing registered")
+            return S_ERROR(f"{problem or detail}; nothing stored at {destination.name}; nothing registered")
         if kind == UNKNOWN:
             message = f"{problem or 'the copy was made'}; cannot check the copy at {destination.name}: {detail}"
         else:

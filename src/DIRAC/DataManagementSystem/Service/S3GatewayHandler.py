@@ -45,6 +45,7 @@ from DIRAC.FrameworkSystem.Client.Logger import gLogger
 from DIRAC.Resources.Storage.S3.Credentials import signingCredentials
 from DIRAC.Resources.Storage.S3.Methods import (
     CHECKSUM_HEADER,
+    COPY_PARTS_PER_CALL,
     COPY_SOURCE_ACCESS,
     GATEWAY_ANSWERS,
     GATEWAY_SOURCE_PARAMS,
@@ -250,7 +251,9 @@ class S3GatewayHandler(RequestHandler):
 
         ``s3_method`` is ``copy_object`` or ``upload_part_copy``; ``urls`` is
         ``{destination URL: params}`` with ``SourceETag`` (the ETag the caller's HEAD of the
-        source gave) and, for a part, ``UploadId``, ``PartNumber`` and ``SourceRange``. The
+        source gave) and, for a part, ``UploadId``, ``PartNumber`` and ``SourceRange``, or
+        ``UploadId`` and ``Parts`` (``{"<number>": "bytes=a-b"}``: the answer is then
+        ``{"<number>": URL}`` for that destination URL, all parts or none). The
         source bucket and key are the gateway's: the same LFN on the source SE. Signed only
         when both SEs are served here on one S3 service (else ``EWRONGSE`` for the whole
         call: the caller streams instead), the SEs allow Read at the source and Write at
@@ -303,13 +306,16 @@ class S3GatewayHandler(RequestHandler):
         lfns = sorted({lfn for lfn, _params in asked.values()})
         allowed = copiesAllowed(CallerCatalog(credentials), lfns, operation.permission)
         seen = sourcesSeen(source, [lfn for lfn in lfns if allowed[lfn] is True])
-        successful: dict[str, str] = {}
+        successful: dict[str, Any] = {}
         decisions = []
         for url, (lfn, params) in asked.items():
             reason = allowed[lfn] if allowed[lfn] is not True else _sameSource(seen[lfn], params.get("SourceETag"))
             if reason is True:
                 pinned = {**params, **_sourceParams(source, lfn), "SourceETag": seen[lfn].etag}
-                signed = _signCopy(storage, s3_method, lfn, pinned, lifetime["Value"])
+                if s3_method == "upload_part_copy" and "Parts" in params:
+                    signed = _signCopyParts(storage, lfn, pinned, lifetime["Value"])
+                else:
+                    signed = _signCopy(storage, s3_method, lfn, pinned, lifetime["Value"])
                 reason = True if signed["OK"] else signed["Message"]
                 if signed["OK"]:
                     successful[url] = signed["Value"]
@@ -516,6 +522,32 @@ def _signCopy(storage: S3Storage, s3Method: str, lfn: str, params: dict, expirat
     method, key, query, headers = built["Value"]
     signed = storage.signer.presign(method, key, expiration, query, headers)
     return S_OK(signed["Value"][0]) if signed["OK"] else signed
+
+
+def _signCopyParts(storage: S3Storage, lfn: str, params: dict, expiration: int) -> dict:
+    """S_OK({"<number>": presigned part copy URL}) for ``params["Parts"]`` (``{"<number>": "bytes=a-b"}``,
+    at most ``COPY_PARTS_PER_CALL``), each pinned like a single part copy; S_ERROR naming a bad part."""
+    parts = params["Parts"]
+    if not isinstance(parts, dict) or not 0 < len(parts) <= COPY_PARTS_PER_CALL:
+        return S_ERROR(
+            DErrno.EINVAL, f"upload_part_copy: Parts must map 1..{COPY_PARTS_PER_CALL} part numbers to ranges"
+        )
+    single = {name: value for name, value in params.items() if name != "Parts"}
+    signed: dict[str, str] = {}
+    for number, byteRange in parts.items():
+        if not isinstance(number, str) or not number.isdigit():
+            return S_ERROR(DErrno.EINVAL, f"upload_part_copy: Parts names part numbers, not {number!r}")
+        part = _signCopy(
+            storage,
+            "upload_part_copy",
+            lfn,
+            {**single, "PartNumber": int(number), "SourceRange": byteRange},
+            expiration,
+        )
+        if not part["OK"]:
+            return S_ERROR(part["Errno"], f"part {number}: {part['Message']}")
+        signed[number] = part["Value"]
+    return S_OK(signed)
 
 
 def _auditCaller(credentials: dict, storageName: str) -> dict[str, str]:

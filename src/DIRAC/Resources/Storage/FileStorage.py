@@ -7,8 +7,9 @@ between S3 and non-S3 storage can be built and tested on one machine.
 
 Guarantees:
 
-* A put copies into a temporary file beside the destination and renames it into place:
-  a failed put leaves neither a partial file nor directories it created.
+* A put (and a streamed copy from another SE, checked against the catalog's adler32) copies
+  into a temporary file beside the destination and renames it into place: a failed put
+  leaves neither a partial file nor directories it created.
 * The adler32 of a file is computed while its bytes are copied and recorded in the extended
   attribute ``user.dirac.adler32`` (where the file system has them); ``getFileMetadata`` returns
   the recorded value (computing and recording it once for files that arrived another way), and
@@ -291,7 +292,7 @@ class FileStorage(StorageBase):
             return result
         path = result["Value"]
         try:
-            descriptor = os.open(path, os.O_RDONLY)
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
         except FileNotFoundError:
             return S_ERROR(DErrno.ENOENT, f"{lfn} does not exist on SE {self.name}")
         except OSError as exc:

@@ -687,6 +687,7 @@ class S3Storage(StorageBase):
         completion whose answer was lost counts when the object holds the size and checksum.
         """
         size, transfer = source.size, self.settings.transfer
+        source.releaseOpenAnswer()
         self._abortEarlierUploads(lfn)
         created = self._send("create_multipart_upload", lfn, {"Checksum": checksum})
         if not created["OK"]:

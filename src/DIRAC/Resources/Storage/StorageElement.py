@@ -294,6 +294,8 @@ class StorageElement:
                 DErrno.EPROTONOSUPPORT,
                 f"SE {self.name}: replicateFile needs sourceSE; no third-party copy from a URL (S3 cannot pull one)",
             )
+        if not isinstance(sourceSE, (str, StorageElement)):
+            return S_ERROR(DErrno.ETYPE, f"sourceSE must be an SE name or a StorageElement, got {sourceSE!r}")
         source = StorageElement(sourceSE, vo=self.vo) if isinstance(sourceSE, str) else sourceSE
         parsed = checkArgumentFormat(lfn)
         if not parsed["OK"]:

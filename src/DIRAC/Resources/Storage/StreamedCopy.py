@@ -155,9 +155,14 @@ class CopySource:
         self._firstLock = threading.Lock()  # parts are read by several threads
         self._onClose = onClose
 
-    def _open(self, offset: int, length: int) -> dict:
+    def _takeFirst(self) -> Any:
+        """The open whole-object answer, to one caller only (None once taken)."""
         with self._firstLock:
             first, self._first = self._first, None
+        return first
+
+    def _open(self, offset: int, length: int) -> dict:
+        first = self._takeFirst()
         if first is not None:
             if offset == 0 and length == self.size:
                 return S_OK(first)
@@ -177,12 +182,16 @@ class CopySource:
         read = self.readInto(offset, length, BufferWriter(buffer, f"a buffer for {self.description}"))
         return S_OK(buffer) if read["OK"] else read
 
-    def close(self) -> None:
-        """Release what the source holds (an unread answer, an open file)."""
-        with self._firstLock:
-            first, self._first = self._first, None
+    def releaseOpenAnswer(self) -> None:
+        """The whole-object answer the source was opened with will not be read (the copy goes
+        by ranges): release its connection now rather than when the copy ends."""
+        first = self._takeFirst()
         if first is not None:
             first.abandon()
+
+    def close(self) -> None:
+        """Release what the source holds (an unread answer, an open file)."""
+        self.releaseOpenAnswer()
         if self._onClose is not None:
             self._onClose()
             self._onClose = None
@@ -241,7 +250,8 @@ def copyStreamed(source: Any, destination: Any, items: Any) -> dict[str, dict]:
     sides = ((source, "STREAMED_COPY_SOURCE", "read"), (destination, "STREAMED_COPY_DESTINATION", "written"))
     for plugin, able, role in sides:
         if not getattr(plugin, able, False):
-            message = f"SE {plugin.name}: {plugin.pluginName} storage cannot be {role} in a stream; {NOTHING_WRITTEN}"
+            what = f"SE {getattr(plugin, 'name', '?')}: {getattr(plugin, 'pluginName', type(plugin).__name__)} storage"
+            message = f"{what} cannot be {role} in a stream; {NOTHING_WRITTEN}"
             return {**results, **dict.fromkeys(valid, S_ERROR(DErrno.EPROTONOSUPPORT, message))}
     contexts = source._prepare("getFile", dict.fromkeys(valid))
     if not contexts["OK"]:
@@ -287,7 +297,8 @@ def _copyFile(source: Any, destination: Any, lfn: str, size: int, checksum: str,
     """Copy one file whose catalog entry says ``size`` bytes with adler32 ``checksum``."""
     opened = source._openCopySource(lfn, context)
     if not opened["OK"]:
-        return reframe(opened, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
+        named = f"{lfn} on SE {source.name}" in opened["Message"]  # the plugin's reason says what and where
+        return reframe(opened, "" if named else f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
     reader: CopySource = opened["Value"]
     try:
         if reader.size != size:

@@ -78,6 +78,9 @@ COPY_RANGE_HEADER = "x-amz-copy-source-range"
 METADATA_DIRECTIVE_HEADER = "x-amz-metadata-directive"
 #: the copy parameters the gateway fills in itself from the source SE and the LFN (a caller never names them)
 GATEWAY_SOURCE_PARAMS = frozenset({"SourceBucket", "SourceKey"})
+#: ``presignCopy`` signs the part copies of one file at once when asked ``{"Parts": {"<number>": "bytes=a-b"}}``,
+#: this many at most per call
+COPY_PARTS_PER_CALL = 1000
 #: an ETag as S3 servers send it: quoted, printable, no quote or space inside
 _ETAG = re.compile(r'^"[!#-~]{1,128}"$')
 _COPY_RANGE = re.compile(r"^bytes=(0|[1-9][0-9]{0,15})-(0|[1-9][0-9]{0,15})$")

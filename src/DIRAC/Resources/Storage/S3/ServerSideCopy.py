@@ -36,10 +36,17 @@ from DIRAC.Core.Utilities.Adler import compareAdler
 from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import S3Response
-from DIRAC.Resources.Storage.S3.Methods import checkChecksum
+from DIRAC.Resources.Storage.S3.Methods import COPY_PARTS_PER_CALL, checkChecksum
 from DIRAC.Resources.Storage.S3.Parts import planParts
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE
-from DIRAC.Resources.Storage.S3Storage import CHECKSUM_METADATA, S3Storage, _findText, _isPrepared, _parseXML
+from DIRAC.Resources.Storage.S3Storage import (
+    CHECKSUM_METADATA,
+    PREPARED_URL_SECONDS,
+    S3Storage,
+    _findText,
+    _isPrepared,
+    _parseXML,
+)
 from DIRAC.Resources.Storage.StorageBase import StorageBase
 from DIRAC.Resources.Storage.Utilities import runBulk
 
@@ -135,6 +142,31 @@ def _inParallel(plan: list[tuple[int, int, int]], copyPart: Callable[[int, int, 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(plan)))) as pool:
         results = list(pool.map(guarded, plan))
     return failures[0] if failures else S_OK([result["Value"] for result in results])
+
+
+class PartURLs:
+    """The part-copy URLs of one file, asked from the gateway ``COPY_PARTS_PER_CALL`` parts at a time
+    when a part needs one, and asked again once older than ``PREPARED_URL_SECONDS`` (they expire)."""
+
+    def __init__(self, ranges: dict[int, str], ask: Callable[[dict[int, str]], dict]):
+        self._ranges = ranges
+        self._ask = ask
+        self._urls: dict[int, tuple[dict, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, number: int) -> dict:
+        """S_OK((url, headers)) of part ``number``, or why the gateway gave none."""
+        with self._lock:
+            held = self._urls.get(number)
+            if held is None or time.monotonic() - held[1] >= PREPARED_URL_SECONDS:
+                window = [part for part in sorted(self._ranges) if part >= number][:COPY_PARTS_PER_CALL]
+                asked = self._ask({part: self._ranges[part] for part in window})
+                if not asked["OK"]:
+                    return asked
+                now = time.monotonic()
+                self._urls.update({part: (answer, now) for part, answer in asked["Value"].items()})
+                held = self._urls.get(number, (S_ERROR(DErrno.EIO, f"no URL for part {number}"), now))
+            return held[0]
 
 
 class ServerSideCopy:
@@ -291,10 +323,17 @@ class ServerSideCopy:
             return self._fail(lfn, started, "nothing copied")
         uploadId = started["Value"]
         pinned = {**self._sourceParams(lfn, source), "UploadId": uploadId}
+        transfer = self.destination.settings.transfer
+        plan = planParts(size, transfer.partSize)
+        ranges = {number: f"bytes={offset}-{offset + length - 1}" for number, offset, length in plan}
+        windows = self._partWindows(lfn, pinned, ranges) if self.destination.signer.batchesRequests else None
 
         def copyPart(number: int, offset: int, length: int) -> dict:
-            params = {**pinned, "PartNumber": number, "SourceRange": f"bytes={offset}-{offset + length - 1}"}
-            authorised = self._authorise("upload_part_copy", lfn, params)
+            if windows is not None:
+                authorised = windows.get(number)
+            else:
+                params = {**pinned, "PartNumber": number, "SourceRange": ranges[number]}
+                authorised = self._authorise("upload_part_copy", lfn, params)
             if not authorised["OK"]:
                 return authorised
             sent = self.destination.http.send("PUT", *authorised["Value"])
@@ -313,8 +352,7 @@ class ServerSideCopy:
                 return S_ERROR(DErrno.EPROTONOSUPPORT, f"the server answered part copy {number} without an ETag")
             return S_OK({"PartNumber": number, "ETag": etag})
 
-        transfer = self.destination.settings.transfer
-        copied = _inParallel(planParts(size, transfer.partSize), copyPart, transfer.partWorkers)
+        copied = _inParallel(plan, copyPart, transfer.partWorkers)
         if not copied["OK"]:
             aborted = self.destination.abortMultipartUpload(lfn, uploadId)
             outcome = "the multipart upload was aborted" if aborted["OK"] else f"aborting failed: {aborted['Message']}"
@@ -324,6 +362,14 @@ class ServerSideCopy:
             # the upload was aborted; an answer lost after the completion landed leaves an object: settle it
             return self._settle(lfn, size, checksum, source, False, f"completing failed ({completed['Message']})")
         return self._verify(lfn, size, checksum, source, single=False)
+
+    def _partWindows(self, lfn: str, pinned: dict, ranges: dict[int, str]) -> PartURLs:
+        key = self.destination.settings.objectKey(lfn)
+
+        def ask(window: dict[int, str]) -> dict:
+            return self.destination.signer.authoriseCopyParts(self.source.name, lfn, key, pinned, window)
+
+        return PartURLs(ranges, ask)
 
     # ------------------------------------------------------------------ verification
 

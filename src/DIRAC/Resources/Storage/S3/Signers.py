@@ -31,7 +31,13 @@ from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.Credentials import signingCredentials
 from DIRAC.Resources.Storage.S3.HttpClient import S3Response
-from DIRAC.Resources.Storage.S3.Methods import GATEWAY_ANSWERS, GATEWAY_SOURCE_PARAMS, WRITE_URL_SECONDS, buildRequest
+from DIRAC.Resources.Storage.S3.Methods import (
+    COPY_PARTS_PER_CALL,
+    GATEWAY_ANSWERS,
+    GATEWAY_SOURCE_PARAMS,
+    WRITE_URL_SECONDS,
+    buildRequest,
+)
 from DIRAC.Resources.Storage.S3.Settings import S3Settings
 
 GATEWAY_SERVICE = "DataManagement/S3Gateway"
@@ -224,6 +230,40 @@ class GatewaySigner:
             return {name: value for name, value in (params or {}).items() if name not in GATEWAY_SOURCE_PARAMS}
 
         return self._authoriseInBatches(s3Method, items, ask, sent, unanswered)
+
+    def authoriseCopyParts(self, sourceSE: str, lfn: str, key: str, params: dict, ranges: dict[int, str]) -> dict:
+        """S_OK({part number: S_OK((url, headers)) or S_ERROR}): ``upload_part_copy`` URLs of the parts
+        ``{number: 'bytes=first-last'}`` of one file, ``COPY_PARTS_PER_CALL`` per gateway call.
+
+        ``params`` name the source and the upload (``SourceBucket``, ``SourceKey``, ``SourceETag``,
+        ``UploadId``); the gateway checks the catalog and HEADs the source once for all those parts.
+        """
+        headers: dict[int, dict] = {}
+        for number, byteRange in ranges.items():
+            built = buildRequest(
+                "upload_part_copy", key, {**params, "PartNumber": number, "SourceRange": byteRange}, viaGateway=True
+            )
+            if not built["OK"]:
+                return built
+            headers[number] = built["Value"][3]
+        url = self._lfnToURL(lfn)
+        sent = {name: value for name, value in params.items() if name not in GATEWAY_SOURCE_PARAMS}
+        numbers = sorted(ranges)
+        answers: dict[int, dict] = {}
+        for start in range(0, len(numbers), COPY_PARTS_PER_CALL):
+            window = numbers[start : start + COPY_PARTS_PER_CALL]
+            asked = {url: {**sent, "Parts": {str(number): ranges[number] for number in window}}}
+            rpc = RPCClient(GATEWAY_SERVICE, timeout=self._timeout)
+            result = rpc.presignCopy(self.seName, sourceSE, "upload_part_copy", asked, WRITE_URL_SECONDS)
+            signed = result["Value"]["Successful"].get(url) if result["OK"] else None
+            for number in window:
+                if not result["OK"]:
+                    answers[number] = S_ERROR(DErrno.ERPC, f"S3Gateway: {result['Message']}")
+                elif isinstance(signed, dict) and isinstance(signed.get(str(number)), str):
+                    answers[number] = S_OK((signed[str(number)], headers[number]))
+                else:
+                    answers[number] = _gatewayRefusal(result["Value"]["Failed"].get(url, "no URL for this part"))
+        return S_OK(answers)
 
     def _authoriseInBatches(
         self,
