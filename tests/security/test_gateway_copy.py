@@ -1,7 +1,8 @@
 """Server-side copies signed by the S3 gateway, as a client without keys and as an attacker sees them.
 
 A catalog and a gateway run as services with a test CA; the gateway holds the keys of two buckets
-on rclone (``RC-A``, ``RC-B``: rclone checks signatures) and two on moto (``MO-A``, ``MO-B``), and
+on rclone (``RC-A``, ``RC-B``: rclone checks signatures; their traffic, the gateway's and this
+process's, goes through one fault relay) and two on moto (``MO-A``, ``MO-B``), and
 two more SEs on the bucket of ``MO-B``: ``MO-BANNED`` (write access banned) and ``MO-OTHER-KEY``
 (another access key). This process is a client without keys (alice or bob, group ``dirac_user``);
 its destination SEs copy in parts above 5 MiB.
@@ -34,6 +35,7 @@ from DIRAC.Core.Utilities.Adler import stringAdler  # noqa: E402
 from DIRAC.DataManagementSystem.Client.S3GatewayClient import S3GatewayClient  # noqa: E402
 from DIRAC.Resources.Catalog.FileCatalogClient import FileCatalogClient  # noqa: E402
 from DIRAC.Resources.Storage.StorageElement import StorageElement  # noqa: E402
+from fault_relay import Fault, FaultRelay  # noqa: E402
 from rpc_fixtures import ServiceLauncher, free_port, service_cfg  # noqa: E402
 from s3_fixtures import merge_cfg, s3_se_cfg  # noqa: E402
 from security_fixtures import make_expired_proxy  # noqa: E402
@@ -54,12 +56,17 @@ def site(test_ca, rclone_s3_server, moto_server, tmp_path_factory):
     stores = {name: (rclone_s3_server, rclone_s3_server.make_bucket()) for name in ("RC-A", "RC-B")}
     stores.update({name: (moto_server, moto_server.make_bucket()) for name in ("MO-A", "MO-B")})
     stores["MO-BANNED"] = stores["MO-OTHER-KEY"] = stores["MO-B"]
+    relay = FaultRelay(rclone_s3_server.host, rclone_s3_server.port).start()  # the rclone SEs' traffic, both sides
+    ports = {name: relay.port if server is rclone_s3_server else server.port for name, (server, _b) in stores.items()}
     catalogPort, gatewayPort = free_port(), free_port()
     options = {"Services/S3Gateway/AuditFile": str(folder / "audit.jsonl")}
     systems = systems_cfg(folder, catalogPort, [gatewayPort], options, facade=True)
-    serverSEs = [s3_se_cfg(name, server, bucket) for name, (server, bucket) in stores.items()]
+    serverSEs = [s3_se_cfg(name, server, bucket, Port=ports[name]) for name, (server, bucket) in stores.items()]
     serverSEs.append(s3_se_cfg("MO-OTHER-KEY", moto_server, stores["MO-B"][1], Aws_access_key_id="another-key"))
-    clientSEs = [s3_se_cfg(name, server, bucket, with_keys=False, **PARTS) for name, (server, bucket) in stores.items()]
+    clientSEs = [
+        s3_se_cfg(name, server, bucket, with_keys=False, Port=ports[name], **PARTS)
+        for name, (server, bucket) in stores.items()
+    ]
     serverCfg, clientCfg = folder / "server.cfg", folder / "client.cfg"
     serverCfg.write_text(service_cfg(test_ca, {}, extra=merge_cfg(systems, *serverSEs, BANNED)))
     clientCfg.write_text(service_cfg(test_ca, {}, extra=merge_cfg(systems, *clientSEs, BANNED)))
@@ -73,9 +80,10 @@ def site(test_ca, rclone_s3_server, moto_server, tmp_path_factory):
         proxies["alice-expired"] = make_expired_proxy(alice.cert, alice.key, folder / "alice-expired.pem")
         environment = client_environment(clientCfg, restore=["X509_USER_PROXY"], X509_CERT_DIR=str(test_ca.caDir))
         with environment:
-            yield {"folder": folder, "stores": stores, "proxies": proxies}
+            yield {"folder": folder, "stores": stores, "ports": ports, "relay": relay, "proxies": proxies}
     finally:
         launcher.stopAll()
+        relay.stop()
 
 
 @pytest.fixture
@@ -96,7 +104,7 @@ def pair(request) -> tuple[str, str]:
 
 def _url(site, se: str, lfn: str) -> str:
     server, bucket = site["stores"][se]
-    return f"s3://{server.host}:{server.port}/{bucket}{lfn}"
+    return f"s3://{server.host}:{site['ports'][se]}/{bucket}{lfn}"
 
 
 def _stored(site, se: str, lfn: str) -> bytes | None:
@@ -381,3 +389,35 @@ def test_a_url_signed_for_one_source_cannot_copy_another_on_rclone(site, act):
         _nothingAt(site, "RC-B", lfn)
     assert requests.put(signedURL, headers=headers, timeout=10).status_code == 200
     assert _stored(site, "RC-B", lfn) == b"the file signed for"
+
+
+# ---------------------------------------------------------------- faults on a copy the gateway signed
+
+
+@pytest.mark.parametrize("fault", ["lost", "refused"])
+def test_a_gateway_copy_whose_answer_is_lost_is_verified_one_refused_leaves_nothing(site, act, fault):
+    """rclone applies the copy and every answer is lost, resends included (kept once the gateway's HEAD
+    URL verifies it), or every attempt gets a 500 before it is applied (nothing at the destination)."""
+    lfn, data = _lfn(f"{fault}.dat"), os.urandom(5000)
+    entry = _putAndRegister(site, "RC-A", lfn, data)
+    relay: FaultRelay = site["relay"]
+    path = f"^/{site['stores']['RC-B'][1]}/"
+    injected = relay.add(
+        Fault("lose", method="PUT", path=path, times=10)
+        if fault == "lost"
+        else Fault("answer", status=500, s3Code="InternalError", method="PUT", path=path, times=10)
+    )
+    try:
+        result = _copy("RC-A", "RC-B", {lfn: entry})[lfn]
+    finally:
+        relay.clear()
+    # the first attempt and the client's 3 retries, plus for "lost" the free resend on a new connection
+    # once a kept-alive one closed without an answer
+    assert injected.fired == (5 if fault == "lost" else 4), injected.fired
+    if fault == "lost":
+        assert result == {"OK": True, "Value": len(data)}, result
+        assert _stored(site, "RC-B", lfn) == data
+    else:
+        assert not result["OK"] and "InternalError" in result["Message"], result
+        assert "nothing is at the destination" in result["Message"]
+        _nothingAt(site, "RC-B", lfn)

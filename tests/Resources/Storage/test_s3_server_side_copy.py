@@ -33,6 +33,7 @@ def pair(s3_server, dirac_cfg):
             s3_se_cfg("COPY-SRC", s3_server, source),
             s3_se_cfg("COPY-DST", s3_server, destination, **PARTS),
             s3_se_cfg("COPY-DST-WHOLE", s3_server, destination),
+            s3_se_cfg("COPY-SRC-ALIAS", s3_server, source),
             s3_se_cfg("COPY-OTHER-KEY", s3_server, destination, Aws_access_key_id="another-key"),
             s3_se_cfg("COPY-KEYLESS", s3_server, destination, with_keys=False),
         )
@@ -190,6 +191,16 @@ def test_a_source_that_is_not_the_catalogs_is_not_copied(pair):
     _failed(result["/vo/copy/bad-checksum"], DErrno.EINVAL, "adler32")
     assert not result["vo/relative"]["OK"]
     _nothingLeft(server, destinationBucket)
+
+
+def test_a_copy_onto_the_same_object_is_refused_and_the_source_kept(pair):
+    """Two SE names for one bucket: a failed copy's clean-up would remove the source itself."""
+    server, sourceBucket, _destinationBucket, source, _destination = pair
+    data = os.urandom(100)
+    entry = _put(server, sourceBucket, LFN, data)
+    result = _plugin("COPY-SRC-ALIAS").copyServerSide(source, {LFN: entry})[LFN]
+    _failed(result, DErrno.EINVAL, "both SEs name the same object")
+    assert _stored(server, sourceBucket, LFN) == data
 
 
 # ---------------------------------------------------------------- a source changed during the copy

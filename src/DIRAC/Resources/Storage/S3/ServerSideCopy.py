@@ -197,6 +197,8 @@ class ServerSideCopy:
             checked = checkLFN(lfn)
             if checked["OK"]:
                 checked = checkItem(item)
+            if checked["OK"] and self._sameObject(lfn):
+                checked = S_ERROR(DErrno.EINVAL, "both SEs name the same object (bucket and key)")
             if checked["OK"]:
                 valid[lfn] = checked["Value"]
             else:
@@ -209,6 +211,11 @@ class ServerSideCopy:
         self._prepareCopies({lfn: source for lfn, source in sources.items() if source.size <= threshold})
         results.update(self._inBulk(sources, lambda lfn, source: self.copyFile(lfn, *valid[lfn], source)))
         return results
+
+    def _sameObject(self, lfn: str) -> bool:
+        """True when ``lfn`` is one object at both SEs: a copy onto itself, whose clean-up would remove it."""
+        mine, theirs = self.destination.settings, self.source.settings
+        return (mine.bucket, mine.objectKey(lfn)) == (theirs.bucket, theirs.objectKey(lfn))
 
     def _sides(self) -> tuple[tuple[str, S3Storage], ...]:
         return (("source", self.source), ("destination", self.destination))
