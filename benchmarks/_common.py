@@ -213,11 +213,12 @@ def _bigChild(connection, job: dict) -> None:
         connection.close()
 
 
-def runChild(job: dict) -> dict:
-    """Run ``_bigChild(job)`` in a fresh spawned process, bounded in time, stopped by its PID."""
+def runChild(job: dict, target: Callable[[Any, dict], None] = _bigChild) -> dict:
+    """Run ``target(connection, job)`` (default ``_bigChild``: it sends one answer dict, ``ok`` and the rest or
+    ``error``) in a fresh spawned process, bounded in time, stopped by its PID; the answer."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_bigChild, args=(sender, job), daemon=True)
+    process = context.Process(target=target, args=(sender, job), daemon=True)
     process.start()
     sender.close()
     try:

@@ -74,7 +74,10 @@ sys.path.insert(0, sys.argv[1])
 from fault_relay import FaultRelay
 relay = FaultRelay("127.0.0.1", int(sys.argv[2])).start()
 print(relay.port, flush=True)
-for line in sys.stdin:  # a new one-way delay in seconds per line, until the benchmark closes our stdin
+for line in sys.stdin:  # a new one-way delay in seconds per line (or "bytes"), until the benchmark closes our stdin
+    if line.strip() == "bytes":  # the bytes forwarded so far, both ways, all connections
+        print(sum(sum(relay.bytesForwarded(n)) for n in range(1, relay.connections + 1)), flush=True)
+        continue
     relay.delay = float(line)
     print("ok", flush=True)
 relay.stop()
@@ -103,6 +106,15 @@ class RelayProcess:
         self.process.stdin.flush()
         if self.process.stdout.readline().strip() != "ok":
             raise BenchmarkError("the relay did not take the new delay")
+
+    def bytesForwarded(self) -> int:
+        """The bytes the relay forwarded so far, both ways (what crossed between the client and the server)."""
+        self.process.stdin.write("bytes\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline().strip()
+        if not answer.isdigit():
+            raise BenchmarkError(f"the relay did not tell its bytes (said {answer!r})")
+        return int(answer)
 
     def stop(self) -> None:
         from DIRAC.Core.Utilities.Subprocesses import stopProcess
