@@ -689,17 +689,10 @@ class S3Storage(StorageBase):
         size, transfer = source.size, self.settings.transfer
         source.releaseOpenAnswer()
         self._abortEarlierUploads(lfn)
-        created = self._send("create_multipart_upload", lfn, {"Checksum": checksum})
-        if not created["OK"]:
-            return reframe(created, after=NOTHING_WRITTEN)
-        if created["Value"].status != 200:
-            return reframe(self._failure(created["Value"], lfn, "start a multipart upload of"), after=NOTHING_WRITTEN)
-        try:
-            uploadId = _findText(_parseXML(created["Value"].body), "UploadId")
-        except ElementTree.ParseError:
-            uploadId = ""
-        if not uploadId:
-            return S_ERROR(DErrno.EIO, f"cannot start a multipart upload of {lfn} on SE {self.name}: no UploadId")
+        started = self._startMultipartUpload(lfn, checksum)
+        if not started["OK"]:
+            return reframe(started, after=NOTHING_WRITTEN)
+        uploadId = started["Value"]
 
         def aborted(failure: dict) -> dict:
             gone = self.abortMultipartUpload(lfn, uploadId)
@@ -722,10 +715,7 @@ class S3Storage(StorageBase):
         matches = checkCopiedAdler(adler, checksum, source)
         if not matches["OK"]:
             return aborted(matches)
-        body = "<CompleteMultipartUpload>{}</CompleteMultipartUpload>".format(
-            "".join(f"<Part><PartNumber>{p['PartNumber']}</PartNumber><ETag>{p['ETag']}</ETag></Part>" for p in parts)
-        ).encode()
-        completed = self._send("complete_multipart_upload", lfn, {"UploadId": uploadId}, body=body)
+        completed = self._send("complete_multipart_upload", lfn, {"UploadId": uploadId}, body=completionBody(parts))
         if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
             if self._holds(lfn, checksum, size):
                 return S_OK(size)  # it was completed, its answer was lost
