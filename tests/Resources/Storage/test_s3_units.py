@@ -3,7 +3,9 @@ key <-> LFN <-> URL round trips, listing and multi-object delete parsing. No ser
 
 from __future__ import annotations
 
+import base64
 import datetime
+import os
 import random
 import string
 import zlib
@@ -16,8 +18,9 @@ from botocore.auth import SigV4Auth
 from botocore.config import Config
 
 from DIRAC.Core.Utilities import DErrno
+from DIRAC.Core.Utilities.ReturnValues import S_OK
 from DIRAC.Resources.Storage.S3.Methods import buildRequest, bytesContentMD5, canDeleteInBulk, deleteObjectsBody
-from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, adjustPartSize, planParts
+from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, adjustPartSize, digestParts, planParts, uploadParts
 from DIRAC.Resources.Storage.S3.Settings import parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import DirectSigner, encodeQuery
 from DIRAC.Resources.Storage.S3.TransferSettings import (
@@ -304,3 +307,66 @@ def test_presigned_post_form_carries_the_session_token():
     settings = _settings(Aws_session_token="TEMPORARY-TOKEN")
     form = presignPost(settings, signingCredentials(settings).frozen()["Value"], "vo/f", "0000abcd", 60)
     assert form["fields"]["x-amz-security-token"] == "TEMPORARY-TOKEN"
+
+
+# ------------------------------------------------------------------ the two passes of a multipart upload
+
+
+def _crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def test_the_first_pass_digests_every_part_and_the_whole_file(tmp_path):
+    data = os.urandom(12 * MiB + 5)
+    path = tmp_path / "big"
+    path.write_bytes(data)
+    digested = digestParts(str(path), len(data), 5 * MiB, 4, withMD5=True)
+    adler, digests = digested["Value"]
+    assert adler == zlib.adler32(data)
+    pieces = {number: data[offset : offset + length] for number, offset, length in planParts(len(data), 5 * MiB)}
+    assert {number: digest.checksumCRC32 for number, digest in digests.items()} == {
+        number: _crc32(piece) for number, piece in pieces.items()
+    }
+    assert {number: digest.contentMD5 for number, digest in digests.items()} == {
+        number: bytesContentMD5(piece) for number, piece in pieces.items()
+    }
+    assert {
+        digest.contentMD5 for digest in digestParts(str(path), len(data), 5 * MiB, 4, False)["Value"][1].values()
+    } == {""}
+
+
+def test_a_part_changed_since_the_first_pass_is_never_sent(tmp_path):
+    """The object's adler32 comes from the first pass: a part whose CRC32 changed since is refused."""
+    data = bytearray(os.urandom(12 * MiB))
+    path = tmp_path / "big"
+    path.write_bytes(data)
+    digests = digestParts(str(path), len(data), 5 * MiB, 4, withMD5=True)["Value"][1]
+    sent: dict[int, str] = {}
+
+    def sendPart(number: int, part: bytes, md5: str) -> dict:
+        sent[number] = md5
+        return S_OK(f"etag{number}")
+
+    uploaded = uploadParts(str(path), len(data), 5 * MiB, sendPart, 1, digests)
+    assert uploaded["Value"] == ([{"PartNumber": n, "ETag": f"etag{n}"} for n in (1, 2, 3)], zlib.adler32(data))
+    assert sent == {number: digest.contentMD5 for number, digest in digests.items()}
+    data[6 * MiB] ^= 0xFF
+    path.write_bytes(data)
+    sent.clear()
+    changed = uploadParts(str(path), len(data), 5 * MiB, sendPart, 1, digests)
+    assert DErrno.cmpError(changed, DErrno.EBADCKS) and "changed while being uploaded" in changed["Message"]
+    assert 2 not in sent
+
+
+def test_flexible_checksums_are_signed_for_direct_uploads_only():
+    part = {"UploadId": "u", "PartNumber": 1, "Size": 3}
+    crc = _crc32(b"abc")
+    assert buildRequest("upload_part", "k", {**part, "ChecksumCRC32": crc})["Value"][3]["x-amz-checksum-crc32"] == crc
+    created = buildRequest("create_multipart_upload", "k", {"ChecksumAlgorithm": "CRC32"})["Value"][3]
+    assert created["x-amz-checksum-algorithm"] == "CRC32"
+    for wrong in ("abc", base64.b64encode(b"12345").decode(), 7):
+        assert not buildRequest("upload_part", "k", {**part, "ChecksumCRC32": wrong})["OK"]
+    assert not buildRequest("create_multipart_upload", "k", {"ChecksumAlgorithm": "SHA1"})["OK"]
+    viaGateway = {**part, "ContentMD5": bytesContentMD5(b"abc"), "ChecksumCRC32": crc}
+    refused = buildRequest("upload_part", "k", viaGateway, viaGateway=True)
+    assert not refused["OK"] and "ChecksumCRC32" in refused["Message"]

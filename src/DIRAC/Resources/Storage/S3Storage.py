@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Core.Utilities.Adler import Adler32MD5, compareAdler, fileAdler, fileAdlerMD5, intAdlerToHex
+from DIRAC.Core.Utilities.Adler import Adler32MD5, compareAdler, fileAdlerMD5, intAdlerToHex
 from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.Errors import s3Error
@@ -36,12 +36,20 @@ from DIRAC.Resources.Storage.S3.Methods import (
     CHECKSUM_HEADER,
     MAX_DELETE_KEYS,
     OPERATIONS,
+    PART_CHECKSUM_ALGORITHM,
     WRITE_URL_SECONDS,
     buildRequest,
     canDeleteInBulk,
     deleteObjectsBody,
 )
-from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, downloadParts, receiveBody, uploadParts
+from DIRAC.Resources.Storage.S3.Parts import (
+    ChecksummingReader,
+    PartDigest,
+    digestParts,
+    downloadParts,
+    receiveBody,
+    uploadParts,
+)
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE, MiB
@@ -154,6 +162,16 @@ def _deleteResult(body: bytes) -> dict:
         for item in _findAll(root, "Error")
     }
     return S_OK((deleted, errors))
+
+
+def _completeBody(parts: list[dict], digests: dict[int, PartDigest] | None) -> bytes:
+    """The CompleteMultipartUpload XML of ``parts``; with ``digests``, each part's CRC32 (the upload was
+    created with that checksum algorithm: S3 then wants every part's)."""
+    xml = []
+    for part in parts:
+        crc = f"<ChecksumCRC32>{digests[part['PartNumber']].checksumCRC32}</ChecksumCRC32>" if digests else ""
+        xml.append(f"<Part><PartNumber>{part['PartNumber']}</PartNumber><ETag>{part['ETag']}</ETag>{crc}</Part>")
+    return f"<CompleteMultipartUpload>{''.join(xml)}</CompleteMultipartUpload>".encode()
 
 
 def _isPrepared(context: Any, s3Method: str) -> bool:
@@ -401,9 +419,9 @@ class S3Storage(StorageBase):
         """Multipart upload; the object carries its checksum from the moment it exists.
 
         The checksum must be given when the upload starts, so a big file is read once
-        beforehand to compute it, then again (usually from the page cache) as its parts
-        are sent, each part's adler32 computed in that pass and the combination checked
-        against the first before the upload is completed. Setting the checksum after
+        beforehand (``digestParts``: its parts hashed in parallel, adler32, CRC32 and each
+        part's MD5), then again (usually from the page cache) as its parts are sent, each
+        part refused if its CRC32 changed since the first pass. Setting the checksum after
         the upload instead would need a server-side self-copy: slower (measured), not
         atomic, and refused by S3 above 5 GiB. A file over S3's 5 TiB limit is refused
         before anything is sent.
@@ -412,11 +430,16 @@ class S3Storage(StorageBase):
             return S_ERROR(
                 DErrno.EFBIG, f"{localFile} has {size} bytes; an S3 object holds at most 5 TiB: nothing was sent"
             )
-        upfront = fileAdler(localFile)
-        if upfront is False:
-            return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
+        transfer = self.settings.transfer
+        # With keys each part is bound by its CRC32 (as boto3 does); a gateway's part URL pins its MD5.
+        byCRC32 = isinstance(self.signer, DirectSigner)
+        digested = digestParts(localFile, size, transfer.partSize, transfer.partWorkers, withMD5=not byCRC32)
+        if not digested["OK"]:
+            return digested
+        upfront, digests = intAdlerToHex(digested["Value"][0]), digested["Value"][1]
         self._abortEarlierUploads(lfn)
-        created = self._send("create_multipart_upload", lfn, {"Checksum": upfront})
+        createParams = {"Checksum": upfront, **({"ChecksumAlgorithm": PART_CHECKSUM_ALGORITHM} if byCRC32 else {})}
+        created = self._send("create_multipart_upload", lfn, createParams)
         if not created["OK"]:
             return created
         if created["Value"].status != 200:
@@ -430,7 +453,8 @@ class S3Storage(StorageBase):
         abort = {"UploadId": uploadId}
 
         def sendPart(number: int, data: bytes, md5: str) -> dict:
-            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), "ContentMD5": md5}
+            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data)}
+            params.update({"ChecksumCRC32": digests[number].checksumCRC32} if byCRC32 else {"ContentMD5": md5})
             sent = self._send("upload_part", lfn, params, body=data)
             if not sent["OK"]:
                 return sent
@@ -438,18 +462,14 @@ class S3Storage(StorageBase):
                 return self._failure(sent["Value"], lfn, f"upload part {number} of")
             return S_OK(sent["Value"].headers.get("etag", ""))
 
-        transfer = self.settings.transfer
-        uploaded = uploadParts(localFile, size, transfer.partSize, sendPart, transfer.partWorkers)
+        uploaded = uploadParts(localFile, size, transfer.partSize, sendPart, transfer.partWorkers, digests)
         if not uploaded["OK"]:
             self._send("abort_multipart_upload", lfn, abort)
+            if DErrno.cmpError(uploaded, DErrno.EBADCKS):
+                return S_ERROR(DErrno.EBADCKS, f"{uploaded['Message']}; nothing was written")
             return uploaded
-        parts, adler = uploaded["Value"]
-        body = "<CompleteMultipartUpload>{}</CompleteMultipartUpload>".format(
-            "".join(f"<Part><PartNumber>{p['PartNumber']}</PartNumber><ETag>{p['ETag']}</ETag></Part>" for p in parts)
-        ).encode()
-        if not compareAdler(upfront, intAdlerToHex(adler)):
-            self._send("abort_multipart_upload", lfn, abort)
-            return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
+        parts = uploaded["Value"][0]
+        body = _completeBody(parts, digests if byCRC32 else None)
         completed = self._send("complete_multipart_upload", lfn, abort, body=body)
         if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
             self._send("abort_multipart_upload", lfn, abort)
