@@ -33,7 +33,8 @@ from DIRAC.Resources.Storage.S3.TransferSettings import (
     TransferSettings,
     parseTransferSettings,
 )
-from DIRAC.Resources.Storage.S3Storage import S3Storage, _deleteResult, _listingPage
+from DIRAC.Resources.Storage.S3Storage import S3Storage, _deleteResult, _listingPage, deleteBatchSize
+from DIRAC.Resources.Storage.Utilities import growingBatches
 
 OPTIONS = {
     "Host": "s3.example.org",
@@ -370,3 +371,19 @@ def test_flexible_checksums_are_signed_for_direct_uploads_only():
     viaGateway = {**part, "ContentMD5": bytesContentMD5(b"abc"), "ChecksumCRC32": crc}
     refused = buildRequest("upload_part", "k", viaGateway, viaGateway=True)
     assert not refused["OK"] and "ChecksumCRC32" in refused["Message"]
+
+
+def test_growing_batches_start_small_and_cover_every_item_once():
+    items = [f"i{index}" for index in range(1000)]
+    batches = growingBatches(items, 64, 1000)
+    assert [len(batch) for batch in batches] == [64, 128, 256, 512, 40]
+    assert [item for batch in batches for item in batch] == items
+    assert growingBatches(items[:3], 64, 1000) == [items[:3]] and growingBatches([], 64, 1000) == []
+    assert [len(batch) for batch in growingBatches(items, 300, 400)] == [300, 400, 300]
+
+
+@pytest.mark.parametrize(("keys", "requests"), [(2, 1), (6, 1), (150, 2), (800, 8), (1000, 8), (5000, 8), (20000, 20)])
+def test_a_bulk_remove_keeps_several_deletes_in_flight_within_s3s_limit(keys, requests):
+    """Eight DeleteObjects at once where there are enough keys, at least 100 keys each, at most 1,000."""
+    batch = deleteBatchSize(keys)
+    assert -(-keys // batch) == requests and batch <= 1000

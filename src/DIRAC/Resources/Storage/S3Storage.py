@@ -21,6 +21,7 @@ import os
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -51,10 +52,10 @@ from DIRAC.Resources.Storage.S3.Parts import (
     uploadParts,
 )
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
-from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
+from DIRAC.Resources.Storage.S3.Signers import GATEWAY_BATCH, GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE, MiB
 from DIRAC.Resources.Storage.StorageBase import StorageBase
-from DIRAC.Resources.Storage.Utilities import bulkResult, runBulk
+from DIRAC.Resources.Storage.Utilities import PendingContext, bulkResult, growingBatches, runBulk
 
 CHECKSUM_METADATA = "checksum"
 #: the first S3 operation of each bulk call, asked from the gateway for all LFNs at once
@@ -72,6 +73,9 @@ ACCESS_URL_SECONDS = 24 * 3600
 #: a URL prepared for a whole bulk call is used only this long; later items ask the gateway again
 PREPARED_URL_SECONDS = WRITE_URL_SECONDS // 2
 MAX_LIST_PAGES = 100000
+#: a bulk remove's DeleteObjects requests in flight at once, and the fewest keys worth one request
+DELETE_REQUESTS_IN_FLIGHT = 8
+MIN_DELETE_BATCH = 100
 #: a single PUT up to this size is read in one pass (checksum and body from the same bytes);
 #: a larger one is streamed from the file after a first pass for its checksum
 SINGLE_READ_BYTES = 1 * MiB
@@ -164,6 +168,14 @@ def _deleteResult(body: bytes) -> dict:
     return S_OK((deleted, errors))
 
 
+def deleteBatchSize(keys: int) -> int:
+    """Keys per DeleteObjects request for a bulk remove of ``keys``: enough requests to keep
+    ``DELETE_REQUESTS_IN_FLIGHT`` going (a server removes the keys of one request one after the
+    other: rclone takes about 1 ms a key), none under ``MIN_DELETE_BATCH`` keys nor over S3's 1,000."""
+    wanted = -(-keys // DELETE_REQUESTS_IN_FLIGHT)
+    return max(1, min(MAX_DELETE_KEYS, max(MIN_DELETE_BATCH, wanted)))
+
+
 def _completeBody(parts: list[dict], digests: dict[int, PartDigest] | None) -> bytes:
     """The CompleteMultipartUpload XML of ``parts``; with ``digests``, each part's CRC32 (the upload was
     created with that checksum algorithm: S3 then wants every part's)."""
@@ -249,13 +261,31 @@ class S3Storage(StorageBase):
         return self.http.send(OPERATIONS[s3Method].httpMethod, url, headers, **sendOptions)
 
     def _prepare(self, operation: str, items: dict[str, Any], **options: Any) -> dict:
-        """With a gateway: the URLs of a whole bulk call in one request (and its permission checks)."""
+        """With a gateway: the URLs of a whole bulk call in few requests (and its permission checks).
+
+        The LFNs are asked in growing batches (``maxWorkers`` first, then twice as many each
+        time up to ``GATEWAY_BATCH``), one after the other in a background thread: the bulk
+        call's workers start on the first batch while the gateway signs the next ones.
+        """
         if operation.startswith(PRESIGN_PREFIX):
             s3Method = operation[len(PRESIGN_PREFIX) :]
         else:
             s3Method = _PREPARED_METHOD.get(operation)
         if not self.signer.batchesRequests or s3Method is None or not items:
             return super()._prepare(operation, items, **options)
+        expiration = options.get("expiration", GATEWAY_URL_SECONDS)
+        answers: dict[str, Any] = {}
+        asker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-gateway-urls")
+        for batch in growingBatches(list(items), self.maxWorkers, GATEWAY_BATCH):
+            batchItems = {lfn: items[lfn] for lfn in batch}
+            asked = asker.submit(self._prepareBatch, operation, s3Method, batchItems, expiration)
+            answers.update({lfn: PendingContext(asked, lfn) for lfn in batch})
+        asker.shutdown(wait=False)
+        return S_OK(answers)
+
+    def _prepareBatch(self, operation: str, s3Method: str, items: dict[str, Any], expiration: int) -> dict:
+        """{lfn: context} for one batch of a bulk call: ``(s3Method, (url, headers), preparedAt)``,
+        an S_ERROR (refused, unreadable) or None (a multipart upload asks its URLs step by step)."""
         requests: dict[str, tuple[str, dict | None]] = {}
         answers: dict[str, Any] = {}
         for lfn, value in items.items():
@@ -271,13 +301,13 @@ class S3Storage(StorageBase):
                     continue
                 params = {"Checksum": digests[0], "Size": size, "ContentMD5": digests[1]}
             requests[lfn] = (self.settings.objectKey(lfn), params)
-        prepared = self.signer.authoriseMany(s3Method, requests, options.get("expiration", GATEWAY_URL_SECONDS))
+        prepared = self.signer.authoriseMany(s3Method, requests, expiration) if requests else S_OK({})
         if not prepared["OK"]:
-            return prepared
+            return {**answers, **dict.fromkeys(requests, prepared)}
         preparedAt = time.monotonic()
         for lfn, result in prepared["Value"].items():
             answers[lfn] = (s3Method, result["Value"], preparedAt) if result["OK"] else result
-        return S_OK(answers)
+        return answers
 
     def _failure(self, response: S3Response, lfn: str | None, action: str) -> dict:
         """S_ERROR a person can act on, for a failed answer (``S3/Errors`` explains each S3 code).
@@ -637,9 +667,8 @@ class S3Storage(StorageBase):
             inBulk = []
         bulkSet = set(inBulk)
         alone = [lfn for lfn in lfns if lfn not in bulkSet]
-        batches = [
-            (str(start), inBulk[start : start + MAX_DELETE_KEYS]) for start in range(0, len(inBulk), MAX_DELETE_KEYS)
-        ]
+        step = deleteBatchSize(len(inBulk))
+        batches = [(str(start), inBulk[start : start + step]) for start in range(0, len(inBulk), step)]
         results: dict[str, dict] = {}
         batchResults, batchFailures = runBulk(
             batches, lambda _n, batch: S_OK(self._deleteBatch(batch)), self.maxWorkers

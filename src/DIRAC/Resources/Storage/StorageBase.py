@@ -25,6 +25,7 @@ from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.FrameworkSystem.Client.Logger import gLogger
 from DIRAC.Resources.Storage.Utilities import (
     DEFAULT_MAX_WORKERS,
+    PendingContext,
     bulkResult,
     checkArgumentFormat,
     checkLocalSource,
@@ -171,7 +172,8 @@ class StorageBase:
         """Per-LFN context for a bulk ``operation`` on ``{lfn: value}``: S_OK({lfn: context or S_ERROR}).
 
         The default has nothing to prepare. A plugin that must ask a service once
-        per bulk call (e.g. for presigned URLs) overrides this.
+        per bulk call (e.g. for presigned URLs) overrides this; a context may be a
+        ``PendingContext`` (still being prepared), resolved before its item is acted on.
         """
         return S_OK(dict.fromkeys(items))
 
@@ -211,6 +213,8 @@ class StorageBase:
         def perURL(url: str, item: tuple[str, Any]) -> dict:
             lfn, value = item
             context = contextByLFN.get(lfn)
+            if isinstance(context, PendingContext):
+                context = context.result()
             if isinstance(context, dict) and context.get("OK") is False:
                 return context
             return action(lfn, value, context)
