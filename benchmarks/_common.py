@@ -245,16 +245,18 @@ def runChild(job: dict) -> dict:
 
 def bigTransfer(work: Path, job: dict, size: int, adler: int) -> dict:
     """One big transfer ``job`` (``runChild``) into a fresh ``work/big-<tool>-<op>``; a download is then
-    checked (size, adler32) and removed. The answer of the child."""
+    checked (size, adler32); the folder is removed. The answer of the child."""
     folder = work / f"big-{job['tool']}-{job['op']}"
     folder.mkdir()
     os.sync()  # flush the previous transfer's dirty pages first: no writeback competes with this one
-    answer = runChild({**job, "dir": str(folder)})
-    if job["op"] == "get":
-        downloaded = folder / os.path.basename(job["lfn"])
-        if downloaded.stat().st_size != size or fileAdler32(downloaded) != adler:
-            raise BenchmarkError(f"{job['tool']} get {size // MiB} MiB: downloaded bytes differ (size or adler32)")
-        downloaded.unlink()
+    try:
+        answer = runChild({**job, "dir": str(folder)})
+        if job["op"] == "get":
+            downloaded = folder / os.path.basename(job["lfn"])
+            if downloaded.stat().st_size != size or fileAdler32(downloaded) != adler:
+                raise BenchmarkError(f"{job['tool']} get {size // MiB} MiB: downloaded bytes differ (size or adler32)")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return answer
 
 

@@ -20,7 +20,14 @@ from botocore.config import Config
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.ReturnValues import S_OK
 from DIRAC.Resources.Storage.S3.Methods import buildRequest, bytesContentMD5, canDeleteInBulk, deleteObjectsBody
-from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, adjustPartSize, digestParts, planParts, uploadParts
+from DIRAC.Resources.Storage.S3.Parts import (
+    ChecksummingReader,
+    adjustPartSize,
+    digestParts,
+    planParts,
+    spreadPartSize,
+    uploadParts,
+)
 from DIRAC.Resources.Storage.S3.Settings import parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import DirectSigner, encodeQuery
 from DIRAC.Resources.Storage.S3.TransferSettings import (
@@ -387,3 +394,13 @@ def test_a_bulk_remove_keeps_several_deletes_in_flight_within_s3s_limit(keys, re
     """Eight DeleteObjects at once where there are enough keys, at least 100 keys each, at most 1,000."""
     batch = deleteBatchSize(keys)
     assert -(-keys // batch) == requests and batch <= 1000
+
+
+@pytest.mark.parametrize(
+    ("size", "parts"), [(17 * MiB, 4), (64 * MiB, 10), (100 * MiB, 10), (160 * MiB, 10), (1 * GiB, 64), (2 * MiB, 1)]
+)
+def test_parts_are_spread_over_the_workers_down_to_5_mib(size, parts):
+    """16 MiB parts at most (the setting), smaller while that keeps the 10 workers busy, never under 5 MiB."""
+    plan = planParts(size, spreadPartSize(size, 16 * MiB, 10))
+    assert len(plan) == parts
+    assert all(MIN_PART_SIZE <= length <= 16 * MiB for _number, _offset, length in plan[:-1])

@@ -49,6 +49,7 @@ from DIRAC.Resources.Storage.S3.Parts import (
     digestParts,
     downloadParts,
     receiveBody,
+    spreadPartSize,
     uploadParts,
 )
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
@@ -461,9 +462,10 @@ class S3Storage(StorageBase):
                 DErrno.EFBIG, f"{localFile} has {size} bytes; an S3 object holds at most 5 TiB: nothing was sent"
             )
         transfer = self.settings.transfer
+        partSize = spreadPartSize(size, transfer.partSize, transfer.partWorkers)
         # With keys each part is bound by its CRC32 (as boto3 does); a gateway's part URL pins its MD5.
         byCRC32 = isinstance(self.signer, DirectSigner)
-        digested = digestParts(localFile, size, transfer.partSize, transfer.partWorkers, withMD5=not byCRC32)
+        digested = digestParts(localFile, size, partSize, transfer.partWorkers, withMD5=not byCRC32)
         if not digested["OK"]:
             return digested
         upfront, digests = intAdlerToHex(digested["Value"][0]), digested["Value"][1]
@@ -492,7 +494,7 @@ class S3Storage(StorageBase):
                 return self._failure(sent["Value"], lfn, f"upload part {number} of")
             return S_OK(sent["Value"].headers.get("etag", ""))
 
-        uploaded = uploadParts(localFile, size, transfer.partSize, sendPart, transfer.partWorkers, digests)
+        uploaded = uploadParts(localFile, size, partSize, sendPart, transfer.partWorkers, digests)
         if not uploaded["OK"]:
             self._send("abort_multipart_upload", lfn, abort)
             if DErrno.cmpError(uploaded, DErrno.EBADCKS):
@@ -588,9 +590,8 @@ class S3Storage(StorageBase):
 
         if size > transfer.multipartThreshold and response.headers.get("accept-ranges") == "bytes":
             response.abandon()
-            fetched = downloadParts(
-                localFile, size, transfer.partSize, fetchRange, transfer.retries, transfer.partWorkers
-            )
+            partSize = spreadPartSize(size, transfer.partSize, transfer.partWorkers)
+            fetched = downloadParts(localFile, size, partSize, fetchRange, transfer.retries, transfer.partWorkers)
         else:
             try:
                 with open(localFile, "wb") as handle:

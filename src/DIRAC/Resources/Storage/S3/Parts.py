@@ -106,6 +106,13 @@ def adjustPartSize(size: int, partSize: int) -> int:
     return adjusted
 
 
+def spreadPartSize(size: int, partSize: int, workers: int) -> int:
+    """The part size for moving ``size`` bytes with ``workers`` threads: ``partSize`` at most, smaller
+    (down to S3's 5 MiB) when that gives every worker a part (64 MiB in 16 MiB parts would keep 4 of 10
+    workers busy; in 6.4 MiB parts all 10)."""
+    return min(partSize, max(MIN_PART_SIZE, -(-size // max(workers, 1))))
+
+
 def planParts(size: int, partSize: int) -> list[tuple[int, int, int]]:
     """[(partNumber, offset, length)] covering ``size`` bytes (S3 part numbers start at 1)."""
     step = adjustPartSize(size, partSize)
