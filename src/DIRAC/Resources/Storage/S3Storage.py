@@ -21,7 +21,7 @@ import os
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -83,6 +83,21 @@ SINGLE_READ_BYTES = 1 * MiB
 
 _clientsLock = threading.Lock()
 _clients: dict[tuple, S3HttpClient] = {}
+#: bulk calls whose URLs are asked from gateways at once (each call's batches one after the other)
+GATEWAY_ASKERS = 8
+_askers: ThreadPoolExecutor | None = None
+
+
+def _gatewayAskers() -> ThreadPoolExecutor:
+    """The threads that ask the gateway for the URLs of bulk calls (``GATEWAY_ASKERS`` calls at once).
+
+    They last: each keeps its kept-alive RPC session (one per thread), so a bulk call does not
+    pay a new TLS handshake with the gateway."""
+    global _askers
+    with _clientsLock:
+        if _askers is None:
+            _askers = ThreadPoolExecutor(max_workers=GATEWAY_ASKERS, thread_name_prefix="s3-gateway-urls")
+        return _askers
 
 
 def sharedHttpClient(settings: S3Settings, workers: int) -> S3HttpClient:
@@ -265,8 +280,9 @@ class S3Storage(StorageBase):
         """With a gateway: the URLs of a whole bulk call in few requests (and its permission checks).
 
         The LFNs are asked in growing batches (``maxWorkers`` first, then twice as many each
-        time up to ``GATEWAY_BATCH``), one after the other in a background thread: the bulk
-        call's workers start on the first batch while the gateway signs the next ones.
+        time up to ``GATEWAY_BATCH``), one after the other by one thread of a small lasting
+        pool (its RPC connection stays open from call to call): the bulk call's workers start
+        on the first batch while the gateway signs the next ones.
         """
         if operation.startswith(PRESIGN_PREFIX):
             s3Method = operation[len(PRESIGN_PREFIX) :]
@@ -275,14 +291,19 @@ class S3Storage(StorageBase):
         if not self.signer.batchesRequests or s3Method is None or not items:
             return super()._prepare(operation, items, **options)
         expiration = options.get("expiration", GATEWAY_URL_SECONDS)
-        answers: dict[str, Any] = {}
-        asker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-gateway-urls")
-        for batch in growingBatches(list(items), self.maxWorkers, GATEWAY_BATCH):
-            batchItems = {lfn: items[lfn] for lfn in batch}
-            asked = asker.submit(self._prepareBatch, operation, s3Method, batchItems, expiration)
-            answers.update({lfn: PendingContext(asked, lfn) for lfn in batch})
-        asker.shutdown(wait=False)
-        return S_OK(answers)
+        batches = [(batch, Future()) for batch in growingBatches(list(items), self.maxWorkers, GATEWAY_BATCH)]
+
+        def askInTurn() -> None:
+            for batch, answered in batches:
+                try:
+                    answered.set_result(
+                        self._prepareBatch(operation, s3Method, {lfn: items[lfn] for lfn in batch}, expiration)
+                    )
+                except Exception as exc:  # noqa: BLE001 - a bug fails this batch's items, never hangs them
+                    answered.set_exception(exc)
+
+        _gatewayAskers().submit(askInTurn)
+        return S_OK({lfn: PendingContext(answered, lfn) for batch, answered in batches for lfn in batch})
 
     def _prepareBatch(self, operation: str, s3Method: str, items: dict[str, Any], expiration: int) -> dict:
         """{lfn: context} for one batch of a bulk call: ``(s3Method, (url, headers), preparedAt)``,
