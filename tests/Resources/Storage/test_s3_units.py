@@ -40,7 +40,7 @@ from DIRAC.Resources.Storage.S3.TransferSettings import (
     TransferSettings,
     parseTransferSettings,
 )
-from DIRAC.Resources.Storage.S3Storage import S3Storage, _deleteResult, _listingPage, deleteBatchSize
+from DIRAC.Resources.Storage.S3Storage import S3Storage, _completeBody, _deleteResult, _listingPage, deleteBatchSize
 from DIRAC.Resources.Storage.Utilities import growingBatches
 
 OPTIONS = {
@@ -404,3 +404,11 @@ def test_parts_are_spread_over_the_workers_down_to_5_mib(size, parts):
     plan = planParts(size, spreadPartSize(size, 16 * MiB, 10))
     assert len(plan) == parts
     assert all(MIN_PART_SIZE <= length <= 16 * MiB for _number, _offset, length in plan[:-1])
+
+
+def test_the_completion_lists_each_parts_crc32_when_the_upload_has_that_algorithm():
+    parts = [{"PartNumber": 1, "ETag": '"a"'}, {"PartNumber": 2, "ETag": '"b"'}]
+    plain = _completeBody(parts).decode()
+    assert plain.count("<Part>") == 2 and "ChecksumCRC32" not in plain
+    withCRC = _completeBody([{**part, "ChecksumCRC32": "AAAAAQ=="} for part in parts]).decode()
+    assert withCRC.count("<ChecksumCRC32>AAAAAQ==</ChecksumCRC32></Part>") == 2

@@ -45,7 +45,6 @@ from DIRAC.Resources.Storage.S3.Methods import (
 )
 from DIRAC.Resources.Storage.S3.Parts import (
     ChecksummingReader,
-    PartDigest,
     digestParts,
     downloadParts,
     receiveBody,
@@ -192,12 +191,12 @@ def deleteBatchSize(keys: int) -> int:
     return max(1, min(MAX_DELETE_KEYS, max(MIN_DELETE_BATCH, wanted)))
 
 
-def _completeBody(parts: list[dict], digests: dict[int, PartDigest] | None) -> bytes:
-    """The CompleteMultipartUpload XML of ``parts``; with ``digests``, each part's CRC32 (the upload was
-    created with that checksum algorithm: S3 then wants every part's)."""
+def _completeBody(parts: list[dict]) -> bytes:
+    """The CompleteMultipartUpload XML of ``[{'PartNumber', 'ETag'}]`` in order, with each part's
+    ``ChecksumCRC32`` when it has one (an upload created with that checksum algorithm: S3 wants them)."""
     xml = []
     for part in parts:
-        crc = f"<ChecksumCRC32>{digests[part['PartNumber']].checksumCRC32}</ChecksumCRC32>" if digests else ""
+        crc = f"<ChecksumCRC32>{part['ChecksumCRC32']}</ChecksumCRC32>" if part.get("ChecksumCRC32") else ""
         xml.append(f"<Part><PartNumber>{part['PartNumber']}</PartNumber><ETag>{part['ETag']}</ETag>{crc}</Part>")
     return f"<CompleteMultipartUpload>{''.join(xml)}</CompleteMultipartUpload>".encode()
 
@@ -522,7 +521,9 @@ class S3Storage(StorageBase):
                 return S_ERROR(DErrno.EBADCKS, f"{uploaded['Message']}; nothing was written")
             return uploaded
         parts = uploaded["Value"][0]
-        body = _completeBody(parts, digests if byCRC32 else None)
+        if byCRC32:
+            parts = [{**part, "ChecksumCRC32": digests[part["PartNumber"]].checksumCRC32} for part in parts]
+        body = _completeBody(parts)
         completed = self._send("complete_multipart_upload", lfn, abort, body=body)
         if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
             self._send("abort_multipart_upload", lfn, abort)
