@@ -269,3 +269,17 @@ def test_a_bulk_call_starts_on_the_first_urls_while_the_gateway_signs_the_next(a
         lfn: os.path.getsize(path) for lfn, path in sources.items()
     }
     _ok(asAlice.removeFile(list(sources)))
+
+
+def test_a_bug_while_asking_for_urls_fails_each_item_and_hangs_nothing(asAlice, monkeypatch):
+    """The URLs are asked in another thread: an exception there becomes each item's Failed reason."""
+    storage = asAlice.storages[0]
+
+    def broken(*_args):
+        raise RuntimeError("the gateway client broke")
+
+    monkeypatch.setattr(storage.signer, "authoriseMany", broken)
+    lfns = [f"{HOME}/broken/f{index}" for index in range(3)]
+    result = asAlice.getFileMetadata(lfns)
+    assert result["OK"] and set(result["Value"]["Failed"]) == set(lfns), result
+    assert all("the gateway client broke" in reason for reason in result["Value"]["Failed"].values())
