@@ -178,8 +178,14 @@ def maxRssMB() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KiB / MB
 
 
+def cpuSeconds() -> float:
+    """CPU seconds (user + system, all threads) this process used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _bigChild(connection, job: dict) -> None:
-    """Run one big transfer in this fresh process; send back seconds, peak RSS before and after."""
+    """Run one big transfer in this fresh process; send back seconds, CPU seconds, peak RSS before and after."""
     try:
         if job["tool"] == "ours":
             loadConfiguration(job["cfg"])
@@ -201,12 +207,12 @@ def _bigChild(connection, job: dict) -> None:
             else:
                 target = os.path.join(job["dir"], os.path.basename(key))
                 call = lambda: client.download_file(job["bucket"], key, target)  # noqa: E731
-        rssBefore = maxRssMB()
+        rssBefore, cpuBefore = maxRssMB(), cpuSeconds()
         seconds, value = timed(call)
-        rssPeak = maxRssMB()
+        rssPeak, cpu = maxRssMB(), cpuSeconds() - cpuBefore
         if job["tool"] == "ours":
             expectAll(value, [job["lfn"]], f"{job['op']}File of the big file")
-        connection.send({"ok": True, "seconds": seconds, "rssBefore": rssBefore, "rssPeak": rssPeak})
+        connection.send({"ok": True, "seconds": seconds, "cpu": cpu, "rssBefore": rssBefore, "rssPeak": rssPeak})
     except BaseException as exc:  # report anything, the parent decides
         connection.send({"ok": False, "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"})
     finally:
@@ -240,16 +246,18 @@ def runChild(job: dict, target: Callable[[Any, dict], None] = _bigChild) -> dict
 
 def bigTransfer(work: Path, job: dict, size: int, adler: int) -> dict:
     """One big transfer ``job`` (``runChild``) into a fresh ``work/big-<tool>-<op>``; a download is then
-    checked (size, adler32) and removed. The answer of the child."""
+    checked (size, adler32); the folder is removed. The answer of the child."""
     folder = work / f"big-{job['tool']}-{job['op']}"
     folder.mkdir()
     os.sync()  # flush the previous transfer's dirty pages first: no writeback competes with this one
-    answer = runChild({**job, "dir": str(folder)})
-    if job["op"] == "get":
-        downloaded = folder / os.path.basename(job["lfn"])
-        if downloaded.stat().st_size != size or fileAdler32(downloaded) != adler:
-            raise BenchmarkError(f"{job['tool']} get {size // MiB} MiB: downloaded bytes differ (size or adler32)")
-        downloaded.unlink()
+    try:
+        answer = runChild({**job, "dir": str(folder)})
+        if job["op"] == "get":
+            downloaded = folder / os.path.basename(job["lfn"])
+            if downloaded.stat().st_size != size or fileAdler32(downloaded) != adler:
+                raise BenchmarkError(f"{job['tool']} get {size // MiB} MiB: downloaded bytes differ (size or adler32)")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return answer
 
 

@@ -16,15 +16,19 @@ metadata read (HEAD), fetched and deleted by:
   round trip above 0 it runs on a sample (``--boto-sample``) and its time is scaled to N.
 
 Then one big file (default 1 GiB), directly (no relay): ``putFile`` / ``getFile`` against boto3
-``upload_file`` / ``download_file``, each in a fresh process reporting its peak RSS.
+``upload_file`` / ``download_file``, each in a fresh process reporting its time, CPU and peak RSS.
+
+Each tool runs ``--repeat`` rounds (default 3; the order of the tools turns each round, the big
+transfers alternate), and the table shows the medians: the machine is shared, one round can be
+hit by other work.
 
 Targets (issue 10), direct and through the gateway: at 20 ms every small phase at least as fast
 as s5cmd and >= 15x serial boto3; at 0 ms >= 0.8x s5cmd; the big transfers at least as fast as
 boto3 with peak RSS < 300 MB.
 Run::
 
-    .venv/bin/python benchmarks/bench_s3_distance.py            # full size (about 3 minutes)
-    .venv/bin/python benchmarks/bench_s3_distance.py --quick    # 100 files, 64 MiB
+    .venv/bin/python benchmarks/bench_s3_distance.py            # full size, 3 rounds (about 6 minutes)
+    .venv/bin/python benchmarks/bench_s3_distance.py --quick    # 100 files, 64 MiB, 1 round
 
 Exit status: 0 when everything ran and verified (targets may be MISS), 1 on an error or a failed
 verification, 2 when the big-file phase was skipped for lack of disk space.
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -374,13 +379,21 @@ class DistanceBenchmark:
     # -- one distance
 
     def atDistance(self, delayMs: int) -> None:
+        """Every tool's phases at ``delayMs``: ``--repeat`` rounds (the tools' order turned each round, serial
+        boto3 once: its time is its round trips), the median of each phase kept."""
         self.relay.setRoundTrip(delayMs)
         endpoint = f"http://127.0.0.1:{self.relay.port}"
         print(f"round trip +{delayMs} ms through {endpoint}", flush=True)
         sample = len(self.names) if delayMs == 0 else min(self.options.boto_sample, len(self.names))
-        results: dict[str, dict[str, float | None]] = {tool: self.ours(tool) for tool in self.ses}
-        results["s5cmd"] = self.s5cmd(endpoint)
-        results["rclone"] = self.rclone(endpoint)
+        runs = {tool: (lambda tool=tool: self.ours(tool)) for tool in self.ses}
+        runs["s5cmd"] = lambda: self.s5cmd(endpoint)
+        runs["rclone"] = lambda: self.rclone(endpoint)
+        rounds: dict[str, list[dict[str, float | None]]] = {tool: [] for tool in runs}
+        for round_ in range(self.options.repeat):
+            order = list(runs)[round_ % len(runs) :] + list(runs)[: round_ % len(runs)]
+            for tool in order:
+                rounds[tool].append(runs[tool]())
+        results = {tool: _medians(times) for tool, times in rounds.items()}
         results["boto3"] = self.boto3(endpoint, sample)
         if sample < len(self.names):
             self.notes.append(f"+{delayMs} ms: serial boto3 timed on {sample} files, scaled to {len(self.names)}")
@@ -409,21 +422,24 @@ class DistanceBenchmark:
         }
         lines = []
         for op in ("put", "get"):
-            answers = {
-                tool: bigTransfer(self.work, {**common, "tool": tool, "op": op}, size, adler)
-                for tool in ("ours", "boto3")
-            }
-            ours, boto = answers["ours"], answers["boto3"]
-            ratio = boto["seconds"] / ours["seconds"]
+            answers: dict[str, list[dict]] = {"ours": [], "boto3": []}
+            for round_ in range(self.options.repeat):
+                for tool in ("ours", "boto3") if round_ % 2 == 0 else ("boto3", "ours"):
+                    answers[tool].append(bigTransfer(self.work, {**common, "tool": tool, "op": op}, size, adler))
+            ours, boto = (statistics.median(answer["seconds"] for answer in answers[tool]) for tool in answers)
+            oursRss, botoRss = (max(answer["rssPeak"] for answer in answers[tool]) for tool in answers)
+            oursCpu, botoCpu = (statistics.median(answer["cpu"] for answer in answers[tool]) for tool in answers)
+            ratio = boto / ours
             lines.append(
                 (
                     f"{op} {self.options.big_mib} MiB",
-                    f"{ours['seconds']:.2f} s",
-                    f"{boto['seconds']:.2f} s",
+                    f"{ours:.2f} s",
+                    f"{boto:.2f} s",
                     f"{ratio:.2f}x",
-                    f"{ours['rssPeak']:.0f} MB",
-                    f"{boto['rssPeak']:.0f} MB",
-                    "PASS" if ratio >= 1.0 and ours["rssPeak"] < 300 else "MISS",
+                    f"{oursCpu:.2f} / {botoCpu:.2f} s",
+                    f"{oursRss:.0f} MB",
+                    f"{botoRss:.0f} MB",
+                    "PASS" if ratio >= 1.0 and oursRss < 300 else "MISS",
                 )
             )
         source.unlink()
@@ -463,18 +479,45 @@ class DistanceBenchmark:
                 )
             )
         count, size = len(self.names), self.options.size_kib
-        printTable(header, lines, f"{count} x {size} KiB through a delaying relay to rclone serve s3 (seconds)")
+        printTable(
+            header,
+            lines,
+            f"{count} x {size} KiB through a delaying relay to rclone serve s3 "
+            f"(seconds, medians of {self.options.repeat} rounds; serial boto3 one round)",
+        )
         self.notes.append(
             "targets: at 0 ms s5cmd/ours >= 0.8; above, s5cmd/ours >= 1 and boto3/ours >= 15 (ours: direct and gateway)"
         )
         if bigLines:
-            bigHeader = ("transfer", "ours", "boto3", "boto3/ours", "ours peak RSS", "boto3 peak RSS", "target")
-            printTable(bigHeader, bigLines, "big file, direct (target: boto3/ours >= 1.0, ours peak RSS < 300 MB)")
+            bigHeader = (
+                "transfer",
+                "ours",
+                "boto3",
+                "boto3/ours",
+                "client CPU ours / boto3",
+                "ours peak RSS",
+                "boto3 peak RSS",
+                "target",
+            )
+            printTable(
+                bigHeader,
+                bigLines,
+                f"big file, direct, medians of {self.options.repeat} rounds "
+                "(target: boto3/ours >= 1.0, ours peak RSS < 300 MB)",
+            )
             misses += sum(line[-1] == "MISS" for line in bigLines)
         self.notes.append(loadNote(loadBefore, loadAverage()))
         for note in self.notes:
             print(f"note: {note}")
         print(f"targets missed: {misses}", flush=True)
+
+
+def _medians(rounds: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """{phase: median seconds over the rounds} (None for a phase the tool does not have)."""
+    return {
+        phase: None if rounds[0].get(phase) is None else statistics.median(times[phase] for times in rounds)
+        for phase in PHASES
+    }
 
 
 def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -484,7 +527,11 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--boto-sample", type=int, default=200, help="files serial boto3 moves above 0 ms, scaled (default 200)"
     )
     parser.add_argument("--no-gateway", dest="gateway", action="store_false", help="leave out the S3Gateway rows")
-    options = parseOptions(parser, argv, ("files", "size_kib", "boto_sample"), files=(100, 1000), big_mib=(64, 1024))
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="rounds of each tool, medians kept (default 3; 1 with --quick)"
+    )
+    positive = ("files", "size_kib", "boto_sample", "repeat")
+    options = parseOptions(parser, argv, positive, files=(100, 1000), big_mib=(64, 1024), repeat=(1, 3))
     try:
         options.delays = [int(text) for text in options.delays.split(",") if text.strip()]
     except ValueError:

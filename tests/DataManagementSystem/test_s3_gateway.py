@@ -238,3 +238,50 @@ def test_a_signed_delete_removes_exactly_the_keys_it_was_signed_for(gateway, asA
     tooMany = client._getRPC().presignDeleteObjects("S3-INDIRECT", [firstURL] * 1001, 60)
     assert not tooMany["OK"] and "1..1000 URLs" in tooMany["Message"]
     _ok(direct.removeFile(second))
+
+
+def test_a_bulk_call_starts_on_the_first_urls_while_the_gateway_signs_the_next(asAlice, monkeypatch, tmp_path):
+    """URLs are asked in growing batches (MaxWorkers first): the first uploads run before the last batch is signed."""
+    storage = asAlice.storages[0]
+    monkeypatch.setattr(storage, "maxWorkers", 2)
+    events: list[tuple[str, int, float]] = []
+    askGateway, upload = storage.signer.authoriseMany, storage._putFile
+
+    def slowBatches(s3Method, items, *args):
+        if events:
+            time.sleep(0.3)  # a busy gateway: later batches take a while
+        answered = askGateway(s3Method, items, *args)
+        events.append(("batch", len(items), time.monotonic()))
+        return answered
+
+    def recordedUpload(lfn, localFile, size, context):
+        events.append(("upload", 1, time.monotonic()))
+        return upload(lfn, localFile, size, context)
+
+    monkeypatch.setattr(storage.signer, "authoriseMany", slowBatches)
+    monkeypatch.setattr(storage, "_putFile", recordedUpload)
+    sources = {f"{HOME}/batches/f{index}": _file(tmp_path, f"f{index}", 100 + index) for index in range(7)}
+    assert _ok(asAlice.putFile(sources)) == {lfn: os.path.getsize(path) for lfn, path in sources.items()}
+    assert [size for kind, size, _at in events if kind == "batch"] == [2, 4, 1]
+    firstUpload = min(at for kind, _size, at in events if kind == "upload")
+    assert firstUpload < max(at for kind, _size, at in events if kind == "batch")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert _ok(asAlice.getFile(list(sources), localPath=str(out))) == {
+        lfn: os.path.getsize(path) for lfn, path in sources.items()
+    }
+    _ok(asAlice.removeFile(list(sources)))
+
+
+def test_a_bug_while_asking_for_urls_fails_each_item_and_hangs_nothing(asAlice, monkeypatch):
+    """The URLs are asked in another thread: an exception there becomes each item's Failed reason."""
+    storage = asAlice.storages[0]
+
+    def broken(*_args):
+        raise RuntimeError("the gateway client broke")
+
+    monkeypatch.setattr(storage.signer, "authoriseMany", broken)
+    lfns = [f"{HOME}/broken/f{index}" for index in range(3)]
+    result = asAlice.getFileMetadata(lfns)
+    assert result["OK"] and set(result["Value"]["Failed"]) == set(lfns), result
+    assert all("the gateway client broke" in reason for reason in result["Value"]["Failed"].values())

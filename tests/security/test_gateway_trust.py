@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sys
+import zlib
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -296,8 +297,9 @@ def test_a_write_url_without_size_and_md5_is_refused(alice, missing):
         assert successful == {} and "needs Size (bytes) and ContentMD5" in failed[url], (method, failed)
 
 
-def test_direct_uploads_send_content_md5(site, monkeypatch, tmp_path):
-    """With keys, every put and part carries the MD5 of the bytes read: the store refuses bytes changed on the way."""
+def test_direct_uploads_bind_the_bytes_sent(site, monkeypatch, tmp_path):
+    """With keys, a put carries the MD5 of the bytes read and each part of a multipart upload their CRC32
+    (the flexible checksum boto3 sends; AWS, MinIO and Ceph refuse other bytes), all signed."""
     storage = StorageElement("MOTO-DIRECT").storages[0]
     authorised: list[tuple[str, dict]] = []
     original = storage.signer.authorise
@@ -313,12 +315,19 @@ def test_direct_uploads_send_content_md5(site, monkeypatch, tmp_path):
         (tmp_path / name).write_bytes(data)
         lfn = f"{HOME}/trust/{name}"
         assert storage.putFile({_url(site, "GW-MOTO", lfn): str(tmp_path / name)})["Value"]["Successful"]
-    writes = [(method, headers) for method, headers in authorised if method in ("put_object", "upload_part")]
-    assert [method for method, _headers in writes] == ["put_object", "upload_part", "upload_part"]
+    methods = ("put_object", "create_multipart_upload", "upload_part")
+    writes = [(method, headers) for method, headers in authorised if method in methods]
+    assert [method for method, _headers in writes] == ["put_object", "create_multipart_upload", *["upload_part"] * 2]
     assert writes[0][1]["content-md5"] == _putParams(small)["ContentMD5"]
-    parts = {_putParams(big[: 5 * MiB])["ContentMD5"], _putParams(big[5 * MiB :])["ContentMD5"]}
-    assert {headers["content-md5"] for _method, headers in writes[1:]} == parts
-    assert all("content-md5" in headers["authorization"] for _method, headers in writes)
+    assert writes[1][1]["x-amz-checksum-algorithm"] == "CRC32"
+    parts = {_crc32(big[: 5 * MiB]), _crc32(big[5 * MiB :])}
+    assert {headers["x-amz-checksum-crc32"] for _method, headers in writes[2:]} == parts
+    assert "content-md5" in writes[0][1]["authorization"]
+    assert all("x-amz-checksum-crc32" in headers["authorization"] for _method, headers in writes[2:])
+
+
+def _crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 # ---------------------------------------------------------------- 3. a put URL does not outlive its question

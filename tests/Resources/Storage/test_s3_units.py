@@ -3,7 +3,9 @@ key <-> LFN <-> URL round trips, listing and multi-object delete parsing. No ser
 
 from __future__ import annotations
 
+import base64
 import datetime
+import os
 import random
 import string
 import zlib
@@ -16,8 +18,22 @@ from botocore.auth import SigV4Auth
 from botocore.config import Config
 
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Resources.Storage.S3.Methods import buildRequest, bytesContentMD5, canDeleteInBulk, deleteObjectsBody
-from DIRAC.Resources.Storage.S3.Parts import ChecksummingReader, adjustPartSize, planParts
+from DIRAC.Core.Utilities.ReturnValues import S_OK
+from DIRAC.Resources.Storage.S3.Methods import (
+    buildRequest,
+    bytesContentMD5,
+    canDeleteInBulk,
+    completionBody,
+    deleteObjectsBody,
+)
+from DIRAC.Resources.Storage.S3.Parts import (
+    ChecksummingReader,
+    adjustPartSize,
+    digestParts,
+    planParts,
+    spreadPartSize,
+    uploadParts,
+)
 from DIRAC.Resources.Storage.S3.Settings import parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import DirectSigner, encodeQuery
 from DIRAC.Resources.Storage.S3.TransferSettings import (
@@ -30,7 +46,8 @@ from DIRAC.Resources.Storage.S3.TransferSettings import (
     TransferSettings,
     parseTransferSettings,
 )
-from DIRAC.Resources.Storage.S3Storage import S3Storage, _deleteResult, _listingPage
+from DIRAC.Resources.Storage.S3Storage import S3Storage, _deleteResult, _listingPage, deleteBatchSize
+from DIRAC.Resources.Storage.Utilities import growingBatches
 
 OPTIONS = {
     "Host": "s3.example.org",
@@ -304,3 +321,100 @@ def test_presigned_post_form_carries_the_session_token():
     settings = _settings(Aws_session_token="TEMPORARY-TOKEN")
     form = presignPost(settings, signingCredentials(settings).frozen()["Value"], "vo/f", "0000abcd", 60)
     assert form["fields"]["x-amz-security-token"] == "TEMPORARY-TOKEN"
+
+
+# ------------------------------------------------------------------ the two passes of a multipart upload
+
+
+def _crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def test_the_first_pass_digests_every_part_and_the_whole_file(tmp_path):
+    data = os.urandom(12 * MiB + 5)
+    path = tmp_path / "big"
+    path.write_bytes(data)
+    digested = digestParts(str(path), len(data), 5 * MiB, 4, withMD5=True)
+    adler, digests = digested["Value"]
+    assert adler == zlib.adler32(data)
+    pieces = {number: data[offset : offset + length] for number, offset, length in planParts(len(data), 5 * MiB)}
+    assert {number: digest.checksumCRC32 for number, digest in digests.items()} == {
+        number: _crc32(piece) for number, piece in pieces.items()
+    }
+    assert {number: digest.contentMD5 for number, digest in digests.items()} == {
+        number: bytesContentMD5(piece) for number, piece in pieces.items()
+    }
+    assert {
+        digest.contentMD5 for digest in digestParts(str(path), len(data), 5 * MiB, 4, False)["Value"][1].values()
+    } == {""}
+
+
+def test_a_part_changed_since_the_first_pass_is_never_sent(tmp_path):
+    """The object's adler32 comes from the first pass: a part whose CRC32 changed since is refused."""
+    data = bytearray(os.urandom(12 * MiB))
+    path = tmp_path / "big"
+    path.write_bytes(data)
+    digests = digestParts(str(path), len(data), 5 * MiB, 4, withMD5=True)["Value"][1]
+    sent: dict[int, str] = {}
+
+    def sendPart(number: int, part: bytes, md5: str) -> dict:
+        sent[number] = md5
+        return S_OK(f"etag{number}")
+
+    uploaded = uploadParts(str(path), len(data), 5 * MiB, sendPart, 1, digests)
+    assert uploaded["Value"] == ([{"PartNumber": n, "ETag": f"etag{n}"} for n in (1, 2, 3)], zlib.adler32(data))
+    assert sent == {number: digest.contentMD5 for number, digest in digests.items()}
+    data[6 * MiB] ^= 0xFF
+    path.write_bytes(data)
+    sent.clear()
+    changed = uploadParts(str(path), len(data), 5 * MiB, sendPart, 1, digests)
+    assert DErrno.cmpError(changed, DErrno.EBADCKS) and "changed while being uploaded" in changed["Message"]
+    assert 2 not in sent
+
+
+def test_flexible_checksums_are_signed_for_direct_uploads_only():
+    part = {"UploadId": "u", "PartNumber": 1, "Size": 3}
+    crc = _crc32(b"abc")
+    assert buildRequest("upload_part", "k", {**part, "ChecksumCRC32": crc})["Value"][3]["x-amz-checksum-crc32"] == crc
+    created = buildRequest("create_multipart_upload", "k", {"ChecksumAlgorithm": "CRC32"})["Value"][3]
+    assert created["x-amz-checksum-algorithm"] == "CRC32"
+    for wrong in ("abc", base64.b64encode(b"12345").decode(), 7):
+        assert not buildRequest("upload_part", "k", {**part, "ChecksumCRC32": wrong})["OK"]
+    assert not buildRequest("create_multipart_upload", "k", {"ChecksumAlgorithm": "SHA1"})["OK"]
+    viaGateway = {**part, "ContentMD5": bytesContentMD5(b"abc"), "ChecksumCRC32": crc}
+    refused = buildRequest("upload_part", "k", viaGateway, viaGateway=True)
+    assert not refused["OK"] and "ChecksumCRC32" in refused["Message"]
+
+
+def test_growing_batches_start_small_and_cover_every_item_once():
+    items = [f"i{index}" for index in range(1000)]
+    batches = growingBatches(items, 64, 1000)
+    assert [len(batch) for batch in batches] == [64, 128, 256, 512, 40]
+    assert [item for batch in batches for item in batch] == items
+    assert growingBatches(items[:3], 64, 1000) == [items[:3]] and growingBatches([], 64, 1000) == []
+    assert [len(batch) for batch in growingBatches(items, 300, 400)] == [300, 400, 300]
+
+
+@pytest.mark.parametrize(("keys", "requests"), [(2, 1), (6, 1), (150, 2), (800, 8), (1000, 8), (5000, 8), (20000, 20)])
+def test_a_bulk_remove_keeps_several_deletes_in_flight_within_s3s_limit(keys, requests):
+    """Eight DeleteObjects at once where there are enough keys, at least 100 keys each, at most 1,000."""
+    batch = deleteBatchSize(keys)
+    assert -(-keys // batch) == requests and batch <= 1000
+
+
+@pytest.mark.parametrize(
+    ("size", "parts"), [(17 * MiB, 4), (64 * MiB, 10), (100 * MiB, 10), (160 * MiB, 10), (1 * GiB, 64), (2 * MiB, 1)]
+)
+def test_parts_are_spread_over_the_workers_down_to_5_mib(size, parts):
+    """16 MiB parts at most (the setting), smaller while that keeps the 10 workers busy, never under 5 MiB."""
+    plan = planParts(size, spreadPartSize(size, 16 * MiB, 10))
+    assert len(plan) == parts
+    assert all(MIN_PART_SIZE <= length <= 16 * MiB for _number, _offset, length in plan[:-1])
+
+
+def test_the_completion_lists_each_parts_crc32_when_the_upload_has_that_algorithm():
+    parts = [{"PartNumber": 1, "ETag": '"a"'}, {"PartNumber": 2, "ETag": '"b"'}]
+    plain = completionBody(parts).decode()
+    assert plain.count("<Part>") == 2 and "ChecksumCRC32" not in plain
+    withCRC = completionBody([{**part, "ChecksumCRC32": "AAAAAQ=="} for part in parts]).decode()
+    assert withCRC.count("<ChecksumCRC32>AAAAAQ==</ChecksumCRC32></Part>") == 2

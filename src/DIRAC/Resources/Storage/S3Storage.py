@@ -21,13 +21,14 @@ import os
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
 from DIRAC.Core.Utilities import DErrno
-from DIRAC.Core.Utilities.Adler import Adler32MD5, compareAdler, fileAdler, fileAdlerMD5, intAdlerToHex
+from DIRAC.Core.Utilities.Adler import Adler32MD5, compareAdler, fileAdlerMD5, intAdlerToHex
 from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.Errors import s3Error
@@ -36,6 +37,7 @@ from DIRAC.Resources.Storage.S3.Methods import (
     CHECKSUM_HEADER,
     MAX_DELETE_KEYS,
     OPERATIONS,
+    PART_CHECKSUM_ALGORITHM,
     WRITE_URL_SECONDS,
     buildRequest,
     bytesContentMD5,
@@ -45,13 +47,15 @@ from DIRAC.Resources.Storage.S3.Methods import (
 )
 from DIRAC.Resources.Storage.S3.Parts import (
     ChecksummingReader,
+    digestParts,
     downloadParts,
     receiveBody,
     sendParts,
+    spreadPartSize,
     uploadParts,
 )
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
-from DIRAC.Resources.Storage.S3.Signers import GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
+from DIRAC.Resources.Storage.S3.Signers import GATEWAY_BATCH, GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_OBJECT_SIZE, MiB
 from DIRAC.Resources.Storage.StorageBase import StorageBase
 from DIRAC.Resources.Storage.StreamedCopy import (
@@ -63,7 +67,7 @@ from DIRAC.Resources.Storage.StreamedCopy import (
     objectBuffer,
     reframe,
 )
-from DIRAC.Resources.Storage.Utilities import bulkResult, runBulk
+from DIRAC.Resources.Storage.Utilities import PendingContext, bulkResult, growingBatches, runBulk
 
 CHECKSUM_METADATA = "checksum"
 #: the first S3 operation of each bulk call, asked from the gateway for all LFNs at once
@@ -81,12 +85,30 @@ ACCESS_URL_SECONDS = 24 * 3600
 #: a URL prepared for a whole bulk call is used only this long; later items ask the gateway again
 PREPARED_URL_SECONDS = WRITE_URL_SECONDS // 2
 MAX_LIST_PAGES = 100000
+#: a bulk remove's DeleteObjects requests in flight at once, and the fewest keys worth one request
+DELETE_REQUESTS_IN_FLIGHT = 8
+MIN_DELETE_BATCH = 100
 #: a single PUT up to this size is read in one pass (checksum and body from the same bytes);
 #: a larger one is streamed from the file after a first pass for its checksum
 SINGLE_READ_BYTES = 1 * MiB
 
 _clientsLock = threading.Lock()
 _clients: dict[tuple, S3HttpClient] = {}
+#: bulk calls whose URLs are asked from gateways at once (each call's batches one after the other)
+GATEWAY_ASKERS = 8
+_askers: ThreadPoolExecutor | None = None
+
+
+def _gatewayAskers() -> ThreadPoolExecutor:
+    """The threads that ask the gateway for the URLs of bulk calls (``GATEWAY_ASKERS`` calls at once).
+
+    They last: each keeps its kept-alive RPC session (one per thread), so a bulk call does not
+    pay a new TLS handshake with the gateway."""
+    global _askers
+    with _clientsLock:
+        if _askers is None:
+            _askers = ThreadPoolExecutor(max_workers=GATEWAY_ASKERS, thread_name_prefix="s3-gateway-urls")
+        return _askers
 
 
 def sharedHttpClient(settings: S3Settings, workers: int) -> S3HttpClient:
@@ -173,6 +195,14 @@ def _deleteResult(body: bytes) -> dict:
     return S_OK((deleted, errors))
 
 
+def deleteBatchSize(keys: int) -> int:
+    """Keys per DeleteObjects request for a bulk remove of ``keys``: enough requests to keep
+    ``DELETE_REQUESTS_IN_FLIGHT`` going (a server removes the keys of one request one after the
+    other: rclone takes about 1 ms a key), none under ``MIN_DELETE_BATCH`` keys nor over S3's 1,000."""
+    wanted = -(-keys // DELETE_REQUESTS_IN_FLIGHT)
+    return max(1, min(MAX_DELETE_KEYS, max(MIN_DELETE_BATCH, wanted)))
+
+
 def _isPrepared(context: Any, s3Method: str) -> bool:
     """True when ``context`` holds a fresh URL prepared for ``s3Method``."""
     return (
@@ -250,13 +280,37 @@ class S3Storage(StorageBase):
         return self.http.send(OPERATIONS[s3Method].httpMethod, url, headers, **sendOptions)
 
     def _prepare(self, operation: str, items: dict[str, Any], **options: Any) -> dict:
-        """With a gateway: the URLs of a whole bulk call in one request (and its permission checks)."""
+        """With a gateway: the URLs of a whole bulk call in few requests (and its permission checks).
+
+        The LFNs are asked in growing batches (``maxWorkers`` first, then twice as many each
+        time up to ``GATEWAY_BATCH``), one after the other by one thread of a small lasting
+        pool (its RPC connection stays open from call to call): the bulk call's workers start
+        on the first batch while the gateway signs the next ones.
+        """
         if operation.startswith(PRESIGN_PREFIX):
             s3Method = operation[len(PRESIGN_PREFIX) :]
         else:
             s3Method = _PREPARED_METHOD.get(operation)
         if not self.signer.batchesRequests or s3Method is None or not items:
             return super()._prepare(operation, items, **options)
+        expiration = options.get("expiration", GATEWAY_URL_SECONDS)
+        batches = [(batch, Future()) for batch in growingBatches(list(items), self.maxWorkers, GATEWAY_BATCH)]
+
+        def askInTurn() -> None:
+            for batch, answered in batches:
+                try:
+                    answered.set_result(
+                        self._prepareBatch(operation, s3Method, {lfn: items[lfn] for lfn in batch}, expiration)
+                    )
+                except Exception as exc:  # noqa: BLE001 - a bug fails this batch's items, never hangs them
+                    answered.set_exception(exc)
+
+        _gatewayAskers().submit(askInTurn)
+        return S_OK({lfn: PendingContext(answered, lfn) for batch, answered in batches for lfn in batch})
+
+    def _prepareBatch(self, operation: str, s3Method: str, items: dict[str, Any], expiration: int) -> dict:
+        """{lfn: context} for one batch of a bulk call: ``(s3Method, (url, headers), preparedAt)``,
+        an S_ERROR (refused, unreadable) or None (a multipart upload asks its URLs step by step)."""
         requests: dict[str, tuple[str, dict | None]] = {}
         answers: dict[str, Any] = {}
         for lfn, value in items.items():
@@ -272,13 +326,13 @@ class S3Storage(StorageBase):
                     continue
                 params = {"Checksum": digests[0], "Size": size, "ContentMD5": digests[1]}
             requests[lfn] = (self.settings.objectKey(lfn), params)
-        prepared = self.signer.authoriseMany(s3Method, requests, options.get("expiration", GATEWAY_URL_SECONDS))
+        prepared = self.signer.authoriseMany(s3Method, requests, expiration) if requests else S_OK({})
         if not prepared["OK"]:
-            return prepared
+            return {**answers, **dict.fromkeys(requests, prepared)}
         preparedAt = time.monotonic()
         for lfn, result in prepared["Value"].items():
             answers[lfn] = (s3Method, result["Value"], preparedAt) if result["OK"] else result
-        return S_OK(answers)
+        return answers
 
     def _failure(self, response: S3Response, lfn: str | None, action: str) -> dict:
         """S_ERROR a person can act on, for a failed answer (``S3/Errors`` explains each S3 code).
@@ -433,9 +487,9 @@ class S3Storage(StorageBase):
         """Multipart upload; the object carries its checksum from the moment it exists.
 
         The checksum must be given when the upload starts, so a big file is read once
-        beforehand to compute it, then again (usually from the page cache) as its parts
-        are sent, each part's adler32 computed in that pass and the combination checked
-        against the first before the upload is completed. Setting the checksum after
+        beforehand (``digestParts``: its parts hashed in parallel, adler32, CRC32 and each
+        part's MD5), then again (usually from the page cache) as its parts are sent, each
+        part refused if its CRC32 changed since the first pass. Setting the checksum after
         the upload instead would need a server-side self-copy: slower (measured), not
         atomic, and refused by S3 above 5 GiB. A file over S3's 5 TiB limit is refused
         before anything is sent.
@@ -444,18 +498,24 @@ class S3Storage(StorageBase):
             return S_ERROR(
                 DErrno.EFBIG, f"{localFile} has {size} bytes; an S3 object holds at most 5 TiB: nothing was sent"
             )
-        upfront = fileAdler(localFile)
-        if upfront is False:
-            return S_ERROR(DErrno.EACCES, f"cannot read {localFile}")
+        transfer = self.settings.transfer
+        partSize = spreadPartSize(size, transfer.partSize, transfer.partWorkers)
+        # With keys each part is bound by its CRC32 (as boto3 does); a gateway's part URL pins its MD5.
+        byCRC32 = isinstance(self.signer, DirectSigner)
+        digested = digestParts(localFile, size, partSize, transfer.partWorkers, withMD5=not byCRC32)
+        if not digested["OK"]:
+            return digested
+        upfront, digests = intAdlerToHex(digested["Value"][0]), digested["Value"][1]
         self._abortEarlierUploads(lfn)
-        started = self._startMultipartUpload(lfn, upfront)
+        started = self._startMultipartUpload(lfn, upfront, PART_CHECKSUM_ALGORITHM if byCRC32 else "")
         if not started["OK"]:
             return started
         uploadId = started["Value"]
         abort = {"UploadId": uploadId}
 
         def sendPart(number: int, data: bytes, md5: str) -> dict:
-            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), "ContentMD5": md5}
+            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data)}
+            params.update({"ChecksumCRC32": digests[number].checksumCRC32} if byCRC32 else {"ContentMD5": md5})
             sent = self._send("upload_part", lfn, params, body=data)
             if not sent["OK"]:
                 return sent
@@ -463,21 +523,23 @@ class S3Storage(StorageBase):
                 return self._failure(sent["Value"], lfn, f"upload part {number} of")
             return S_OK(sent["Value"].headers.get("etag", ""))
 
-        transfer = self.settings.transfer
-        uploaded = uploadParts(localFile, size, transfer.partSize, sendPart, transfer.partWorkers)
+        uploaded = uploadParts(localFile, size, partSize, sendPart, transfer.partWorkers, digests)
         if not uploaded["OK"]:
             self._send("abort_multipart_upload", lfn, abort)
+            if DErrno.cmpError(uploaded, DErrno.EBADCKS):
+                return S_ERROR(DErrno.EBADCKS, f"{uploaded['Message']}; nothing was written")
             return uploaded
-        parts, adler = uploaded["Value"]
-        if not compareAdler(upfront, intAdlerToHex(adler)):
-            self._send("abort_multipart_upload", lfn, abort)
-            return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded; nothing was written")
+        parts = uploaded["Value"][0]
+        if byCRC32:
+            parts = [{**part, "ChecksumCRC32": digests[part["PartNumber"]].checksumCRC32} for part in parts]
         completed = self._completeMultipartUpload(lfn, uploadId, parts)
         return S_OK(size) if completed["OK"] else completed
 
-    def _startMultipartUpload(self, lfn: str, checksum: str) -> dict:
-        """S_OK(UploadId) of a new multipart upload of ``lfn`` whose object will carry ``checksum``."""
-        created = self._send("create_multipart_upload", lfn, {"Checksum": checksum})
+    def _startMultipartUpload(self, lfn: str, checksum: str, partChecksum: str = "") -> dict:
+        """S_OK(UploadId) of a new multipart upload of ``lfn`` whose object will carry ``checksum``;
+        with ``partChecksum`` (``CRC32``) each part must carry that checksum (direct uploads)."""
+        params = {"Checksum": checksum, **({"ChecksumAlgorithm": partChecksum} if partChecksum else {})}
+        created = self._send("create_multipart_upload", lfn, params)
         if not created["OK"]:
             return created
         if created["Value"].status != 200:
@@ -491,7 +553,8 @@ class S3Storage(StorageBase):
         return S_OK(uploadId)
 
     def _completeMultipartUpload(self, lfn: str, uploadId: str, parts: list[dict]) -> dict:
-        """S_OK() once the upload is completed from ``[{'PartNumber', 'ETag'}]``; else S_ERROR, the upload aborted."""
+        """S_OK() once the upload is completed from ``[{'PartNumber', 'ETag'[, 'ChecksumCRC32']}]``;
+        else S_ERROR, the upload aborted."""
         abort = {"UploadId": uploadId}
         completed = self._send("complete_multipart_upload", lfn, abort, body=completionBody(parts))
         if not completed["OK"] or completed["Value"].status != 200 or b"<Error>" in completed["Value"].body:
@@ -596,9 +659,8 @@ class S3Storage(StorageBase):
 
         if size > transfer.multipartThreshold and response.headers.get("accept-ranges") == "bytes":
             response.abandon()
-            fetched = downloadParts(
-                localFile, size, transfer.partSize, fetchRange, transfer.retries, transfer.partWorkers
-            )
+            partSize = spreadPartSize(size, transfer.partSize, transfer.partWorkers)
+            fetched = downloadParts(localFile, size, partSize, fetchRange, transfer.retries, transfer.partWorkers)
         else:
             try:
                 with open(localFile, "wb") as handle:
@@ -764,9 +826,8 @@ class S3Storage(StorageBase):
             inBulk = []
         bulkSet = set(inBulk)
         alone = [lfn for lfn in lfns if lfn not in bulkSet]
-        batches = [
-            (str(start), inBulk[start : start + MAX_DELETE_KEYS]) for start in range(0, len(inBulk), MAX_DELETE_KEYS)
-        ]
+        step = deleteBatchSize(len(inBulk))
+        batches = [(str(start), inBulk[start : start + step]) for start in range(0, len(inBulk), step)]
         results: dict[str, dict] = {}
         batchResults, batchFailures = runBulk(
             batches, lambda _n, batch: S_OK(self._deleteBatch(batch)), self.maxWorkers

@@ -31,6 +31,7 @@ from DIRAC.Resources.Storage.Utilities import (
     checkLocalSource,
     localTarget,
     runBulk,
+    settledContext,
 )
 
 PROTOCOL_PARAMETERS = ["Protocol", "Host", "Path", "Port", "SpaceToken", "WSUrl"]
@@ -175,7 +176,8 @@ class StorageBase:
         """Per-LFN context for a bulk ``operation`` on ``{lfn: value}``: S_OK({lfn: context or S_ERROR}).
 
         The default has nothing to prepare. A plugin that must ask a service once
-        per bulk call (e.g. for presigned URLs) overrides this.
+        per bulk call (e.g. for presigned URLs) overrides this; a context may be a
+        ``PendingContext`` (still being prepared), resolved before its item is acted on.
         """
         return S_OK(dict.fromkeys(items))
 
@@ -214,7 +216,7 @@ class StorageBase:
 
         def perURL(url: str, item: tuple[str, Any]) -> dict:
             lfn, value = item
-            context = contextByLFN.get(lfn)
+            context = settledContext(contextByLFN.get(lfn))
             if isinstance(context, dict) and context.get("OK") is False:
                 return context
             return action(lfn, value, context)

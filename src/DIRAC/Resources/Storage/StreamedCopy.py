@@ -31,7 +31,7 @@ from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import READ_CHUNK, TransferInterrupted
 from DIRAC.Resources.Storage.S3.Parts import receiveBody
-from DIRAC.Resources.Storage.Utilities import runBulk
+from DIRAC.Resources.Storage.Utilities import runBulk, settledContext
 
 NOTHING_WRITTEN = "nothing was written"
 MiB = 1024 * 1024
@@ -259,7 +259,7 @@ def copyStreamed(source: Any, destination: Any, items: Any) -> dict[str, dict]:
         return {**results, **dict.fromkeys(valid, failure)}
 
     def copyOne(lfn: str, expected: tuple[int, str]) -> dict:
-        context = contexts["Value"].get(lfn)
+        context = settledContext(contexts["Value"].get(lfn))
         if isinstance(context, dict) and context.get("OK") is False:
             return reframe(context, f"cannot read {lfn} from SE {source.name}", NOTHING_WRITTEN)
         return _copyFile(source, destination, lfn, *expected, context)

@@ -6,7 +6,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from DIRAC.Core.Utilities import DErrno
@@ -106,6 +106,36 @@ def runBulk(
         else:
             failed[item] = result["Message"]
     return successful, failed
+
+
+class PendingContext:
+    """One item's context for a bulk call that is still being prepared (a batch of URLs a
+    service is signing, say): the call's workers start on the items whose batch is ready
+    while later batches are prepared. ``result()`` waits for it."""
+
+    def __init__(self, batch: Future, item: str):
+        self._batch = batch
+        self._item = item
+
+    def result(self) -> Any:
+        """The item's context (S_ERROR when it could not be prepared), once its batch is done."""
+        return self._batch.result()[self._item]
+
+
+def settledContext(context: Any) -> Any:
+    """What ``_prepare`` gave for one item, waiting for it when it is still a ``PendingContext``."""
+    return context.result() if isinstance(context, PendingContext) else context
+
+
+def growingBatches(items: list[str], first: int, largest: int) -> list[list[str]]:
+    """``items`` cut in batches of ``first``, then twice as many each time up to ``largest``: the
+    first answer comes quickly, the later ones in few requests."""
+    batches, start, size = [], 0, max(first, 1)
+    while start < len(items):
+        batches.append(items[start : start + size])
+        start += size
+        size = min(size * 2, largest)
+    return batches
 
 
 def checkLocalSource(fileName: Any) -> dict:

@@ -2,30 +2,55 @@
 
 Each part is read (or written) once by the worker that moves it; its adler32 is
 computed on those bytes, and the parts' checksums are combined in order at the
-end. A downloaded range whose body breaks is resumed from the byte reached. A
-process-wide budget bounds the part buffers held in memory, however many
-big files a bulk call moves at once. The plan respects S3's limits: the part
+end. An upload whose object must carry its adler32 from the start reads the file
+twice: ``digestParts`` first (parts hashed in parallel threads: zlib and hashlib
+release the GIL), then ``uploadParts`` sends each part after checking that its
+CRC32 is still the one of the first pass (a cheap hash: a changed file is refused,
+the object's adler32 stays the one of the bytes sent). A downloaded range
+whose body breaks is resumed from the byte reached. A process-wide budget
+bounds the part buffers held in memory, however many big files a bulk call
+moves at once. The plan respects S3's limits: the part
 size grows (as s3transfer's ``ChunksizeAdjuster`` does) until the file fits in
 10,000 parts of at most 5 GiB.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import threading
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from DIRAC.Core.Utilities import DErrno
 from DIRAC.Core.Utilities.Adler import Adler32, adlerCombine
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import TransferInterrupted
-from DIRAC.Resources.Storage.S3.Methods import bytesContentMD5
+from DIRAC.Resources.Storage.S3.Methods import bytesContentMD5, contentMD5
 from DIRAC.Resources.Storage.S3.TransferSettings import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 
 #: part buffers allowed in memory at once in this process (x part size)
 _bufferBudget = threading.BoundedSemaphore(10)
+#: bytes read at a time by the first pass over a part (its memory per thread)
+DIGEST_CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PartDigest:
+    """What the first pass found in one part: adler32, CRC32 and, when asked, the ``Content-MD5``."""
+
+    adler: int
+    length: int
+    crc32: int
+    contentMD5: str = ""
+
+    @property
+    def checksumCRC32(self) -> str:
+        """The ``x-amz-checksum-crc32`` header value: base64 of the CRC32's 4 big-endian bytes."""
+        return base64.b64encode(self.crc32.to_bytes(4, "big")).decode()
 
 
 class ChecksummingReader:
@@ -81,6 +106,13 @@ def adjustPartSize(size: int, partSize: int) -> int:
     return adjusted
 
 
+def spreadPartSize(size: int, partSize: int, workers: int) -> int:
+    """The part size for moving ``size`` bytes with ``workers`` threads: ``partSize`` at most, smaller
+    (down to S3's 5 MiB) when that gives every worker a part (64 MiB in 16 MiB parts would keep 4 of 10
+    workers busy; in 6.4 MiB parts all 10)."""
+    return min(partSize, max(MIN_PART_SIZE, -(-size // max(workers, 1))))
+
+
 def planParts(size: int, partSize: int) -> list[tuple[int, int, int]]:
     """[(partNumber, offset, length)] covering ``size`` bytes (S3 part numbers start at 1)."""
     step = adjustPartSize(size, partSize)
@@ -115,13 +147,55 @@ def _runParts(plan: list[tuple[int, int, int]], movePart: Callable[[int, int, in
     return S_OK([result["Value"] for result in results])
 
 
+def digestParts(localFile: str, size: int, partSize: int, workers: int, withMD5: bool) -> dict:
+    """The first pass over a file to upload in parts: S_OK((adler32 int of the file, {partNumber: PartDigest})).
+
+    Parts are read ``DIGEST_CHUNK`` at a time by ``workers`` threads (at most one per core
+    is useful: hashing is all they do); ``withMD5`` adds each part's ``Content-MD5``.
+    """
+    try:
+        descriptor = os.open(localFile, os.O_RDONLY)
+    except OSError as exc:
+        return S_ERROR(DErrno.EACCES, f"cannot open {localFile}: {exc.strerror}")
+    try:
+
+        def digestPart(number: int, offset: int, length: int) -> dict:
+            adler, crc, md5, done = 1, 0, hashlib.md5() if withMD5 else None, 0
+            while done < length:
+                chunk = os.pread(descriptor, min(DIGEST_CHUNK, length - done), offset + done)
+                if not chunk:
+                    return S_ERROR(DErrno.EIO, f"{localFile} changed size while being read")
+                adler, crc = zlib.adler32(chunk, adler), zlib.crc32(chunk, crc)
+                if md5 is not None:
+                    md5.update(chunk)
+                done += len(chunk)
+            md5Value = contentMD5(md5.digest()) if md5 is not None else ""
+            return S_OK((number, PartDigest(adler, length, crc, md5Value)))
+
+        threads = min(workers, os.cpu_count() or 1)
+        result = _runParts(planParts(size, partSize), digestPart, threads)
+    finally:
+        os.close(descriptor)
+    if not result["OK"]:
+        return result
+    digests = dict(result["Value"])
+    return S_OK((_combine([(digest.adler, digest.length) for digest in digests.values()]), digests))
+
+
 def uploadParts(
-    localFile: str, size: int, partSize: int, sendPart: Callable[[int, bytes, str], dict], workers: int
+    localFile: str,
+    size: int,
+    partSize: int,
+    sendPart: Callable[[int, bytes, str], dict],
+    workers: int,
+    digests: dict[int, PartDigest],
 ) -> dict:
     """Read and send each part once; S_OK(([{'PartNumber', 'ETag'}], adler32 int)).
 
-    ``sendPart(partNumber, data, contentMD5) -> S_OK(etag)``: the part's MD5 (base64,
-    for its ``Content-MD5`` header) is computed on the bytes read, like its adler32.
+    ``sendPart(partNumber, data, contentMD5) -> S_OK(etag)``. With the ``digests`` of a
+    first pass (``digestParts``) only the part's CRC32 is computed again: a part whose
+    CRC32 changed since is refused (EBADCKS, nothing sent), and ``sendPart`` gets the
+    first pass's ``contentMD5`` ('' when it computed none).
     """
     try:
         descriptor = os.open(localFile, os.O_RDONLY)
@@ -133,14 +207,22 @@ def uploadParts(
             data = os.pread(descriptor, length, offset)
             if len(data) != length:
                 return S_ERROR(DErrno.EIO, f"{localFile} changed size while being uploaded")
-            sent = sendPart(number, data, bytesContentMD5(data))
+            if zlib.crc32(data) != digests[number].crc32:
+                return S_ERROR(DErrno.EBADCKS, f"{localFile} changed while being uploaded")
+            sent = sendPart(number, data, digests[number].contentMD5)
             if not sent["OK"]:
                 return sent
-            return S_OK(({"PartNumber": number, "ETag": sent["Value"]}, zlib.adler32(data), length))
+            return S_OK(({"PartNumber": number, "ETag": sent["Value"]}, digests[number].adler, length))
 
-        result = _runParts(planParts(size, partSize), movePart, workers)
+        return _sendAll(size, partSize, movePart, workers)
     finally:
         os.close(descriptor)
+
+
+def _sendAll(size: int, partSize: int, movePart: Callable[[int, int, int], dict], workers: int) -> dict:
+    """Run ``movePart`` (S_OK((part entry, adler32, length))) on every planned part;
+    S_OK(([{'PartNumber', 'ETag'}] in order, combined adler32 int))."""
+    result = _runParts(planParts(size, partSize), movePart, workers)
     if not result["OK"]:
         return result
     parts = [part for part, _adler, _length in result["Value"]]
@@ -235,8 +317,4 @@ def sendParts(
             return sent
         return S_OK(({"PartNumber": number, "ETag": sent["Value"]}, zlib.adler32(data), length))
 
-    result = _runParts(planParts(size, partSize), movePart, workers)
-    if not result["OK"]:
-        return result
-    parts = [part for part, _adler, _length in result["Value"]]
-    return S_OK((parts, _combine([(adler, length) for _part, adler, length in result["Value"]])))
+    return _sendAll(size, partSize, movePart, workers)

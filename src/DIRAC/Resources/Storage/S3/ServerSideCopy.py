@@ -48,7 +48,7 @@ from DIRAC.Resources.Storage.S3Storage import (
     _parseXML,
 )
 from DIRAC.Resources.Storage.StorageBase import StorageBase
-from DIRAC.Resources.Storage.Utilities import runBulk
+from DIRAC.Resources.Storage.Utilities import runBulk, settledContext
 
 #: S3 error codes saying the server does not do this kind of copy: another way must copy the file
 _NOT_SUPPORTED_CODES = frozenset({"NotImplemented"})
@@ -85,6 +85,7 @@ def headObject(storage: S3Storage, lfn: str, context: Any = None) -> dict:
     """S_OK(StoredObject) of ``lfn`` on ``storage``; S_ERROR (ENOENT when there is no object).
 
     ``context``: what ``storage._prepare`` gave for ``lfn`` (a gateway's HEAD URL, or its refusal)."""
+    context = settledContext(context)
     if isinstance(context, dict) and context.get("OK") is False:
         return context
     sent = storage._send("head_object", lfn, context=context)

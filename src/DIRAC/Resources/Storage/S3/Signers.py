@@ -10,8 +10,9 @@ permission first, and can do that for a whole bulk call in one round trip.
 
 botocore's signer costs about 40 us of CPU per request (given the Host header),
 against 6 us for the hand-written one it replaced: ``benchmarks/bench_signing.py``
-measures it against bulk phases at 20 ms round trip, where a second signature per
-request adds no wall time visible above the noise.
+measures it against bulk phases at 20 ms round trip: 3-13% of the client's CPU,
+and on a lightly loaded machine 8% (put) and 13% (metadata) of the phase's wall
+time (inside the noise on a busy one).
 """
 
 from __future__ import annotations
