@@ -74,6 +74,7 @@ from _common import (
     MiB,
     argumentParser,
     botoClient,
+    cpuSeconds,
     expectAll,
     loadAverage,
     loadConfiguration,
@@ -147,6 +148,7 @@ class Row:
     delayMs: int
     way: Way
     seconds: float | None = None
+    cpu: float | None = None  # CPU seconds of the process doing the copy, during the timed call
     rssPeak: float | None = None
     rssBefore: float | None = None
     diskPeak: int = 0
@@ -170,15 +172,16 @@ def _caseChild(connection, job: dict) -> None:
         os.environ["TMPDIR"] = job["folder"]
         useTestHelpers()
         call = _peerCopy(job) if job["destination"] is None else _replication(job)
-        rssBefore = maxRssMB()
+        rssBefore, cpuBefore = maxRssMB(), cpuSeconds()
         seconds, value = timed(call)
-        rssPeak = maxRssMB()
+        rssPeak, cpu = maxRssMB(), cpuSeconds() - cpuBefore
         if job["destination"] is None:
             used = {"download + upload (boto3)": len(job["lfns"])}
         else:
             done = expectAll(value, job["lfns"], f"replicateAndRegister to {job['destination']}")
             used = dict(Counter(str(info.get("transfer")) for info in done.values()))
-        connection.send({"ok": True, "seconds": seconds, "rssBefore": rssBefore, "rssPeak": rssPeak, "used": used})
+        answer = {"seconds": seconds, "cpu": cpu, "rssBefore": rssBefore, "rssPeak": rssPeak, "used": used}
+        connection.send({"ok": True, **answer})
     except BaseException as exc:  # report anything, the parent decides
         connection.send({"ok": False, "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"})
     finally:
@@ -462,7 +465,8 @@ class ReplicationBenchmark:
             with sampler:
                 answer = runChild(self.job(way, fileSet, folder), _caseChild)
             row.relayed = self.bytesRelayed() - relayedBefore
-            row.seconds, row.rssPeak, row.rssBefore = answer["seconds"], answer["rssPeak"], answer["rssBefore"]
+            row.seconds, row.cpu = answer["seconds"], answer["cpu"]
+            row.rssPeak, row.rssBefore = answer["rssPeak"], answer["rssBefore"]
             row.used = ", ".join(f"{name} x{count}" for name, count in answer["used"].items())
             self.setDelay(0)
             self.check(row, folder)
@@ -536,13 +540,22 @@ class ReplicationBenchmark:
         return 1 if any(row.error for row in self.rows) else 0
 
     def report(self, loadBefore: float | None) -> None:
-        header = ("files", "rtt", "way", "way used (transfer)", "seconds", "MB/s", "peak RSS MB (set-up)")
+        header = (
+            "files",
+            "rtt",
+            "way",
+            "way used (transfer)",
+            "seconds",
+            "MB/s",
+            "client CPU s",
+            "peak RSS MB (set-up)",
+        )
         header += ("peak disk MB", "via client MB", "boto3/this")
         lines = []
         for row in self.rows:
             peer = next(r for r in self.rows if r.fileSet is row.fileSet and r.delayMs == row.delayMs and r.way is PEER)
             if row.error:
-                lines.append((row.fileSet.label, f"+{row.delayMs} ms", row.way.name, "FAILED", *("-",) * 6))
+                lines.append((row.fileSet.label, f"+{row.delayMs} ms", row.way.name, "FAILED", *("-",) * 7))
                 self.notes.append(f"{row.fileSet.label} +{row.delayMs} ms {row.way.name} FAILED: {row.error}")
                 continue
             ratio = "-" if peer.error or not row.seconds else f"{peer.seconds / row.seconds:.2f}x"
@@ -554,6 +567,7 @@ class ReplicationBenchmark:
                     row.used,
                     f"{row.seconds:.2f}",
                     f"{row.fileSet.total / row.seconds / MB:.0f}",
+                    f"{row.cpu:.2f}",
                     f"{row.rssPeak:.0f} ({row.rssBefore:.0f})",
                     f"{row.diskPeak / MB:.0f}",
                     f"{row.relayed / MB:.1f}",
@@ -567,6 +581,7 @@ class ReplicationBenchmark:
         printTable(header, lines, title)
         self.notes.append(
             "boto3/this: the peer's seconds over the row's (above 1: faster than serial boto3 download-then-upload); "
+            "client CPU: user + system seconds of the process doing the copy during the timed call (all threads); "
             "peak RSS: VmHWM of the process doing the copy, imports included (in brackets: before the timed call); "
             "peak disk: the case's localCache / TMPDIR / temporary folder, sampled every 10 ms; via client: the bytes "
             "that crossed the relays (client <-> servers, both ways, warm-up included); MB = 10^6 bytes"
