@@ -65,7 +65,8 @@ Matching: ``method`` (exact, case-insensitive), ``path`` (regex searched in the 
 matches are let through, the next ``times`` (default 1) get the fault. ``fault.matched`` and
 ``fault.fired`` count; ``relay.fired`` lists ``Event`` records of what the relay did, in order,
 ``relay.requests`` every HTTP request parsed (not those a ``close`` fault swallowed),
-``relay.connections`` the connections accepted. An event is recorded before the client can
+``relay.connections`` the connections accepted, ``relay.openConnections()`` the ones still open
+(``relay.waitClosed(numbers)`` waits, bounded, for some to close). An event is recorded before the client can
 observe its effect. HTTP faults apply from the next request on, TCP faults to connections
 accepted after ``add``.
 
@@ -82,7 +83,8 @@ import re
 import socket
 import struct
 import threading
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 HOST = "127.0.0.1"
@@ -94,6 +96,7 @@ IO_TIMEOUT = 60.0  # seconds a write may wait for the peer to read
 CONNECT_TIMEOUT = 10.0
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+QUIET_TIMEOUT = 60.0  # seconds waitClosed waits at most by default
 STALL_SECONDS = 30.0
 IDLE_CLOSE_SECONDS = 0.5
 QUIET_SECONDS = 0.3
@@ -342,6 +345,28 @@ class FaultRelay:
     def firedKinds(self) -> list[str]:
         """The kinds of ``fired``, in order."""
         return [event.kind for event in self.fired]
+
+    def openConnections(self) -> set[int]:
+        """The numbers of the connections still open: a client's, or a killed client's bytes still
+        on their way to the server or its answers on their way back."""
+        if self._loop is None:
+            return set()
+
+        async def numbers() -> set[int]:
+            return {connection.number for connection in self._live}
+
+        return asyncio.run_coroutine_threadsafe(numbers(), self._loop).result(STOP_TIMEOUT)
+
+    def waitClosed(self, numbers: Iterable[int], timeout: float = QUIET_TIMEOUT) -> set[int]:
+        """Wait (at most ``timeout`` s) until the connections ``numbers`` are closed; the ones still open.
+
+        E.g. before a re-run after a client was killed: what the killed client had sent has
+        reached the server and been answered (or cut), so it cannot overlap with the re-run.
+        """
+        wanted, deadline = set(numbers), time.monotonic() + timeout
+        while (left := wanted & self.openConnections()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return left
 
     # -- inside (loop thread)
 

@@ -41,7 +41,7 @@ import pytest
 
 from DIRAC.Core.Utilities.Subprocesses import freePort
 
-START_TIMEOUT = 30.0
+START_TIMEOUT = 90.0  # seconds for a dirac-service to be ready: 2-6 s alone, 10-20 s on a loaded 2-core machine
 STOP_TIMEOUT = 10.0
 READY_MARK = "Service ready"
 

@@ -47,7 +47,7 @@ from DIRAC.Core.Utilities.Subprocesses import findBinary, freePort, rcloneS3Comm
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
-START_TIMEOUT = 30.0  # seconds to wait for a server to answer
+START_TIMEOUT = 90.0  # seconds to wait for a server to answer (a few alone, many more on a loaded machine)
 START_ATTEMPTS = 3  # a free port can be taken between choosing and binding it: retry
 
 # rclone caches directory listings (5 minutes): a file added or removed directly in ``root`` is seen

@@ -10,6 +10,7 @@ import sys
 import requests
 
 from DIRAC.Core.Tornado.Client.TornadoClient import requestNotSent
+from DIRAC.Core.Utilities.Subprocesses import freePort
 from DIRAC.DataManagementSystem.Client.DataManagerStorage import matches, ownerGone, ownerStamp
 
 
@@ -40,9 +41,7 @@ def _exception(url: str, timeout: float) -> Exception:
 
 
 def test_refused_and_handshake_failures_are_not_sent_a_read_timeout_may_have_run():
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
+    port = freePort()  # outside the ephemeral range: nothing listens there, not even a self-connect
     assert requestNotSent(_exception(f"https://127.0.0.1:{port}/x", 1)), "connection refused"
     with socket.socket() as silent:  # accepts TCP, never answers
         silent.bind(("127.0.0.1", 0))

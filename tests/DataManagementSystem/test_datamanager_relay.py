@@ -196,8 +196,11 @@ def _worker(site, lfn: str, first: str, second: str = "S3-A", operation: str = "
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _killWhen(worker: subprocess.Popen, condition, what: str) -> None:
-    """SIGKILL ``worker`` once ``condition()`` holds (bounded wait)."""
+def _killWhen(site, worker: subprocess.Popen, since: int, condition, what: str) -> None:
+    """SIGKILL ``worker`` once ``condition()`` holds (bounded wait), then wait (bounded) until what it had
+    sent has landed: with the relay's delay its bytes flow into the server for a while after the kill,
+    and a re-run must meet the leftovers of a killed client, not a client still sending. The worker's
+    connections are the relay's after number ``since``."""
     try:
         deadline = time.monotonic() + 60
         while not condition():
@@ -208,13 +211,15 @@ def _killWhen(worker: subprocess.Popen, condition, what: str) -> None:
         worker.kill()  # SIGKILL: no clean-up of its own
         worker.communicate(timeout=30)
     assert worker.returncode == -signal.SIGKILL
+    left = site.relay.waitClosed(range(since + 1, site.relay.connections + 1))
+    assert not left, f"the killed client's connections {left} stay open"
 
 
 def test_a_client_killed_mid_put_then_run_again(site):
     site.relay.delay = 0.02  # parts take a while: time to kill the client in the middle
     local = site.file("big.dat", size=4 * MIB5 + 10)
-    worker = _worker(site, LFN, local)
-    _killWhen(worker, lambda: any("partNumber=2" in r.target for r in site.relay.requests), "second part")
+    since, worker = site.relay.connections, _worker(site, LFN, local)
+    _killWhen(site, worker, since, lambda: any("partNumber=2" in r.target for r in site.relay.requests), "second part")
     if site.server.name == "moto":
         assert site.openUploads("S3-A"), "the killed client left its multipart upload open"
     site.relay.delay = 0
@@ -257,8 +262,12 @@ def test_a_replication_killed_mid_copy_then_run_again(site):
     _result(site.dm().putAndRegister(LFN, site.file("big.dat", size=3 * MIB5), "S3-A"))
     cache = site.tmp / "cache"
     site.relay.delay = 0.02
-    worker = _worker(site, LFN, "S3-B", str(cache), operation="replicate")
-    _killWhen(worker, lambda: any(path.is_file() for path in cache.rglob("dirac-replicate-*/*/*")), "partial copy")
+    since, worker = site.relay.connections, _worker(site, LFN, "S3-B", str(cache), operation="replicate")
+
+    def partialCopy() -> bool:
+        return any(path.is_file() for path in cache.rglob("dirac-replicate-*/*/*"))
+
+    _killWhen(site, worker, since, partialCopy, "partial copy")
     assert list(cache.glob("dirac-replicate-*")), "the killed replication left its folder"
     site.relay.delay = 0
     done, failed = _result(site.dm().replicateAndRegister(LFN, "S3-B", localCache=str(cache)))

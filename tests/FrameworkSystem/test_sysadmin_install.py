@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from diraccfg import CFG
 from DIRAC.ConfigurationSystem.Client.CSAPI import CSAPI
 from DIRAC.Core.DISET.RPCClient import RPCClient
 from DIRAC.Core.Tornado.Client.TornadoClient import clearFailed
+from DIRAC.Core.Utilities.Subprocesses import freePort
 from DIRAC.FrameworkSystem.Client import Runit
 from DIRAC.FrameworkSystem.Client.InstanceSettings import InstanceSettings
 
@@ -32,27 +32,6 @@ pytestmark = pytest.mark.skipif(not Runit.checkTools()["OK"], reason="runit is n
 COMMAND_TIMEOUT = 120
 GATEWAY = ("DataManagement", "S3Gateway")
 CATALOG = ("DataManagement", "FileCatalog")
-
-
-def _freePortBase(count: int = 8) -> int:
-    """The first of ``count`` consecutive ports that are free on 127.0.0.1."""
-    for _attempt in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count >= 65000:
-            continue
-        free = True
-        for port in range(base, base + count):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    free = False
-                    break
-        if free:
-            return base
-    raise RuntimeError("no free port range")
 
 
 @dataclass
@@ -141,7 +120,7 @@ LocalInstallation
 def site(test_ca, tmp_path_factory):
     folder = tmp_path_factory.mktemp("site")
     siteCfg = folder / "site.cfg"
-    siteCfg.write_text(_siteCfg(test_ca, folder, _freePortBase()))
+    siteCfg.write_text(_siteCfg(test_ca, folder, freePort(count=8)))
     settings = InstanceSettings(str(folder / "instance"), host="localhost", listenAddress="127.0.0.1")
     clientCfg = Path(settings.clientCfgPath)  # written by the bootstrap for users' clients
     made = Site(

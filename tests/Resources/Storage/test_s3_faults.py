@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from DIRAC.Core.Utilities.Subprocesses import freePort
 from DIRAC.Resources.Storage.StorageElement import StorageElement
 from fault_relay import Fault, FaultRelay
 from s3_fixtures import s3_se_cfg
@@ -393,9 +394,7 @@ def test_tls_error_is_named_and_not_retried(relay, dirac_cfg):
 
 def test_unreachable_server_is_a_connection_error(s3_bucket, dirac_cfg):
     server, bucket = s3_bucket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = freePort()  # outside the ephemeral range: nothing listens there, not even a self-connect
     dirac_cfg(s3_se_cfg("S3-FAULTS", server, bucket, Port=port, Retries=1))
     result = StorageElement("S3-FAULTS").exists(LFN)["Value"]
     message = result["Failed"][LFN]
@@ -423,9 +422,7 @@ def test_proxy_from_the_environment_is_used(relay, dirac_cfg, tmp_path, monkeypa
 
 def test_unreachable_proxy_is_named(s3_bucket, dirac_cfg, monkeypatch):
     server, bucket = s3_bucket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = freePort()  # outside the ephemeral range: nothing listens there, not even a self-connect
     for name in ("no_proxy", "NO_PROXY", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import http.client
+import random
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +22,57 @@ def findBinary(name: str) -> str | None:
     return str(candidate) if candidate.exists() else shutil.which(name)
 
 
-def freePort() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+#: where the kernel picks the local ports of outgoing connections and of ``bind(port 0)``
+#: when ``/proc`` does not say (the IANA dynamic range)
+DEFAULT_EPHEMERAL_PORTS = (49152, 65535)
+#: ports below this are left to well-known services
+LOWEST_PORT = 10000
+#: ports from here up are never handed out (a ``PortBase`` must stay below it)
+HIGHEST_PORT = 65000
+_handedOut: set[int] = set()
+_handedOutLock = threading.Lock()
+_random = random.Random()
+
+
+def ephemeralPorts() -> tuple[int, int]:
+    """(first, last) local port the kernel hands out by itself (Linux: ``ip_local_port_range``)."""
+    try:
+        first, last = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(first), int(last)
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL_PORTS
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def freePort(count: int = 1) -> int:
+    """The first of ``count`` consecutive TCP ports on 127.0.0.1, free now, for a server started later.
+
+    The ports are outside the kernel's ephemeral range: between this call and the server's
+    bind, no outgoing connection and no ``bind(port 0)`` of any process can be given them
+    (a port picked with ``bind(port 0)`` and released is the next ephemeral port anyone may
+    get). A port is handed out once per process. Raises RuntimeError when none is found.
+    """
+    first, last = ephemeralPorts()
+    candidates = [
+        port
+        for low, high in ((LOWEST_PORT, first - 1), (last + 1, HIGHEST_PORT - 1))
+        for port in range(low, high - count + 2)
+    ]
+    with _handedOutLock:
+        for base in _random.sample(candidates, min(len(candidates), 200)):
+            ports = range(base, base + count)
+            if _handedOut.isdisjoint(ports) and all(_bindable(port) for port in ports):
+                _handedOut.update(ports)
+                return base
+    raise RuntimeError(f"no {count} free consecutive ports on {LOOPBACK} outside the ephemeral range {first}-{last}")
 
 
 def answersHTTP(port: int, host: str = LOOPBACK) -> bool:

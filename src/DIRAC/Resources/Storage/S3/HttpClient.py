@@ -309,9 +309,12 @@ class S3HttpClient:
                     decode_content=False,
                 )
             except MaxRetryError as exc:
+                _forgetFailedAttempts(exc)
                 return _unreachable(f"{method} {where}{parts.path}", where, exc.reason, getattr(exc, "attempts", 1))
             except HTTPError as exc:
+                _forgetFailedAttempts(exc)
                 return _unreachable(f"{method} {where}{parts.path}", where, exc, 1)
+            _forgetFailedAttempts(raw.retries)
             answerHeaders = {name.lower(): value for name, value in raw.headers.items()}
             attempts = len(raw.retries.history) + 1 if raw.retries else 1
             response = S3Response(raw.status, answerHeaders, where=where, attempts=attempts)
@@ -340,6 +343,29 @@ class S3HttpClient:
                 return S_OK(response)
             if bodyStart is not None:
                 body.seek(bodyStart)
+
+
+def _forgetFailedAttempts(holder: Retry | BaseException | None) -> None:
+    """Drop the tracebacks of the errors of a request's failed attempts (in ``holder``'s retry history,
+    or ``holder`` itself and the exceptions chained to it).
+
+    urllib3 keeps each attempt's exception, whose traceback holds the frame that sent the
+    attempt, which holds that exception: a reference cycle that keeps the request body
+    (a part of up to 5 GiB) alive until the garbage collector runs, so a retried part
+    would outlive its part worker and break the part size x part workers memory bound.
+    """
+    pending: list[Any] = [holder]
+    seen: set[int] = set()
+    while pending:
+        item = pending.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Retry):
+            pending.extend(entry.error for entry in item.history)
+        elif isinstance(item, BaseException):
+            item.__traceback__ = None
+            pending += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
 
 
 def _reason(exc: BaseException) -> str:
