@@ -55,7 +55,6 @@ from DIRAC.Resources.Storage.S3.Parts import (
     sendParts,
     spreadPartSize,
     uploadParts,
-    writeNewFile,
 )
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS, S3Settings, parseS3Settings
 from DIRAC.Resources.Storage.S3.Signers import GATEWAY_BATCH, GATEWAY_URL_SECONDS, DirectSigner, GatewaySigner
@@ -70,7 +69,14 @@ from DIRAC.Resources.Storage.StreamedCopy import (
     objectBuffer,
     reframe,
 )
-from DIRAC.Resources.Storage.Utilities import PendingContext, bulkResult, growingBatches, runBulk
+from DIRAC.Resources.Storage.Utilities import (
+    PendingContext,
+    bulkResult,
+    growingBatches,
+    readWholeFile,
+    runBulk,
+    writeNewFile,
+)
 
 CHECKSUM_METADATA = "checksum"
 #: the first S3 operation of each bulk call, asked from the gateway for all LFNs at once
@@ -429,8 +435,7 @@ class S3Storage(StorageBase):
         streamed: ChecksummingReader | None = None
         if size <= SINGLE_READ_BYTES:
             try:
-                with open(localFile, "rb") as handle:
-                    body: Any = handle.read()
+                body: Any = readWholeFile(localFile)
             except OSError as exc:
                 return S_ERROR(DErrno.EACCES, f"cannot read {localFile}: {exc.strerror}")
             digests = Adler32MD5()

@@ -276,18 +276,6 @@ def receiveWhole(response, length: int, refetch: Callable[[int, int], dict], res
     return S_OK((buffer.getbuffer(), received["Value"])) if received["OK"] else received
 
 
-def writeNewFile(path: str, data: bytes | memoryview) -> None:
-    """Write ``data`` as the whole of file ``path`` with one open and one close (no buffered file
-    object: for many small files its set-up costs more than the write); OSError when it cannot."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(descriptor, view) :]
-    finally:
-        os.close(descriptor)
-
-
 def downloadParts(
     localFile: str, size: int, partSize: int, fetchRange: Callable[[int, int], dict], resumes: int, workers: int
 ) -> dict:
