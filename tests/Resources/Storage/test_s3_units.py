@@ -47,7 +47,7 @@ from DIRAC.Resources.Storage.S3.TransferSettings import (
     parseTransferSettings,
 )
 from DIRAC.Resources.Storage.S3Storage import S3Storage, _deleteResult, _listingPage, deleteBatchSize
-from DIRAC.Resources.Storage.Utilities import growingBatches
+from DIRAC.Resources.Storage.Utilities import SMALL_IO_BLOCK, growingBatches, readWholeFile, writeNewFile
 
 OPTIONS = {
     "Host": "s3.example.org",
@@ -418,3 +418,20 @@ def test_the_completion_lists_each_parts_crc32_when_the_upload_has_that_algorith
     assert plain.count("<Part>") == 2 and "ChecksumCRC32" not in plain
     withCRC = completionBody([{**part, "ChecksumCRC32": "AAAAAQ=="} for part in parts]).decode()
     assert withCRC.count("<ChecksumCRC32>AAAAAQ==</ChecksumCRC32></Part>") == 2
+
+
+@pytest.mark.parametrize("size", [0, 10 * 1024, SMALL_IO_BLOCK, SMALL_IO_BLOCK + 1])
+def test_small_files_are_read_and_written_whole(tmp_path, size):
+    data = os.urandom(size)
+    target = tmp_path / "new.dat"
+    target.write_bytes(b"older and longer" * 100_000)
+    writeNewFile(str(target), memoryview(data))
+    assert target.read_bytes() == data  # emptied first: nothing of the older content is left
+    assert readWholeFile(str(target)) == data
+
+
+def test_small_file_helpers_raise_oserror(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        readWholeFile(str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError):
+        writeNewFile(str(tmp_path / "no" / "folder"), b"x")

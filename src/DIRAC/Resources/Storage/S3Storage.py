@@ -46,10 +46,12 @@ from DIRAC.Resources.Storage.S3.Methods import (
     deleteObjectsBody,
 )
 from DIRAC.Resources.Storage.S3.Parts import (
+    SMALL_BODY,
     ChecksummingReader,
     digestParts,
     downloadParts,
     receiveBody,
+    receiveWhole,
     sendParts,
     spreadPartSize,
     uploadParts,
@@ -67,7 +69,14 @@ from DIRAC.Resources.Storage.StreamedCopy import (
     objectBuffer,
     reframe,
 )
-from DIRAC.Resources.Storage.Utilities import PendingContext, bulkResult, growingBatches, runBulk
+from DIRAC.Resources.Storage.Utilities import (
+    PendingContext,
+    bulkResult,
+    growingBatches,
+    readWholeFile,
+    runBulk,
+    writeNewFile,
+)
 
 CHECKSUM_METADATA = "checksum"
 #: the first S3 operation of each bulk call, asked from the gateway for all LFNs at once
@@ -426,8 +435,7 @@ class S3Storage(StorageBase):
         streamed: ChecksummingReader | None = None
         if size <= SINGLE_READ_BYTES:
             try:
-                with open(localFile, "rb") as handle:
-                    body: Any = handle.read()
+                body: Any = readWholeFile(localFile)
             except OSError as exc:
                 return S_ERROR(DErrno.EACCES, f"cannot read {localFile}: {exc.strerror}")
             digests = Adler32MD5()
@@ -657,10 +665,16 @@ class S3Storage(StorageBase):
         def fetchRange(offset: int, length: int) -> dict:
             return self._getRange(lfn, offset, length, context, etag)
 
+        data = None
         if size > transfer.multipartThreshold and response.headers.get("accept-ranges") == "bytes":
             response.abandon()
             partSize = spreadPartSize(size, transfer.partSize, transfer.partWorkers)
             fetched = downloadParts(localFile, size, partSize, fetchRange, transfer.retries, transfer.partWorkers)
+        elif size <= SMALL_BODY:  # in memory, checked before the file is made: one open, write and close
+            fetched = receiveWhole(response, size, fetchRange, transfer.retries)
+            if fetched["OK"]:
+                data, adler = fetched["Value"]
+                fetched = S_OK(adler)
         else:
             try:
                 with open(localFile, "wb") as handle:
@@ -676,6 +690,11 @@ class S3Storage(StorageBase):
                 DErrno.EBADCKS,
                 f"download of {lfn} is corrupt: adler32 {actual}, stored checksum {metadata['Checksum']}",
             )
+        if data is not None:
+            try:
+                writeNewFile(localFile, data)
+            except OSError as exc:
+                return S_ERROR(DErrno.EIO, f"cannot write {localFile}: {exc.strerror}")
         return S_OK(size)
 
     def _getRange(self, lfn: str, offset: int, length: int, context: Any, etag: str = "") -> dict:

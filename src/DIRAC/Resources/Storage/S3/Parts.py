@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import threading
 import zlib
@@ -36,6 +37,8 @@ from DIRAC.Resources.Storage.S3.TransferSettings import MAX_PART_SIZE, MAX_PARTS
 _bufferBudget = threading.BoundedSemaphore(10)
 #: bytes read at a time by the first pass over a part (its memory per thread)
 DIGEST_CHUNK = 4 * 1024 * 1024
+#: objects up to this size are received into memory, checked, then written in one go
+SMALL_BODY = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,14 @@ def receiveBody(response, offset: int, length: int, handle, refetch: Callable[[i
         if received != length:
             return S_ERROR(DErrno.EFILESIZE, f"got {received} of {length} bytes at offset {offset}")
         return S_OK(adler)
+
+
+def receiveWhole(response, length: int, refetch: Callable[[int, int], dict], resumes: int) -> dict:
+    """S_OK((bytes of a small body, its adler32 int)), received into memory (``length`` at most
+    ``SMALL_BODY``) and resumed like ``receiveBody``: the caller checks them before any file exists."""
+    buffer = io.BytesIO()
+    received = receiveBody(response, 0, length, buffer, refetch, resumes)
+    return S_OK((buffer.getbuffer(), received["Value"])) if received["OK"] else received
 
 
 def downloadParts(
