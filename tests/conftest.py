@@ -17,3 +17,15 @@ def private_cache_home(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = before
+
+
+@pytest.fixture
+def relay_of(site):
+    """For a module whose ``site`` fixture holds ``{"relays": {se: FaultRelay}}``: ``relay_of(se)`` is
+    that SE's relay, its rules and records cleared before and after the test."""
+    for relay in site["relays"].values():
+        relay.clear()
+        relay.forget()
+    yield site["relays"].__getitem__
+    for relay in site["relays"].values():
+        relay.clear()

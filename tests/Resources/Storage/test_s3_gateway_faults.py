@@ -56,17 +56,6 @@ def site(test_ca, rclone_s3_server, moto_server, tmp_path_factory):
             relay.stop()
 
 
-@pytest.fixture
-def relay_of(site):
-    """``relay_of(se)``: that SE's relay, its rules and records cleared before and after the test."""
-    for relay in site["relays"].values():
-        relay.clear()
-        relay.forget()
-    yield site["relays"].__getitem__
-    for relay in site["relays"].values():
-        relay.clear()
-
-
 def _stored(site, se: str, lfn: str) -> bytes | None:
     """The bytes the store holds for ``lfn`` (read with the keys, not through the relay)."""
     client = site["stores"][se].client()

@@ -113,6 +113,19 @@ def storedChecksum(storage: StorageBase, lfn: str = LFN) -> str:
     return storage.getFileMetadata(url)["Value"]["Successful"][url]["Checksum"]
 
 
+def copyMeasuringPeak(destination: StorageBase, source: StorageBase, items: dict, size: int) -> int:
+    """Stream ``items`` from ``source`` into ``destination``, assert it copied ``size`` bytes of
+    ``LFN``, and return the peak of Python memory (tracemalloc) during the copy."""
+    tracemalloc.start()
+    try:
+        result = destination.copyStreamed(source, items)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result == {LFN: {"OK": True, "Value": size}}, result
+    return peak
+
+
 def assertNothingLeft(stores: Stores, destination: StorageBase) -> None:
     assert stores.objects(destination) == {}
     assert stores.unfinishedUploads(destination) == []
@@ -156,13 +169,7 @@ def test_memory_is_bounded_by_part_size_times_part_workers(stores, tmp_path, sou
     source = stores.store(sourceName)
     destination = stores.s3("rclone", PartWorkers=2, **SMALL_PARTS)
     items = put(source, tmp_path, os.urandom(size))
-    tracemalloc.start()
-    try:
-        result = destination.copyStreamed(source, items)
-        _current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert result == {LFN: {"OK": True, "Value": size}}, result
+    peak = copyMeasuringPeak(destination, source, items, size)
     assert peak < 2 * 5 * MiB + 8 * MiB, f"peak {peak / MiB:.1f} MiB for a {size / MiB:.0f} MiB file"
     assert storedChecksum(destination) == items[LFN]["Checksum"]
 
@@ -173,13 +180,7 @@ def test_an_object_too_big_to_buffer_goes_in_parts_below_a_high_threshold(stores
     source = stores.s3("moto")
     destination = stores.s3("rclone", PartWorkers=2, MultipartThreshold=256 * MiB, MultipartChunkSize=5 * MiB)
     items = put(source, tmp_path, os.urandom(size))
-    tracemalloc.start()
-    try:
-        result = destination.copyStreamed(source, items)
-        _current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert result == {LFN: {"OK": True, "Value": size}}, result
+    peak = copyMeasuringPeak(destination, source, items, size)
     assert peak < 2 * 5 * MiB + 8 * MiB, f"peak {peak / MiB:.1f} MiB"
     assert storedChecksum(destination) == items[LFN]["Checksum"]
 
@@ -188,13 +189,7 @@ def test_memory_of_a_copy_into_a_file_is_bounded_by_a_chunk(stores, tmp_path):
     size = 20 * MiB
     source, destination = stores.s3("moto"), stores.file()
     items = put(source, tmp_path, os.urandom(size))
-    tracemalloc.start()
-    try:
-        result = destination.copyStreamed(source, items)
-        _current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert result == {LFN: {"OK": True, "Value": size}}, result
+    peak = copyMeasuringPeak(destination, source, items, size)
     assert peak < 4 * MiB, f"peak {peak / MiB:.1f} MiB"
 
 

@@ -68,17 +68,6 @@ def site(test_ca, rclone_s3_server, moto_server, tmp_path_factory):
             relay.stop()
 
 
-@pytest.fixture
-def relay_of(site):
-    """``relay_of(se)``: that SE's relay, its rules and records cleared before and after the test."""
-    for relay in site["relays"].values():
-        relay.clear()
-        relay.forget()
-    yield site["relays"].__getitem__
-    for relay in site["relays"].values():
-        relay.clear()
-
-
 def plugin(seName: str):
     se = StorageElement(seName)
     assert se.valid, se.errorReason

@@ -651,20 +651,28 @@ class S3Storage(StorageBase):
                 else:
                     self.log.warn("Cannot abort an earlier unfinished upload", aborted["Message"])
 
-    def _getFile(self, lfn: str, localFile: str, context: Any) -> dict:
+    def _openObject(self, lfn: str, context: Any, action: str) -> dict:
+        """S_OK((streamed GET answer, metadata, fetchRange)) of ``lfn``: ``fetchRange(offset,
+        length)`` reads later byte ranges pinned to the object answered (``If-Match`` its ETag)."""
         sent = self._send("get_object", lfn, context=context, stream=True)
         if not sent["OK"]:
             return sent
         response = sent["Value"]
         if not response.ok:
-            return self._failure(response, lfn, "download")
-        metadata = self._metadataFrom(response)
-        size, etag = metadata["Size"], response.headers.get("etag", "")
-        transfer = self.settings.transfer
+            return self._failure(response, lfn, action)
+        etag = response.headers.get("etag", "")
 
         def fetchRange(offset: int, length: int) -> dict:
             return self._getRange(lfn, offset, length, context, etag)
 
+        return S_OK((response, self._metadataFrom(response), fetchRange))
+
+    def _getFile(self, lfn: str, localFile: str, context: Any) -> dict:
+        opened = self._openObject(lfn, context, "download")
+        if not opened["OK"]:
+            return opened
+        response, metadata, fetchRange = opened["Value"]
+        size, transfer = metadata["Size"], self.settings.transfer
         data = None
         if size > transfer.multipartThreshold and response.headers.get("accept-ranges") == "bytes":
             response.abandon()
@@ -721,17 +729,10 @@ class S3Storage(StorageBase):
     def _openCopySource(self, lfn: str, context: Any) -> dict:
         """S_OK(CopySource) of ``lfn``: its GET is sent (streamed); every range read later is pinned
         to the object it answered by its ETag (``If-Match``: a changed object answers 412)."""
-        sent = self._send("get_object", lfn, context=context, stream=True)
-        if not sent["OK"]:
-            return sent
-        response = sent["Value"]
-        if not response.ok:
-            return self._failure(response, lfn, "read")
-        metadata, etag = self._metadataFrom(response), response.headers.get("etag", "")
-
-        def fetchRange(offset: int, length: int) -> dict:
-            return self._getRange(lfn, offset, length, context, etag)
-
+        opened = self._openObject(lfn, context, "read")
+        if not opened["OK"]:
+            return opened
+        response, metadata, fetchRange = opened["Value"]
         description = f"{lfn} on SE {self.name}"
         retries = self.settings.transfer.retries
         return S_OK(CopySource(description, metadata["Size"], metadata["Checksum"], fetchRange, retries, response))

@@ -195,15 +195,20 @@ def bytesContentMD5(data: bytes) -> str:
     return contentMD5(hashlib.md5(data).digest())
 
 
-def isContentMD5(value: object) -> bool:
-    """True for a well-formed ``Content-MD5`` value: canonical base64 of 16 bytes."""
+def _isBase64Of(value: object, length: int) -> bool:
+    """True when ``value`` is the canonical base64 of ``length`` bytes (a digest header's form)."""
     if not isinstance(value, str):
         return False
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         return False
-    return len(raw) == 16 and contentMD5(raw) == value
+    return len(raw) == length and base64.b64encode(raw).decode() == value
+
+
+def isContentMD5(value: object) -> bool:
+    """True for a well-formed ``Content-MD5`` value: canonical base64 of 16 bytes."""
+    return _isBase64Of(value, 16)
 
 
 def _checkSegments(s3Method: str, name: str, strict: bool = True) -> dict:
@@ -269,13 +274,7 @@ def _bytesHeaders(s3Method: str, params: dict, required: bool) -> dict:
 
 def isChecksumCRC32(value: object) -> bool:
     """True for a well-formed ``x-amz-checksum-crc32`` value: canonical base64 of 4 bytes."""
-    if not isinstance(value, str):
-        return False
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return len(raw) == 4 and base64.b64encode(raw).decode() == value
+    return _isBase64Of(value, 4)
 
 
 def _flexibleChecksumHeaders(s3Method: str, params: dict) -> dict:
