@@ -522,14 +522,8 @@ class S3Storage(StorageBase):
         abort = {"UploadId": uploadId}
 
         def sendPart(number: int, data: bytes, md5: str) -> dict:
-            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data)}
-            params.update({"ChecksumCRC32": digests[number].checksumCRC32} if byCRC32 else {"ContentMD5": md5})
-            sent = self._send("upload_part", lfn, params, body=data)
-            if not sent["OK"]:
-                return sent
-            if sent["Value"].status != 200:
-                return self._failure(sent["Value"], lfn, f"upload part {number} of")
-            return S_OK(sent["Value"].headers.get("etag", ""))
+            binding = {"ChecksumCRC32": digests[number].checksumCRC32} if byCRC32 else {"ContentMD5": md5}
+            return self._uploadPart(lfn, uploadId, number, data, binding)
 
         uploaded = uploadParts(localFile, size, partSize, sendPart, transfer.partWorkers, digests)
         if not uploaded["OK"]:
@@ -542,6 +536,17 @@ class S3Storage(StorageBase):
             parts = [{**part, "ChecksumCRC32": digests[part["PartNumber"]].checksumCRC32} for part in parts]
         completed = self._completeMultipartUpload(lfn, uploadId, parts)
         return S_OK(size) if completed["OK"] else completed
+
+    def _uploadPart(self, lfn: str, uploadId: str, number: int, data: Any, binding: dict) -> dict:
+        """S_OK(ETag) of part ``number`` of upload ``uploadId``; ``binding`` is what ties the bytes
+        (``ContentMD5``, or ``ChecksumCRC32`` for an upload created with that algorithm)."""
+        params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), **binding}
+        sent = self._send("upload_part", lfn, params, body=data)
+        if not sent["OK"]:
+            return sent
+        if sent["Value"].status != 200:
+            return self._failure(sent["Value"], lfn, f"upload part {number} of")
+        return S_OK(sent["Value"].headers.get("etag", ""))
 
     def _startMultipartUpload(self, lfn: str, checksum: str, partChecksum: str = "") -> dict:
         """S_OK(UploadId) of a new multipart upload of ``lfn`` whose object will carry ``checksum``;
@@ -782,13 +787,7 @@ class S3Storage(StorageBase):
             return reframe(failure, after=outcome)
 
         def sendPart(number: int, data: bytes, md5: str) -> dict:
-            params = {"UploadId": uploadId, "PartNumber": number, "Size": len(data), "ContentMD5": md5}
-            sent = self._send("upload_part", lfn, params, body=data)
-            if not sent["OK"]:
-                return sent
-            if sent["Value"].status != 200:
-                return self._failure(sent["Value"], lfn, f"upload part {number} of")
-            return S_OK(sent["Value"].headers.get("etag", ""))
+            return self._uploadPart(lfn, uploadId, number, data, {"ContentMD5": md5})
 
         uploaded = sendParts(size, transfer.partSize, source.readBytes, sendPart, transfer.partWorkers)
         if not uploaded["OK"]:
