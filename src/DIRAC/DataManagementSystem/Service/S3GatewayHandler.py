@@ -517,11 +517,7 @@ def _sourceParams(source: S3Storage, lfn: str) -> dict[str, str]:
 def _signCopy(storage: S3Storage, s3Method: str, lfn: str, params: dict, expiration: int) -> dict:
     """S_OK(presigned copy URL of ``lfn`` into ``storage``), its source pinned by ``params``."""
     built = buildRequest(s3Method, storage.settings.objectKey(lfn), params, viaGateway=True)
-    if not built["OK"]:
-        return built
-    method, key, query, headers = built["Value"]
-    signed = storage.signer.presign(method, key, expiration, query, headers)
-    return S_OK(signed["Value"][0]) if signed["OK"] else signed
+    return S3GatewayHandler._sign(storage, built["Value"], expiration) if built["OK"] else built
 
 
 def _signCopyParts(storage: S3Storage, lfn: str, params: dict, expiration: int) -> dict:
