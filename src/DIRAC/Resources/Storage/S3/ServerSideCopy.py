@@ -310,13 +310,13 @@ class ServerSideCopy:
         if response.status == 412 and response.attempts > 1:
             # an earlier attempt may have landed, its answer lost; If-None-Match refused the resend
             return self._settle(lfn, size, checksum, source, True, "the resent copy was refused")
-        if not response.ok and response.status >= 500 and not _notSupported(response):
-            # a server error may come after the copy was applied
-            failure = self.destination._failure(response, lfn, "copy into")["Message"]
-            return self._settle(lfn, size, checksum, source, True, f"the copy failed ({failure})")
         if not response.ok:
             if _notSupported(response):
                 return S_ERROR(DErrno.EPROTONOSUPPORT, f"{self._what(lfn)}: the server does not copy; nothing copied")
+            if response.status >= 500:
+                # a server error may come after the copy was applied
+                failure = self.destination._failure(response, lfn, "copy into")["Message"]
+                return self._settle(lfn, size, checksum, source, True, f"the copy failed ({failure})")
             if response.status == 412:
                 return S_ERROR(
                     DErrno.EEXIST,
