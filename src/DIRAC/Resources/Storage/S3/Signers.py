@@ -146,6 +146,13 @@ def _gatewayRefusal(reason: str) -> dict:
     return S_ERROR(DErrno.EACCES if "permission" in reason else DErrno.EIO, f"S3Gateway: {reason}")
 
 
+def _copyNotSigned(result: dict) -> dict:
+    """S_ERROR for copy URLs a gateway call did not give: ``EPROTONOSUPPORT`` when the gateway cannot
+    copy between these SEs (the caller streams instead), ``ERPC`` otherwise."""
+    errno = DErrno.EPROTONOSUPPORT if result.get("Errno") in _NO_COPY_HERE else DErrno.ERPC
+    return S_ERROR(errno, f"S3Gateway cannot sign this copy: {result['Message']}")
+
+
 def _presentedProxy() -> str:
     """The proxy file this process presents to the gateway now ('' when none)."""
     return str(getProxyLocation() or "")
@@ -227,11 +234,7 @@ class GatewaySigner:
         def ask(rpc: RPCClient, batch: dict) -> dict:
             return rpc.presignCopy(self.seName, sourceSE, s3Method, batch, WRITE_URL_SECONDS)
 
-        def unanswered(result: dict) -> dict:
-            errno = DErrno.EPROTONOSUPPORT if result.get("Errno") in _NO_COPY_HERE else DErrno.ERPC
-            return S_ERROR(errno, f"S3Gateway cannot sign this copy: {result['Message']}")
-
-        return self._authoriseInBatches(s3Method, items, ask, _withoutSource, unanswered)
+        return self._authoriseInBatches(s3Method, items, ask, _withoutSource, _copyNotSigned)
 
     def authoriseCopyParts(self, sourceSE: str, lfn: str, key: str, params: dict, ranges: dict[int, str]) -> dict:
         """S_OK({part number: S_OK((url, headers)) or S_ERROR}): ``upload_part_copy`` URLs of the parts
@@ -257,7 +260,7 @@ class GatewaySigner:
         answers: dict[int, dict] = {}
         for number in sorted(ranges):
             if not result["OK"]:
-                answers[number] = S_ERROR(DErrno.ERPC, f"S3Gateway: {result['Message']}")
+                answers[number] = _copyNotSigned(result)
             elif isinstance(signed, dict) and isinstance(signed.get(str(number)), str):
                 answers[number] = S_OK((signed[str(number)], headers[number]))
             else:
