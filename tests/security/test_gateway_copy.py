@@ -341,11 +341,13 @@ def test_the_gateway_signs_only_the_etag_it_sees_and_names_the_source_itself(sit
     _nothingAt(site, "MO-B", lfn)
 
 
-def test_a_gateway_signing_the_ses_with_other_keys_makes_the_client_stream(site, act):
+@pytest.mark.parametrize("size", [20, 6 * MiB + 1], ids=["whole", "parts"])
+def test_a_gateway_signing_the_ses_with_other_keys_makes_the_client_stream(site, act, size):
     """Both SEs look alike to the client (one service, no keys); the gateway holds different keys
-    for them: the whole call is refused and the copy answers EPROTONOSUPPORT, nothing left."""
-    lfn = _lfn("other-key.dat")
-    entry = _putAndRegister(site, "MO-A", lfn, b"signed by other keys")
+    for them: the whole call is refused and the copy answers EPROTONOSUPPORT, nothing left (no
+    open multipart upload either, for a file copied in parts)."""
+    lfn = _lfn(f"other-key-{size}.dat")
+    entry = _putAndRegister(site, "MO-A", lfn, os.urandom(size))
     _failed(_copy("MO-A", "MO-OTHER-KEY", {lfn: entry})[lfn], DErrno.EPROTONOSUPPORT, "not on one S3 service")
     _nothingAt(site, "MO-OTHER-KEY", lfn)
 

@@ -59,7 +59,7 @@ from DIRAC.Resources.Storage.S3.Methods import (
     checkObjectKey,
 )
 from DIRAC.Resources.Storage.S3.PresignedPost import presignPost
-from DIRAC.Resources.Storage.S3.ServerSideCopy import StoredObject, canCopy, headObject
+from DIRAC.Resources.Storage.S3.ServerSideCopy import StoredObject, canCopy, headObject, sourceParams
 from DIRAC.Resources.Storage.S3.Settings import MAX_PRESIGN_SECONDS
 from DIRAC.Resources.Storage.S3Storage import S3Storage
 from DIRAC.Resources.Storage.StorageElement import StorageElement
@@ -311,7 +311,7 @@ class S3GatewayHandler(RequestHandler):
         for url, (lfn, params) in asked.items():
             reason = allowed[lfn] if allowed[lfn] is not True else _sameSource(seen[lfn], params.get("SourceETag"))
             if reason is True:
-                pinned = {**params, **_sourceParams(source, lfn), "SourceETag": seen[lfn].etag}
+                pinned = {**params, **sourceParams(source, lfn), "SourceETag": seen[lfn].etag}
                 if s3_method == "upload_part_copy" and "Parts" in params:
                     signed = _signCopyParts(storage, lfn, pinned, lifetime["Value"])
                 else:
@@ -509,19 +509,10 @@ def _sameSource(seen: Any, etag: Any) -> Any:
     return True
 
 
-def _sourceParams(source: S3Storage, lfn: str) -> dict[str, str]:
-    """The copy parameters only the gateway names: the source's bucket and key (the same LFN there)."""
-    return {"SourceBucket": source.settings.bucket, "SourceKey": source.settings.objectKey(lfn)}
-
-
 def _signCopy(storage: S3Storage, s3Method: str, lfn: str, params: dict, expiration: int) -> dict:
     """S_OK(presigned copy URL of ``lfn`` into ``storage``), its source pinned by ``params``."""
     built = buildRequest(s3Method, storage.settings.objectKey(lfn), params, viaGateway=True)
-    if not built["OK"]:
-        return built
-    method, key, query, headers = built["Value"]
-    signed = storage.signer.presign(method, key, expiration, query, headers)
-    return S_OK(signed["Value"][0]) if signed["OK"] else signed
+    return S3GatewayHandler._sign(storage, built["Value"], expiration) if built["OK"] else built
 
 
 def _signCopyParts(storage: S3Storage, lfn: str, params: dict, expiration: int) -> dict:

@@ -103,6 +103,11 @@ def headObject(storage: S3Storage, lfn: str, context: Any = None) -> dict:
     )
 
 
+def sourceParams(source: S3Storage, lfn: str) -> dict[str, str]:
+    """The copy parameters naming ``lfn``'s object on ``source``: its bucket and key (the gateway's own)."""
+    return {"SourceBucket": source.settings.bucket, "SourceKey": source.settings.objectKey(lfn)}
+
+
 def checkItem(item: Any) -> dict:
     """S_OK((size, adler32)) of a catalog entry ``{'Size': int, 'Checksum': hex}``; S_ERROR saying what is wrong."""
     if not isinstance(item, dict):
@@ -280,8 +285,7 @@ class ServerSideCopy:
     # ------------------------------------------------------------------ requests
 
     def _sourceParams(self, lfn: str, source: StoredObject) -> dict:
-        settings = self.source.settings
-        return {"SourceBucket": settings.bucket, "SourceKey": settings.objectKey(lfn), "SourceETag": source.etag}
+        return {**sourceParams(self.source, lfn), "SourceETag": source.etag}
 
     def _authorise(self, s3Method: str, lfn: str, params: dict) -> dict:
         """S_OK((url, headers)) of one copy request whose ``params`` name the pinned source
@@ -306,13 +310,13 @@ class ServerSideCopy:
         if response.status == 412 and response.attempts > 1:
             # an earlier attempt may have landed, its answer lost; If-None-Match refused the resend
             return self._settle(lfn, size, checksum, source, True, "the resent copy was refused")
-        if not response.ok and response.status >= 500 and not _notSupported(response):
-            # a server error may come after the copy was applied
-            failure = self.destination._failure(response, lfn, "copy into")["Message"]
-            return self._settle(lfn, size, checksum, source, True, f"the copy failed ({failure})")
         if not response.ok:
             if _notSupported(response):
                 return S_ERROR(DErrno.EPROTONOSUPPORT, f"{self._what(lfn)}: the server does not copy; nothing copied")
+            if response.status >= 500:
+                # a server error may come after the copy was applied
+                failure = self.destination._failure(response, lfn, "copy into")["Message"]
+                return self._settle(lfn, size, checksum, source, True, f"the copy failed ({failure})")
             if response.status == 412:
                 return S_ERROR(
                     DErrno.EEXIST,

@@ -33,7 +33,6 @@ from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.Credentials import signingCredentials
 from DIRAC.Resources.Storage.S3.HttpClient import S3Response
 from DIRAC.Resources.Storage.S3.Methods import (
-    COPY_PARTS_PER_CALL,
     GATEWAY_ANSWERS,
     GATEWAY_SOURCE_PARAMS,
     WRITE_URL_SECONDS,
@@ -52,6 +51,11 @@ CLEANUP_MARGIN = 30.0
 _NO_COPY_HERE = frozenset({DErrno.EWRONGSE, DErrno.ENOMETH})
 #: the body is sent apart from the signature: sign UNSIGNED-PAYLOAD, even over plain http
 _UNSIGNED_PAYLOAD = SimpleNamespace(s3={"payload_signing_enabled": False})
+
+
+def _withoutSource(params: dict | None) -> dict:
+    """``params`` without those naming the copy's source: the gateway names it itself (and refuses them)."""
+    return {name: value for name, value in (params or {}).items() if name not in GATEWAY_SOURCE_PARAMS}
 
 
 def encodeQuery(query: dict) -> str:
@@ -142,6 +146,13 @@ def _gatewayRefusal(reason: str) -> dict:
     return S_ERROR(DErrno.EACCES if "permission" in reason else DErrno.EIO, f"S3Gateway: {reason}")
 
 
+def _copyNotSigned(result: dict) -> dict:
+    """S_ERROR for copy URLs a gateway call did not give: ``EPROTONOSUPPORT`` when the gateway cannot
+    copy between these SEs (the caller streams instead), ``ERPC`` otherwise."""
+    errno = DErrno.EPROTONOSUPPORT if result.get("Errno") in _NO_COPY_HERE else DErrno.ERPC
+    return S_ERROR(errno, f"S3Gateway cannot sign this copy: {result['Message']}")
+
+
 def _presentedProxy() -> str:
     """The proxy file this process presents to the gateway now ('' when none)."""
     return str(getProxyLocation() or "")
@@ -223,18 +234,12 @@ class GatewaySigner:
         def ask(rpc: RPCClient, batch: dict) -> dict:
             return rpc.presignCopy(self.seName, sourceSE, s3Method, batch, WRITE_URL_SECONDS)
 
-        def unanswered(result: dict) -> dict:
-            errno = DErrno.EPROTONOSUPPORT if result.get("Errno") in _NO_COPY_HERE else DErrno.ERPC
-            return S_ERROR(errno, f"S3Gateway cannot sign this copy: {result['Message']}")
-
-        def sent(params: dict | None) -> dict:
-            return {name: value for name, value in (params or {}).items() if name not in GATEWAY_SOURCE_PARAMS}
-
-        return self._authoriseInBatches(s3Method, items, ask, sent, unanswered)
+        return self._authoriseInBatches(s3Method, items, ask, _withoutSource, _copyNotSigned)
 
     def authoriseCopyParts(self, sourceSE: str, lfn: str, key: str, params: dict, ranges: dict[int, str]) -> dict:
         """S_OK({part number: S_OK((url, headers)) or S_ERROR}): ``upload_part_copy`` URLs of the parts
-        ``{number: 'bytes=first-last'}`` of one file, ``COPY_PARTS_PER_CALL`` per gateway call.
+        ``{number: 'bytes=first-last'}`` of one file (at most ``COPY_PARTS_PER_CALL``, ``PartURLs``'s
+        window), in one gateway call.
 
         ``params`` name the source and the upload (``SourceBucket``, ``SourceKey``, ``SourceETag``,
         ``UploadId``); the gateway checks the catalog and HEADs the source once for all those parts.
@@ -248,22 +253,18 @@ class GatewaySigner:
                 return built
             headers[number] = built["Value"][3]
         url = self._lfnToURL(lfn)
-        sent = {name: value for name, value in params.items() if name not in GATEWAY_SOURCE_PARAMS}
-        numbers = sorted(ranges)
+        asked = {url: {**_withoutSource(params), "Parts": {str(number): ranges[number] for number in sorted(ranges)}}}
+        rpc = RPCClient(GATEWAY_SERVICE, timeout=self._timeout)
+        result = rpc.presignCopy(self.seName, sourceSE, "upload_part_copy", asked, WRITE_URL_SECONDS)
+        signed = result["Value"]["Successful"].get(url) if result["OK"] else None
         answers: dict[int, dict] = {}
-        for start in range(0, len(numbers), COPY_PARTS_PER_CALL):
-            window = numbers[start : start + COPY_PARTS_PER_CALL]
-            asked = {url: {**sent, "Parts": {str(number): ranges[number] for number in window}}}
-            rpc = RPCClient(GATEWAY_SERVICE, timeout=self._timeout)
-            result = rpc.presignCopy(self.seName, sourceSE, "upload_part_copy", asked, WRITE_URL_SECONDS)
-            signed = result["Value"]["Successful"].get(url) if result["OK"] else None
-            for number in window:
-                if not result["OK"]:
-                    answers[number] = S_ERROR(DErrno.ERPC, f"S3Gateway: {result['Message']}")
-                elif isinstance(signed, dict) and isinstance(signed.get(str(number)), str):
-                    answers[number] = S_OK((signed[str(number)], headers[number]))
-                else:
-                    answers[number] = _gatewayRefusal(result["Value"]["Failed"].get(url, "no URL for this part"))
+        for number in sorted(ranges):
+            if not result["OK"]:
+                answers[number] = _copyNotSigned(result)
+            elif isinstance(signed, dict) and isinstance(signed.get(str(number)), str):
+                answers[number] = S_OK((signed[str(number)], headers[number]))
+            else:
+                answers[number] = _gatewayRefusal(result["Value"]["Failed"].get(url, "no URL for this part"))
         return S_OK(answers)
 
     def _authoriseInBatches(
