@@ -31,10 +31,10 @@ from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import READ_CHUNK, TransferInterrupted
 from DIRAC.Resources.Storage.S3.Parts import receiveBody
+from DIRAC.Resources.Storage.S3.TransferSettings import MiB
 from DIRAC.Resources.Storage.Utilities import runBulk, settledContext
 
 NOTHING_WRITTEN = "nothing was written"
-MiB = 1024 * 1024
 #: the largest object a streamed copy holds whole in memory (to check it before one PUT);
 #: a larger one goes in parts, each held once
 MAX_BUFFERED_OBJECT = 64 * MiB
