@@ -265,14 +265,12 @@ def copyStreamed(source: Any, destination: Any, items: Any) -> dict[str, dict]:
         return _copyFile(source, destination, lfn, *expected, context)
 
     # each answer travels whole in S_OK (runBulk keeps only the message of a failure)
-    answers, crashed = runBulk(valid.items(), lambda lfn, expected: S_OK(copyOne(lfn, expected)), _workers(destination))
+    answers, crashed = runBulk(
+        valid.items(), lambda lfn, expected: S_OK(copyOne(lfn, expected)), destination.maxWorkers
+    )
     results.update(answers)
     results.update({lfn: S_ERROR(DErrno.EEEXCEPTION, message) for lfn, message in crashed.items()})
     return results
-
-
-def _workers(destination: Any) -> int:
-    return max(1, int(getattr(destination, "maxWorkers", 1)))
 
 
 def reframe(result: dict, before: str = "", after: str = "") -> dict:
