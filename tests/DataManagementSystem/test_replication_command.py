@@ -131,3 +131,11 @@ def test_help_explains_the_three_ways_and_the_exit_status(capsys):
         assert words in text, words
     with pytest.raises(SystemExit):
         dirac_dms_replicate_lfn.main(["-j", "0", "/a", "SE"])
+
+
+def test_a_list_with_no_lfn_says_so_without_a_traceback(ways, command):
+    listing = ways.tmp / "empty.txt"
+    listing.write_text("# nothing to copy yet\n\n")
+    code, lines, err = command(str(listing), "S3-B", "-j", "4")
+    assert (code, lines) == (0, []), err
+    assert "Traceback" not in err and "replicated 0 of 0 LFNs" in err, err

@@ -202,11 +202,14 @@ class StorageOperations:
                 self.log.verbose("No direct copy, local copy instead", f"{lfn} from {seName}: {answer['Message']}")
                 continue
             if answer["OK"]:  # the way verified the destination against the catalog's size and adler32
-                return S_OK(_transfer(answer["Value"]["Way"], meta.get("Size") or 0, time.monotonic() - start))
-            checked = self._checkCopy(destination, lfn, meta, f"copy from {seName} failed: {answer['Message']}")
-            if checked["OK"]:  # the answer was lost, the copy is there and right
-                return S_OK(_transfer(answer["Way"], meta.get("Size") or 0, time.monotonic() - start))
-            problems.append(checked["Message"])
+                way = answer["Value"]["Way"]
+            else:
+                checked = self._checkCopy(destination, lfn, meta, f"copy from {seName} failed: {answer['Message']}")
+                if not checked["OK"]:
+                    problems.append(checked["Message"])
+                    continue
+                way = answer["Way"]  # the answer was lost, the copy is there and right
+            return S_OK(_transfer(way, meta.get("Size") or 0, time.monotonic() - start))
         if cannot:
             return S_OK({"localSources": cannot})
         return S_ERROR(problems[0] if len(problems) == 1 else "no source could be copied: " + " | ".join(problems))

@@ -97,8 +97,8 @@ def bulkInChunks(
     """
     if progress is None:
         progress = sys.stderr.isatty()
-    if workers <= 1 and (len(lfns) <= chunk or not progress):
-        return call(lfns)
+    if not lfns or (workers <= 1 and (len(lfns) <= chunk or not progress)):
+        return call(lfns)  # one call answers an empty list too, as a single bulk call would
     chunks = [lfns[start : start + chunk] for start in range(0, len(lfns), chunk)]
     successful: dict[str, Any] = {}
     failed: dict[str, Any] = {}

@@ -31,10 +31,10 @@ from DIRAC.Core.Utilities.LFN import checkLFN
 from DIRAC.Core.Utilities.ReturnValues import S_ERROR, S_OK
 from DIRAC.Resources.Storage.S3.HttpClient import READ_CHUNK, TransferInterrupted
 from DIRAC.Resources.Storage.S3.Parts import receiveBody
+from DIRAC.Resources.Storage.S3.TransferSettings import MiB
 from DIRAC.Resources.Storage.Utilities import runBulk, settledContext
 
 NOTHING_WRITTEN = "nothing was written"
-MiB = 1024 * 1024
 #: the largest object a streamed copy holds whole in memory (to check it before one PUT);
 #: a larger one goes in parts, each held once
 MAX_BUFFERED_OBJECT = 64 * MiB
@@ -265,14 +265,12 @@ def copyStreamed(source: Any, destination: Any, items: Any) -> dict[str, dict]:
         return _copyFile(source, destination, lfn, *expected, context)
 
     # each answer travels whole in S_OK (runBulk keeps only the message of a failure)
-    answers, crashed = runBulk(valid.items(), lambda lfn, expected: S_OK(copyOne(lfn, expected)), _workers(destination))
+    answers, crashed = runBulk(
+        valid.items(), lambda lfn, expected: S_OK(copyOne(lfn, expected)), destination.maxWorkers
+    )
     results.update(answers)
     results.update({lfn: S_ERROR(DErrno.EEEXCEPTION, message) for lfn, message in crashed.items()})
     return results
-
-
-def _workers(destination: Any) -> int:
-    return max(1, int(getattr(destination, "maxWorkers", 1)))
 
 
 def reframe(result: dict, before: str = "", after: str = "") -> dict:
